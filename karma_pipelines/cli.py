@@ -1,0 +1,44 @@
+"""The `karma-pipelines` command line: a public interface (names, flags and JSON shapes are stable)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from karma_pipelines.simulator import SimulationConfig, simulate_world
+
+    config = SimulationConfig(seed=args.seed, components=args.components, days=args.days)
+    summary = simulate_world(Path(args.out), config)
+    print(json.dumps(summary, indent=2, default=str))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="karma-pipelines", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser("simulate", help="write a simulated Karma world (events, configs, truth)")
+    sim.add_argument("--out", required=True, help="folder to write the world to")
+    sim.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
+    sim.add_argument("--components", type=int, default=240, help="number of components (default 240)")
+    sim.add_argument("--days", type=int, default=180, help="length of the history in days (default 180)")
+    sim.set_defaults(func=_simulate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"karma-pipelines {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

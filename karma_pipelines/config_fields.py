@@ -1,0 +1,79 @@
+"""Configs as flat field paths: flattening, diffing and line counts shared by every source."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+
+def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
+    """Flatten nested dicts into dotted paths; lists and scalars are leaf values.
+
+    An empty dict is kept as a leaf so that `tags: {}` still counts as a field that is set.
+    """
+    if not isinstance(config, dict):
+        return {prefix: config} if prefix else {}
+    if not config and prefix:
+        return {prefix: {}}
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            flat.update(flatten(value, path))
+        else:
+            flat[path] = value
+    return flat
+
+
+def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
+    """Inverse of `flatten` for dotted paths (used to apply a proposed change)."""
+    nested: dict[str, Any] = {}
+    for path, value in flat.items():
+        node = nested
+        parts = path.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return nested
+
+
+def canonical_json(config: Any) -> str:
+    """Stable, pretty JSON text of a config: the unit that line counts are taken on."""
+    return json.dumps(config, indent=2, sort_keys=True, default=str)
+
+
+def config_hash(config: Any) -> str:
+    return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ConfigDiff:
+    added: list[str]
+    removed: list[str]
+    changed: list[str]
+    lines_added: int
+    lines_removed: int
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.added or self.removed or self.changed)
+
+
+def diff_configs(before: dict | None, after: dict | None) -> ConfigDiff:
+    """Fields added / removed / changed (dotted paths) and line counts between two configs."""
+    old, new = flatten(before or {}), flatten(after or {})
+    added = sorted(set(new) - set(old))
+    removed = sorted(set(old) - set(new))
+    changed = sorted(p for p in set(old) & set(new) if old[p] != new[p])
+    old_lines = canonical_json(before).splitlines() if before else []
+    new_lines = canonical_json(after).splitlines() if after else []
+    plus = minus = 0
+    for line in difflib.unified_diff(old_lines, new_lines, lineterm="", n=0):
+        if line.startswith("+") and not line.startswith("+++"):
+            plus += 1
+        elif line.startswith("-") and not line.startswith("---"):
+            minus += 1
+    return ConfigDiff(added, removed, changed, plus, minus)
