@@ -17,6 +17,21 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run(args: argparse.Namespace) -> int:
+    from karma_pipelines.defs.run import format_summary, parse_source, run_pipeline
+
+    home = Path(args.home).resolve()
+    summary = run_pipeline(parse_source(args.source, home), home)
+    print(json.dumps(summary, indent=2, default=str) if args.json else format_summary(summary, home))
+    return 0 if summary["success"] else 1
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from karma_pipelines.ui import serve
+
+    return serve(Path(args.home), args.dagster_port, args.mlflow_port)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="karma-pipelines", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -27,6 +42,18 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--components", type=int, default=240, help="number of components (default 240)")
     sim.add_argument("--days", type=int, default=180, help="length of the history in days (default 180)")
     sim.set_defaults(func=_simulate)
+
+    run = sub.add_parser("run", help="materialize every asset on the DAGSTER_HOME instance")
+    run.add_argument("--source", default="simulator", help="'simulator' (default) or 'events:/path'")
+    run.add_argument("--home", default=".karma", help="folder of the stores (default .karma)")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.set_defaults(func=_run)
+
+    ui = sub.add_parser("ui", help="start Dagster and MLflow UIs on 127.0.0.1 (Ctrl-C stops both)")
+    ui.add_argument("--home", default=".karma", help="folder of the stores (default .karma)")
+    ui.add_argument("--dagster-port", type=int, default=3000)
+    ui.add_argument("--mlflow-port", type=int, default=5000)
+    ui.set_defaults(func=_ui)
     return parser
 
 

@@ -1,0 +1,52 @@
+# karma-pipelines: `make run` runs the whole pipeline on the embedded simulated world; `make test` tests it.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+UV_VERSION   := 0.13.9
+PYTHON       ?= python3.11
+KARMA_HOME   ?= $(CURDIR)/.karma
+SOURCE       ?= simulator
+export DAGSTER_HOME := $(KARMA_HOME)/dagster
+export KARMA_HOME
+# uv from PATH, else a private copy installed from PyPI into .karma/tools.
+UV := $(or $(shell command -v uv 2>/dev/null),$(KARMA_HOME)/tools/bin/uv)
+
+.PHONY: help setup run test ui bench lint format clean
+
+help:
+	@echo "make run    # set up, then run the whole pipeline on the embedded simulated world"
+	@echo "make test   # set up, then run the tests"
+	@echo "make ui     # Dagster (127.0.0.1:3000) and MLflow (127.0.0.1:5000) on the same stores"
+	@echo "make bench  # benchmark figures"
+
+$(KARMA_HOME)/tools/bin/uv:
+	$(PYTHON) -m venv $(KARMA_HOME)/tools
+	$(KARMA_HOME)/tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+setup: $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	@mkdir -p $(DAGSTER_HOME)
+	@cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+
+run: setup
+	$(UV) run --frozen karma-pipelines run --source $(SOURCE) --home $(KARMA_HOME)
+
+test: setup
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen pytest
+
+ui: setup
+	$(UV) run --frozen karma-pipelines ui --home $(KARMA_HOME)
+
+bench: setup
+	$(UV) run --frozen python -m karma_pipelines.bench
+
+lint: setup
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+
+format: setup
+	$(UV) run --frozen ruff format .
+
+clean:
+	rm -rf $(KARMA_HOME)/dagster $(KARMA_HOME)/mlflow.db $(KARMA_HOME)/mlartifacts $(KARMA_HOME)/world

@@ -1,0 +1,1 @@
+"""Thin Dagster definitions on top of the library: assets call it and describe the result."""

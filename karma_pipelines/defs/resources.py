@@ -1,0 +1,54 @@
+"""Dagster resources: which Karma source to read, and which MLflow store to write to."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from karma_pipelines.tracking.store import DEFAULT_UI_URL, MlflowTarget
+from karma_pipelines.world import World, open_world
+
+
+class KarmaSourceResource(dg.ConfigurableResource):
+    """The Karma source: `simulator` (generated on first use, the default) or `events` (a folder)."""
+
+    kind: str = "simulator"
+    path: str = ".karma/world"
+    seed: int = 7
+    components: int = 240
+    days: int = 180
+    horizon_days: float = 7.0
+
+    @property
+    def horizon(self) -> pd.Timedelta:
+        return pd.Timedelta(days=self.horizon_days)
+
+    def world(self) -> World:
+        if self.kind not in ("simulator", "events"):
+            raise ValueError(f"KarmaSourceResource.kind: unknown source kind {self.kind!r}")
+        return open_world(
+            Path(self.path),
+            simulate=self.kind == "simulator",
+            seed=self.seed,
+            components=self.components,
+            days=self.days,
+        )
+
+
+class MlflowResource(dg.ConfigurableResource):
+    """An MLflow tracking store and model registry (SQLite + artifacts on disk by default)."""
+
+    tracking_uri: str = ""
+    artifact_root: str = ""
+    home: str = ".karma"
+    experiment: str = "karma-pipelines"
+    ui_url: str = DEFAULT_UI_URL
+
+    def target(self) -> MlflowTarget:
+        if self.tracking_uri:
+            root = self.artifact_root or (Path(self.home).resolve() / "mlartifacts").as_uri()
+            return MlflowTarget(self.tracking_uri, root, self.experiment, self.ui_url)
+        local = MlflowTarget.local(Path(self.home), self.experiment)
+        return MlflowTarget(local.tracking_uri, local.artifact_root, self.experiment, self.ui_url)

@@ -1,0 +1,82 @@
+"""Run the whole pipeline on the persistent Dagster instance and summarise what it produced."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+
+from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
+
+SUMMARY_ASSETS = {
+    "karma_events": ["dagster/row_count", "unparseable_lines", "redelivered_lines"],
+    "quarantined_records": ["dagster/row_count"],
+    "deploy_records": ["dagster/row_count", "labelled", "rolled_back", "rollback_rate", "components"],
+    "rollback_features": ["dagster/row_count", "features"],
+    "rollback_forecaster": [
+        "test_roc_auc",
+        "test_pr_auc",
+        "test_base_rate",
+        "test_brier",
+        "test_capture_at_10",
+        "registered_model",
+        "version",
+        "promoted_to_champion",
+        "promotion_reason",
+        "mlflow_run",
+    ],
+}
+
+
+def parse_source(spec: str, home: Path) -> KarmaSourceResource:
+    """`simulator` (default world under <home>/world) or `events:/path/to/world`."""
+    kind, _, path = spec.partition(":")
+    if kind == "simulator":
+        return KarmaSourceResource(kind="simulator", path=path or str(home / "world"))
+    if kind == "events" and path:
+        return KarmaSourceResource(kind="events", path=path)
+    raise ValueError(f"SOURCE={spec!r}: expected 'simulator' or 'events:/path/to/world'")
+
+
+def run_pipeline(source: KarmaSourceResource, home: Path) -> dict:
+    """Materialize every asset (checks included) with the DAGSTER_HOME instance; return a summary."""
+    from karma_pipelines.definitions import build_definitions
+
+    defs = build_definitions(source=source, mlflow_store=MlflowResource(home=str(home)))
+    instance = dg.DagsterInstance.get()
+    result = defs.resolve_job_def("karma_pipeline_job").execute_in_process(instance=instance)
+    summary: dict = {"dagster_run_id": result.run_id, "success": result.success, "assets": {}}
+    for asset, keys in SUMMARY_ASSETS.items():
+        event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+        meta = event.asset_materialization.metadata if event and event.asset_materialization else {}
+        summary["assets"][asset] = {k: meta[k].value for k in keys if k in meta}
+    return summary
+
+
+def format_summary(summary: dict, home: Path) -> str:
+    a = summary["assets"]
+    ev, q, dr = a["karma_events"], a["quarantined_records"], a["deploy_records"]
+    feats, model = a["rollback_features"], a["rollback_forecaster"]
+
+    def m(key: str) -> float:
+        return float(model.get(key, float("nan")))
+
+    lines = [
+        f"Dagster run {summary['dagster_run_id']}: {'succeeded' if summary['success'] else 'FAILED'}",
+        f"  events extracted      {ev.get('dagster/row_count')}",
+        f"  quarantined records   {q.get('dagster/row_count')}",
+        f"  deploy records        {dr.get('dagster/row_count')} ({dr.get('labelled')} labelled, "
+        f"{dr.get('rolled_back')} rolled back, rate {dr.get('rollback_rate', 0):.3f})",
+        f"  features              {feats.get('features')} per deploy, {feats.get('dagster/row_count')} rows",
+        f"  rollback forecaster   ROC-AUC {m('test_roc_auc'):.3f}  PR-AUC {m('test_pr_auc'):.3f} "
+        f"(base rate {m('test_base_rate'):.3f})  Brier {m('test_brier'):.4f}  "
+        f"capture@10% {m('test_capture_at_10'):.3f}",
+        f"  registered            {model.get('registered_model')} version {model.get('version')}, "
+        f"alias {'champion' if model.get('promoted_to_champion') else 'challenger'} "
+        f"({model.get('promotion_reason')})",
+        f"  MLflow run            {model.get('mlflow_run')}",
+        "",
+        "Open the UIs:  make ui   (Dagster http://127.0.0.1:3000, MLflow http://127.0.0.1:5000)",
+        f"Stores:        DAGSTER_HOME={home / 'dagster'}  MLflow sqlite:///{home / 'mlflow.db'}",
+    ]
+    return "\n".join(lines)

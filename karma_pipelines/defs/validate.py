@@ -1,0 +1,114 @@
+"""Validate: Great Expectations suites split every table into clean rows and quarantined rows."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pandas as pd
+
+from karma_pipelines.defs.metadata import markdown_table, table_summary
+from karma_pipelines.defs.resources import KarmaSourceResource
+from karma_pipelines.records import deploy_tables_from_events
+from karma_pipelines.records.consistency import quarantine_orphan_snapshots
+from karma_pipelines.schema import CONFIG_SNAPSHOTS, DEPLOY_RECORDS, KARMA_EVENTS, QUARANTINED_RECORDS
+from karma_pipelines.validation import validate_table
+from karma_pipelines.world import World
+
+GROUP = "validate"
+TAGS = {"kinds": {"pandas", "great_expectations"}, "code_version": "1", "owners": ["team:ml-platform"]}
+
+
+def _out(description: str) -> dg.AssetOut:
+    return dg.AssetOut(group_name=GROUP, description=description, **TAGS)
+
+
+def _failures(results: pd.DataFrame) -> dg.MetadataValue:
+    failed = results[~results["success"]] if len(results) else results
+    return markdown_table(failed if len(failed) else results.head(0))
+
+
+@dg.multi_asset(
+    outs={
+        "clean_karma_events": _out("Events that pass the karma_events suite."),
+        "karma_events_quarantine": _out("Events that fail it, with the failed expectations."),
+    },
+)
+def validate_karma_events(context: dg.AssetExecutionContext, karma_world: World, karma_events: pd.DataFrame):
+    """Run `assets/expectations/karma_events.json` on every raw event row."""
+    outcome = validate_table(karma_events, KARMA_EVENTS, karma_world.suite_parameters())
+    yield dg.Output(outcome.clean, output_name="clean_karma_events", metadata=table_summary(outcome.clean))
+    yield dg.Output(
+        outcome.quarantined,
+        output_name="karma_events_quarantine",
+        metadata={
+            **table_summary(outcome.quarantined),
+            "input_rows": len(karma_events),
+            "failed_expectations": _failures(outcome.results),
+        },
+    )
+
+
+@dg.multi_asset(
+    outs={
+        "deploy_records": _out("One row per deploy of one component (validated)."),
+        "config_snapshots": _out("The config after each deploy, secrets redacted (validated)."),
+        "deploy_tables_quarantine": _out("Deploy and snapshot rows that failed their suites."),
+    },
+)
+def deploy_tables(
+    context: dg.AssetExecutionContext,
+    karma_source: KarmaSourceResource,
+    karma_world: World,
+    clean_karma_events: pd.DataFrame,
+):
+    """Deploy records and config snapshots from the clean events, each validated by its own suite."""
+    records, snapshots = deploy_tables_from_events(
+        clean_karma_events, horizon=karma_source.horizon, as_of=karma_world.end
+    )
+    params = karma_world.suite_parameters()
+    deploys = validate_table(records, DEPLOY_RECORDS, params)
+    snaps = validate_table(snapshots, CONFIG_SNAPSHOTS, params)
+    kept, orphans = quarantine_orphan_snapshots(snaps.clean, deploys.clean)
+    quarantine = pd.concat([deploys.quarantined, snaps.quarantined, orphans], ignore_index=True)
+    labelled = deploys.clean[deploys.clean["labelled"]]
+    yield dg.Output(
+        deploys.clean,
+        output_name="deploy_records",
+        metadata={
+            **table_summary(deploys.clean),
+            "labelled": len(labelled),
+            "rolled_back": int(labelled["rolled_back"].sum()),
+            "rollback_rate": float(labelled["rolled_back"].mean()) if len(labelled) else 0.0,
+            "components": int(deploys.clean["component"].nunique()),
+            "authors": int(deploys.clean["author"].nunique()),
+        },
+    )
+    yield dg.Output(kept, output_name="config_snapshots", metadata=table_summary(kept))
+    yield dg.Output(
+        QUARANTINED_RECORDS.conform(quarantine),
+        output_name="deploy_tables_quarantine",
+        metadata={
+            **table_summary(quarantine),
+            "deploy_records_failed": _failures(deploys.results),
+            "config_snapshots_failed": _failures(snaps.results),
+        },
+    )
+
+
+@dg.asset(group_name=GROUP, **TAGS)
+def quarantined_records(
+    karma_events_quarantine: pd.DataFrame, deploy_tables_quarantine: pd.DataFrame
+) -> dg.Output[pd.DataFrame]:
+    """Every row that failed validation anywhere, with the failed expectations as its reason."""
+    all_rows = QUARANTINED_RECORDS.conform(
+        pd.concat([karma_events_quarantine, deploy_tables_quarantine], ignore_index=True)
+    )
+    reasons = (
+        all_rows.assign(reason=all_rows["reasons"].str.split("; "))
+        .explode("reason")
+        .groupby(["table", "reason"])
+        .size()
+        .rename("rows")
+        .reset_index()
+        .sort_values("rows", ascending=False)
+    )
+    return dg.Output(all_rows, metadata={**table_summary(all_rows), "by_reason": markdown_table(reasons, 40)})

@@ -1,0 +1,90 @@
+"""The rollback forecaster's features: one row per deploy, from what was known before it."""
+
+from __future__ import annotations
+
+import zlib
+
+import numpy as np
+import pandas as pd
+
+from karma_pipelines.features.change_kinds import change_kind_counts
+from karma_pipelines.features.graph import (
+    edge_changes,
+    in_degree_before,
+    upstream_hours_since_change,
+)
+from karma_pipelines.features.point_in_time import count_before, count_in_window
+
+LABEL_COLUMNS = ["deploy_id", "deployed_at", "component", "is_rollback", "labelled", "rolled_back"]
+WORK_HOURS = range(8, 19)
+
+
+def stable_code(values: pd.Series, buckets: int = 997) -> pd.Series:
+    """A category code that is the same in every run and every source (crc32 of the text)."""
+    return values.astype(str).map(lambda v: zlib.crc32(v.encode()) % buckets).astype("int64")
+
+
+def build_rollback_features(deploys: pd.DataFrame, snapshots: pd.DataFrame) -> pd.DataFrame:
+    """Label columns plus every feature, in deploy time order."""
+    d = deploys.sort_values(["deployed_at", "deploy_id"], kind="stable").reset_index(drop=True)
+    t = d["deployed_at"]
+    f = d[LABEL_COLUMNS].copy()
+
+    # Change: size and kind of what this deploy changes (known when it is proposed).
+    for col in ("n_fields_added", "n_fields_removed", "n_fields_changed"):
+        f[col] = d[col]
+    f["n_fields_touched"] = d[["n_fields_added", "n_fields_removed", "n_fields_changed"]].sum(axis=1)
+    f["lines_added"], f["lines_removed"] = d["lines_added"], d["lines_removed"]
+    f = f.join(change_kind_counts(d))
+    f["components_in_change"] = d.groupby("change_id")["deploy_id"].transform("count")
+    f["is_first_deploy"] = (d["action"] == "create").astype("int64")
+    f["is_promotion"] = (d["action"] == "promote").astype("int64")
+    f["is_rollback_deploy"] = d["is_rollback"].astype("int64")
+
+    # History of the component: rollbacks count only once they had happened (rolled_back_at < t).
+    rb = d[d["rolled_back_at"].notna()]
+    f["comp_prior_deploys"] = count_before(d["component"], t, d["component"], t)
+    f["comp_prior_rollbacks"] = count_before(d["component"], t, rb["component"], rb["rolled_back_at"])
+    f["comp_rollback_rate"] = (f["comp_prior_rollbacks"] + 0.1) / (f["comp_prior_deploys"] + 1)
+    for days in (1, 7, 30):
+        f[f"comp_deploys_{days}d"] = count_in_window(
+            d["component"], t, d["component"], t, pd.Timedelta(days=days)
+        )
+    prev_t = d.groupby("component")["deployed_at"].shift(1)
+    f["days_since_last_deploy"] = (t - prev_t).dt.total_seconds() / 86400.0
+    prev_rb_at = d.groupby("component")["rolled_back_at"].shift(1)
+    f["last_deploy_rolled_back"] = (prev_rb_at.notna() & (prev_rb_at < t)).astype("int64")
+    f["last_deploy_was_rollback"] = (
+        d.groupby("component")["is_rollback"].shift(1, fill_value=False).astype("int64")
+    )
+
+    # People: the author's experience overall and on this component.
+    author_comp = d["author"] + "\x00" + d["component"]
+    f["author_prior_deploys"] = count_before(d["author"], t, d["author"], t)
+    f["author_prior_deploys_on_component"] = count_before(author_comp, t, author_comp, t)
+    f["author_prior_rollbacks"] = count_before(d["author"], t, rb["author"], rb["rolled_back_at"])
+    f["author_rollback_rate"] = (f["author_prior_rollbacks"] + 0.1) / (f["author_prior_deploys"] + 1)
+
+    # Graph as it was at deploy time.
+    snaps = snapshots.set_index("deploy_id")
+    f["out_degree"] = d["deploy_id"].map(snaps["references"].map(len)).fillna(0).astype("int64")
+    f["in_degree"] = in_degree_before(d, edge_changes(snapshots))
+    hours = upstream_hours_since_change(d, snapshots)
+    f["upstream_hours_since_change"] = hours
+    f["upstream_changed_24h"] = (hours < 24).astype("int64")
+    f["config_n_fields"] = d["deploy_id"].map(snaps["n_fields"]).fillna(0).astype("int64")
+
+    # Time and place.
+    local = t.dt.tz_convert("UTC")
+    f["hour"] = local.dt.hour.astype("int64")
+    f["weekday"] = local.dt.weekday.astype("int64")
+    f["is_weekend"] = (f["weekday"] >= 5).astype("int64")
+    f["is_off_hours"] = (~f["hour"].isin(WORK_HOURS) | (f["is_weekend"] == 1)).astype("int64")
+    for env in ("prod", "staging", "dev"):
+        f[f"env_{env}"] = (d["environment"] == env).astype("int64")
+    f["component_type_code"] = stable_code(d["component_type"])
+
+    numeric = [c for c in f.columns if c not in LABEL_COLUMNS]
+    f[numeric] = f[numeric].astype("float64")
+    f[numeric] = f[numeric].replace([np.inf, -np.inf], np.nan)
+    return f

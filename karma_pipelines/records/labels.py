@@ -1,0 +1,39 @@
+"""The rollback label: a deploy is rolled back when a later rollback undoes it in the horizon."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+DEFAULT_HORIZON = pd.Timedelta(days=7)
+
+
+def apply_rollback_labels(
+    deploys: pd.DataFrame,
+    horizon: pd.Timedelta = DEFAULT_HORIZON,
+    as_of: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Fill `labelled`, `rolled_back`, `rolled_back_at` and `rollback_delay_hours`.
+
+    `as_of` is the end of the observed history (default: the last deploy). A deploy younger than
+    the horizon at `as_of` is unlabelled unless it has already been rolled back, because its
+    outcome could still change. The first rollback that names a deploy counts.
+    """
+    out = deploys.copy()
+    as_of = as_of if as_of is not None else out["deployed_at"].max()
+    rollbacks = (
+        out.loc[out["is_rollback"] & out["rolls_back"].notna(), ["rolls_back", "deployed_at"]]
+        .sort_values("deployed_at")
+        .drop_duplicates("rolls_back")
+        .set_index("rolls_back")["deployed_at"]
+    )
+    rolled_back_at = out["deploy_id"].map(rollbacks)
+    delay = rolled_back_at - out["deployed_at"]
+    within = delay.notna() & (delay <= horizon)
+    horizon_passed = out["deployed_at"] + horizon <= as_of
+    out["labelled"] = (horizon_passed | within).astype(bool)
+    label = pd.Series(within, index=out.index, dtype="boolean")
+    label[~out["labelled"]] = pd.NA
+    out["rolled_back"] = label
+    out["rolled_back_at"] = rolled_back_at.astype("datetime64[ns, UTC]")
+    out["rollback_delay_hours"] = (delay.dt.total_seconds() / 3600.0).astype("float64")
+    return out

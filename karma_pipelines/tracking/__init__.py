@@ -1,0 +1,1 @@
+"""MLflow tracking and registry helpers shared by every model (no Dagster here)."""

@@ -1,0 +1,148 @@
+"""Log a trained LightGBM model to MLflow, register it as `challenger`, and gate `champion`."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightgbm as lgb
+import mlflow
+import mlflow.data
+import mlflow.lightgbm
+import numpy as np
+import pandas as pd
+from mlflow.models import infer_signature
+
+from karma_pipelines.tracking.registry import (
+    CHALLENGER,
+    CHAMPION,
+    PromotionDecision,
+    decide_promotion,
+    record_decision,
+    version_by_alias,
+)
+from karma_pipelines.tracking.store import MlflowTarget
+from karma_pipelines.training.spec import ModelSpec
+
+
+@dataclass(frozen=True)
+class RegisteredModel:
+    """A pointer into the registry, not a model: what Dagster metadata and later steps need."""
+
+    name: str
+    version: str
+    run_id: str
+    experiment_id: str
+    model_uri: str
+    run_url: str
+    model_url: str
+
+
+def _flat_params(spec: ModelSpec, best_iteration: int) -> dict[str, str]:
+    params = {f"lgb.{k}": str(v) for k, v in spec.params.items()}
+    params.update(
+        {
+            "num_boost_round": str(spec.num_boost_round),
+            "early_stopping_rounds": str(spec.early_stopping_rounds),
+            "best_iteration": str(best_iteration),
+            "n_features": str(len(spec.features)),
+            "test_fraction": str(spec.test_fraction),
+            "gap_days": str(spec.gap_days),
+        }
+    )
+    return params
+
+
+def log_and_register(
+    target: MlflowTarget,
+    *,
+    spec: ModelSpec,
+    booster: lgb.Booster,
+    train_frame: pd.DataFrame,
+    test_frame: pd.DataFrame,
+    metrics: dict[str, dict[str, float]],
+    tables: dict[str, pd.DataFrame],
+    tags: dict[str, str],
+    dataset_source: str,
+) -> RegisteredModel:
+    """One MLflow run: params, metrics (`<prefix>_<metric>`), datasets, tables, and the model with its
+    signature and input example, registered as a new version with alias `challenger`."""
+    experiment_id = target.activate()
+    with mlflow.start_run(tags=tags) as active:
+        mlflow.log_params(_flat_params(spec, int(booster.best_iteration or booster.current_iteration())))
+        for prefix, values in metrics.items():
+            mlflow.log_metrics(
+                {f"{prefix}_{k}": float(v) for k, v in values.items() if np.isfinite(float(v))}
+            )
+        for context, frame in (("training", train_frame), ("test", test_frame)):
+            dataset = mlflow.data.from_pandas(
+                frame[["deploy_id", *spec.features, spec.target]].astype({spec.target: "int64"})
+                if spec.target in frame
+                else frame,
+                source=dataset_source,
+                name=f"{spec.name}-{context}",
+                targets=spec.target if spec.target in frame else None,
+            )
+            mlflow.log_input(dataset, context=context)
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, table in tables.items():
+                path = Path(tmp) / f"{name}.csv"
+                table.to_csv(path, index=False)
+                mlflow.log_artifact(str(path), artifact_path="tables")
+        example = test_frame[spec.features].head(5)
+        info = mlflow.lightgbm.log_model(
+            booster,
+            name="model",
+            signature=infer_signature(example, booster.predict(example)),
+            input_example=example,
+            registered_model_name=spec.registered_model_name,
+        )
+        run_id = active.info.run_id
+    version = str(info.registered_model_version)
+    client = target.client()
+    client.set_registered_model_alias(spec.registered_model_name, CHALLENGER, version)
+    for k, v in tags.items():
+        client.set_model_version_tag(spec.registered_model_name, version, k, v)
+    return RegisteredModel(
+        name=spec.registered_model_name,
+        version=version,
+        run_id=run_id,
+        experiment_id=experiment_id,
+        model_uri=f"models:/{spec.registered_model_name}/{version}",
+        run_url=target.run_url(experiment_id, run_id),
+        model_url=target.model_url(spec.registered_model_name, version),
+    )
+
+
+def load_booster(target: MlflowTarget, name: str, alias: str = CHAMPION) -> lgb.Booster | None:
+    """The booster behind `models:/<name>@<alias>`, or None when the alias is not set."""
+    target.activate()
+    if version_by_alias(target.client(), name, alias) is None:
+        return None
+    return mlflow.lightgbm.load_model(f"models:/{name}@{alias}")
+
+
+def gate_champion(
+    target: MlflowTarget,
+    registered: RegisteredModel,
+    spec: ModelSpec,
+    challenger_metrics: dict[str, float],
+    score_on_holdout: Callable[[lgb.Booster], dict[str, float]],
+) -> PromotionDecision:
+    """Score the current champion on the challenger's holdout, decide, record, and move the alias."""
+    client = target.client()
+    champion = version_by_alias(client, registered.name, CHAMPION)
+    champion_metrics = None
+    if champion is not None and champion.version != registered.version:
+        champion_metrics = score_on_holdout(load_booster(target, registered.name, CHAMPION))
+    decision = decide_promotion(challenger_metrics, champion_metrics, spec.promotion)
+    record_decision(client, registered.name, registered.version, decision)
+    with mlflow.start_run(run_id=registered.run_id):
+        mlflow.set_tags(decision.as_tags())
+        if champion_metrics:
+            mlflow.log_metrics(
+                {f"champion_{k}": float(v) for k, v in champion_metrics.items() if np.isfinite(float(v))}
+            )
+    return decision

@@ -1,0 +1,70 @@
+"""Model registry: challenger/champion aliases and the promotion decision, for every model."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from karma_pipelines.training.spec import PromotionGate
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    promote: bool
+    reason: str
+    challenger: dict[str, float]
+    champion: dict[str, float] | None
+
+    def as_tags(self) -> dict[str, str]:
+        tags = {"promotion.decision": "promote" if self.promote else "keep", "promotion.reason": self.reason}
+        return tags
+
+
+def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def decide_promotion(
+    challenger: dict[str, float], champion: dict[str, float] | None, gate: PromotionGate
+) -> PromotionDecision:
+    """Promote when there is no champion, or when the challenger is at least as good on the primary
+    metric (plus `min_primary_gain`) and loses at most `pr_auc_tolerance` in PR-AUC. Same holdout."""
+    key = gate.primary_metric
+    if champion is None:
+        return PromotionDecision(True, "no champion yet", challenger, None)
+    new, old = challenger.get(key, math.nan), champion.get(key, math.nan)
+    if math.isnan(new):
+        return PromotionDecision(False, f"challenger {key} is undefined", challenger, champion)
+    if not math.isnan(old) and new < old + gate.min_primary_gain:
+        return PromotionDecision(
+            False, f"{key} {new:.4f} < champion {old:.4f} + {gate.min_primary_gain}", challenger, champion
+        )
+    pr_new, pr_old = challenger.get("pr_auc", math.nan), champion.get("pr_auc", math.nan)
+    if not math.isnan(pr_old) and pr_new < pr_old - gate.pr_auc_tolerance:
+        return PromotionDecision(
+            False,
+            f"pr_auc {pr_new:.4f} below champion {pr_old:.4f} - tolerance {gate.pr_auc_tolerance}",
+            challenger,
+            champion,
+        )
+    return PromotionDecision(True, f"{key} {new:.4f} >= champion {old:.4f}", challenger, champion)
+
+
+def record_decision(client: MlflowClient, name: str, version: str, decision: PromotionDecision) -> None:
+    """Write the decision and both scores on the challenger's version; move `champion` if promoted."""
+    for k, v in decision.as_tags().items():
+        client.set_model_version_tag(name, version, k, v)
+    for side, scores in (("challenger", decision.challenger), ("champion", decision.champion or {})):
+        for metric, value in scores.items():
+            client.set_model_version_tag(name, version, f"promotion.{side}.{metric}", f"{value:.6g}")
+    if decision.promote:
+        client.set_registered_model_alias(name, CHAMPION, version)

@@ -1,0 +1,1 @@
+"""Training: splits, metrics, model specs and trainers (no Dagster, no MLflow)."""

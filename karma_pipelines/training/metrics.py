@@ -1,0 +1,48 @@
+"""Evaluation metrics for a rollback forecast: ranking, calibration, and capture@k."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+CAPTURE_LEVELS = (5, 10, 50)
+
+
+def capture_at(y_true: np.ndarray, scores: np.ndarray, percent: float) -> float:
+    """Share of all positives found among the riskiest `percent`% of rows (ties broken by order)."""
+    y = np.asarray(y_true, dtype=float)
+    if y.sum() == 0:
+        return float("nan")
+    k = max(1, int(np.ceil(len(y) * percent / 100.0)))
+    top = np.argsort(-np.asarray(scores, dtype=float), kind="stable")[:k]
+    return float(y[top].sum() / y.sum())
+
+
+def evaluate(y_true, scores) -> dict[str, float]:
+    """ROC-AUC, PR-AUC (with the base rate beside it), Brier score and capture@5/10/50%."""
+    y = np.asarray(y_true, dtype=int)
+    s = np.asarray(scores, dtype=float)
+    both = len(np.unique(y)) == 2
+    metrics = {
+        "roc_auc": float(roc_auc_score(y, s)) if both else float("nan"),
+        "pr_auc": float(average_precision_score(y, s)) if both else float("nan"),
+        "brier": float(brier_score_loss(y, np.clip(s, 0, 1))),
+        "base_rate": float(y.mean()) if len(y) else float("nan"),
+        "n": int(len(y)),
+        "positives": int(y.sum()),
+    }
+    for level in CAPTURE_LEVELS:
+        metrics[f"capture_at_{level}"] = capture_at(y, s, level)
+    return metrics
+
+
+def calibration_table(y_true, scores, bins: int = 10) -> pd.DataFrame:
+    """Mean predicted against observed rate per decile of score."""
+    frame = pd.DataFrame({"y": np.asarray(y_true, dtype=float), "p": np.asarray(scores, dtype=float)})
+    frame["bin"] = pd.qcut(frame["p"].rank(method="first"), q=min(bins, len(frame)), labels=False)
+    return (
+        frame.groupby("bin")
+        .agg(n=("y", "size"), mean_predicted=("p", "mean"), observed_rate=("y", "mean"))
+        .reset_index()
+    )

@@ -1,0 +1,109 @@
+"""Train and evaluate the rollback forecaster (LightGBM) on a time-ordered split."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from karma_pipelines.training.metrics import evaluate
+from karma_pipelines.training.spec import ModelSpec
+from karma_pipelines.training.split import TimeSplit, time_split, validation_tail
+
+TIME = "deployed_at"
+
+
+@dataclass
+class ForecasterRun:
+    """A trained forecaster with everything needed to log, compare and explain it."""
+
+    booster: lgb.Booster
+    spec: ModelSpec
+    split: TimeSplit
+    metrics: dict[str, float]  # on the test period
+    validation_metrics: dict[str, float]
+    predictions: pd.DataFrame  # test rows: deploy_id, deployed_at, component, label, score
+    importance: pd.DataFrame  # feature, gain, splits
+
+    @property
+    def best_iteration(self) -> int:
+        return int(self.booster.best_iteration or self.booster.current_iteration())
+
+
+def model_population(features: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+    """Rows the model learns from and is judged on (see `population` in the spec)."""
+    rows = features
+    if spec.population.get("exclude_rollback_deploys", True):
+        rows = rows[~rows["is_rollback"].astype(bool)]
+    if spec.population.get("labelled_only", True):
+        rows = rows[rows["labelled"].astype(bool) & rows[spec.target].notna()]
+    return rows.sort_values(TIME, kind="stable")
+
+
+def labels(frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
+    return frame[spec.target].astype("int64").to_numpy()
+
+
+def _dataset(frame: pd.DataFrame, spec: ModelSpec, reference: lgb.Dataset | None = None) -> lgb.Dataset:
+    return lgb.Dataset(
+        frame[spec.features],
+        label=labels(frame, spec),
+        categorical_feature=spec.categorical_features or "auto",
+        reference=reference,
+        free_raw_data=False,
+    )
+
+
+def train_forecaster(
+    features: pd.DataFrame, spec: ModelSpec, split_at: pd.Timestamp | None = None
+) -> ForecasterRun:
+    """Fit on the past with LightGBM's own early stopping on the latest training slice; test on the future.
+
+    Raises ValueError when either side of the split has no rollback to learn or judge from.
+    """
+    population = model_population(features, spec)
+    gap = pd.Timedelta(days=spec.gap_days)
+    split = time_split(population, TIME, spec.test_fraction, gap, split_at)
+    for side, rows in (("training", split.train), ("test", split.test)):
+        if rows.empty or labels(rows, spec).sum() == 0:
+            raise ValueError(
+                f"the split at {split.split_at:%Y-%m-%d} leaves the {side} period "
+                f"({len(rows)} deploys) without a rollback"
+            )
+    fit, valid = validation_tail(split.train, TIME, spec.validation_fraction)
+    train_set = _dataset(fit, spec)
+    valid_set = _dataset(valid, spec, reference=train_set)
+    booster = lgb.train(
+        spec.params,
+        train_set,
+        num_boost_round=spec.num_boost_round,
+        valid_sets=[valid_set],
+        valid_names=["validation"],
+        callbacks=[lgb.early_stopping(spec.early_stopping_rounds, first_metric_only=True, verbose=False)],
+    )
+    scores = predict(booster, split.test, spec)
+    predictions = split.test[["deploy_id", TIME, "component"]].assign(
+        label=labels(split.test, spec), score=scores
+    )
+    importance = pd.DataFrame(
+        {
+            "feature": booster.feature_name(),
+            "gain": booster.feature_importance("gain"),
+            "splits": booster.feature_importance("split"),
+        }
+    ).sort_values("gain", ascending=False, ignore_index=True)
+    return ForecasterRun(
+        booster=booster,
+        spec=spec,
+        split=split,
+        metrics=evaluate(predictions["label"], scores),
+        validation_metrics=evaluate(labels(valid, spec), predict(booster, valid, spec)),
+        predictions=predictions.reset_index(drop=True),
+        importance=importance,
+    )
+
+
+def predict(booster: lgb.Booster, frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
+    return booster.predict(frame[spec.features], num_iteration=booster.best_iteration or None)

@@ -1,0 +1,129 @@
+"""Running one suite with Great Expectations 1.x on a pandas frame; GX is imported only here, lazily.
+
+Failing rows are identified by a positional column (`ROW`), not by the table key alone: a key can be
+null or duplicated (the very rows quarantine is for), and then it would not say which row failed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from karma_pipelines.validation.suites import Suite
+
+ROW = "__row__"
+_BOUNDS = ("min_value", "max_value")
+
+
+class SuiteExecutionError(RuntimeError):
+    """GX could not evaluate an expectation (an error, not a data failure)."""
+
+
+@dataclass(frozen=True)
+class ExpectationResult:
+    index: int  # position of the expectation in the suite
+    success: bool
+    unexpected_count: int
+    rows: np.ndarray  # positions (0-based) of the failing rows in the validated frame
+
+
+def _gx():
+    logger = logging.getLogger("great_expectations")
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.WARNING)
+    import great_expectations as gx
+
+    return gx
+
+
+def gx_parameters(suite: Suite, frame: pd.DataFrame, parameters: dict[str, Any]) -> dict[str, Any]:
+    """The suite's parameters as GX wants them: sets as sorted lists, datetime bounds as UTC stamps."""
+    time_params = {
+        exp["kwargs"][bound]["$PARAMETER"]
+        for exp in suite.expectations
+        for bound in _BOUNDS
+        if isinstance(exp["kwargs"].get(bound), dict)
+        and isinstance(frame[exp["kwargs"]["column"]].dtype, pd.DatetimeTZDtype)
+    }
+    out: dict[str, Any] = {}
+    for name in suite.parameters:
+        value = parameters[name]
+        if isinstance(value, (set, frozenset, tuple, list, pd.Index, np.ndarray, pd.Series)):
+            value = sorted(value, key=str)
+        if name in time_params and isinstance(value, (str, dt.date, np.datetime64)):
+            stamp = pd.Timestamp(value)
+            value = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+        out[name] = value
+    return out
+
+
+def run_suite(
+    frame: pd.DataFrame, suite: Suite, parameters: dict[str, Any], key: str
+) -> list[ExpectationResult]:
+    """Validate `frame` (the suite's columns and `key`) against `suite`; one result per expectation."""
+    gx = _gx()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    data = frame[list(dict.fromkeys([key, *suite.columns]))].reset_index(drop=True)
+    data[ROW] = np.arange(len(data), dtype=np.int64)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        context = gx.get_context(mode="ephemeral")
+        context.variables.progress_bars = ProgressBarsConfig(
+            globally=False, metric_calculations=False
+        )
+        # The suite index rides in each expectation's meta so results map back whatever GX's order.
+        expectations = [
+            {**exp, "meta": {**exp.get("meta", {}), "karma_index": i}}
+            for i, exp in enumerate(suite.expectations)
+        ]
+        gx_suite = gx.ExpectationSuite(name=suite.name, expectations=expectations)
+        if len(gx_suite.expectations) != len(expectations):
+            # GX logs and drops an invalid expectation instead of raising.
+            raise ValueError(f"{suite.path}: GX rejected some expectations (see the log above)")
+        batch = (
+            context.data_sources.add_pandas("karma")
+            .add_dataframe_asset(suite.name)
+            .add_batch_definition_whole_dataframe("whole")
+            .get_batch(batch_parameters={"dataframe": data})
+        )
+        validation = batch.validate(
+            gx_suite,
+            expectation_parameters=gx_parameters(suite, frame, parameters),
+            result_format={
+                "result_format": "COMPLETE",
+                "unexpected_index_column_names": [key, ROW],
+                "partial_unexpected_count": 0,
+            },
+        )
+
+    results = []
+    for res in validation.results:
+        index = int(res.expectation_config.meta["karma_index"])
+        info = res.exception_info or {}
+        infos = [info] if "raised_exception" in info else list(info.values())
+        raised = [i for i in infos if isinstance(i, dict) and i.get("raised_exception")]
+        if raised:
+            raise SuiteExecutionError(
+                f"suite {suite.name!r}: {suite.reason(index)} could not be evaluated: "
+                f"{raised[0].get('exception_message')}"
+            )
+        unexpected = res.result.get("unexpected_index_list") or []
+        rows = np.fromiter((u[ROW] for u in unexpected), dtype=np.int64, count=len(unexpected))
+        count = int(res.result.get("unexpected_count") or 0)
+        if count != len(rows):
+            raise SuiteExecutionError(
+                f"suite {suite.name!r}: {suite.reason(index)} reported {count} failing rows "
+                f"but listed {len(rows)}"
+            )
+        results.append(ExpectationResult(index, bool(res.success), count, np.unique(rows)))
+    if sorted(r.index for r in results) != list(range(len(suite.expectations))):
+        raise SuiteExecutionError(f"suite {suite.name!r}: GX did not return every expectation")
+    return sorted(results, key=lambda r: r.index)

@@ -1,0 +1,81 @@
+"""The expectation suites in `assets/expectations/*.json`: loading, their columns and parameters.
+
+The files are GX 1.x `ExpectationSuite` JSON, reviewed by hand; this module reads them as plain JSON
+(no GX import) so that parameters can be checked before the 3 s GX import is paid.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SUITES_DIR = Path(__file__).resolve().parents[2] / "assets" / "expectations"
+
+
+class MissingSuiteParameter(ValueError):
+    """A suite refers to `{"$PARAMETER": name}` and the caller gave no value for it."""
+
+
+@dataclass(frozen=True)
+class Suite:
+    """One suite file: its name, where it came from, and its expectations as written."""
+
+    name: str
+    path: Path
+    expectations: tuple[dict[str, Any], ...]
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns the suite looks at, in first-use order."""
+        return list(dict.fromkeys(e["kwargs"]["column"] for e in self.expectations))
+
+    @property
+    def parameters(self) -> list[str]:
+        """Names of the suite parameters the expectations refer to, sorted."""
+        return sorted({name for e in self.expectations for name in _parameter_names(e["kwargs"])})
+
+    def reason(self, index: int) -> str:
+        """The quarantine reason for expectation `index`: `expectation_type(column)`."""
+        exp = self.expectations[index]
+        return f"{exp['type']}({exp['kwargs']['column']})"
+
+    def check_parameters(self, parameters: dict[str, Any]) -> None:
+        """Raise MissingSuiteParameter naming the suite and every parameter it lacks (or got None)."""
+        missing = [p for p in self.parameters if parameters.get(p) is None]
+        if missing:
+            given = ", ".join(sorted(parameters)) or "none"
+            raise MissingSuiteParameter(
+                f"suite {self.name!r} ({self.path}) needs suite parameter(s) "
+                f"{', '.join(repr(m) for m in missing)}; given: {given}"
+            )
+
+
+def _parameter_names(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        if set(value) == {"$PARAMETER"}:
+            return [value["$PARAMETER"]]
+        return [n for v in value.values() for n in _parameter_names(v)]
+    if isinstance(value, list):
+        return [n for v in value for n in _parameter_names(v)]
+    return []
+
+
+def load_suite(name: str, suites_dir: Path | None = None) -> Suite:
+    """Read `<suites_dir>/<name>.json`; every expectation must be about one column (row-level)."""
+    path = Path(suites_dir or SUITES_DIR) / f"{name}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"expectation suite {name!r} not found: {path}")
+    document = json.loads(path.read_text())
+    if document.get("name") != name:
+        raise ValueError(f"{path}: suite name is {document.get('name')!r}, expected {name!r}")
+    expectations = tuple(document.get("expectations") or [])
+    if not expectations:
+        raise ValueError(f"{path}: the suite has no expectations")
+    for i, exp in enumerate(expectations):
+        column = exp.get("kwargs", {}).get("column")
+        if not isinstance(exp.get("type"), str) or not isinstance(column, str):
+            # Quarantine needs the failing rows; only column expectations give them.
+            raise ValueError(f"{path}: expectation {i} needs a `type` and a `kwargs.column`: {exp}")
+    return Suite(name=name, path=path, expectations=expectations)
