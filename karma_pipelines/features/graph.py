@@ -58,11 +58,13 @@ def upstream_hours_since_change(deploys: pd.DataFrame, snapshots: pd.DataFrame) 
         .explode("references")
         .dropna(subset=["references"])
         .rename(columns={"references": "upstream"})
+        .astype({"upstream": "string"})
         .sort_values("deployed_at", kind="stable")
     )
     upstream_deploys = (
         deploys[["component", "deployed_at"]]
         .rename(columns={"component": "upstream", "deployed_at": "upstream_at"})
+        .astype({"upstream": "string"})
         .sort_values("upstream_at", kind="stable")
     )
     if refs.empty:

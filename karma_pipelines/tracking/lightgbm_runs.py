@@ -135,7 +135,7 @@ def gate_champion(
     client = target.client()
     champion = version_by_alias(client, registered.name, CHAMPION)
     champion_metrics = None
-    if champion is not None and champion.version != registered.version:
+    if champion is not None and str(champion.version) != registered.version:
         champion_metrics = score_on_holdout(load_booster(target, registered.name, CHAMPION))
     decision = decide_promotion(challenger_metrics, champion_metrics, spec.promotion)
     record_decision(client, registered.name, registered.version, decision)

@@ -1,0 +1,79 @@
+"""Point-in-time features: exact values on a hand-built history, and no leakage from the future."""
+
+import pandas as pd
+import pytest
+
+from karma_pipelines.features import build_rollback_features
+from karma_pipelines.features.leakage import point_in_time_violations
+from tests.factories import T0, history
+
+VPC = {"cidr": "10.0.0.0/16"}
+SVC = {"vpc_nickname": "core-dev", "desired_count": 2}
+
+
+@pytest.fixture
+def small():
+    return history(
+        [
+            {"id": "v1", "hours": 0, "component": "vpc/core-dev", "config": VPC, "action": "create"},
+            {"id": "s1", "hours": 1, "component": "ecs-service/api-dev", "config": SVC, "author": "bo"},
+            {"id": "v2", "hours": 48, "component": "vpc/core-dev", "config": VPC, "changed": ["cidr"]},
+            {"id": "r2", "hours": 50, "component": "vpc/core-dev", "config": VPC, "rolls_back": "v2"},
+            {"id": "s2", "hours": 60, "component": "ecs-service/api-dev", "config": SVC, "author": "bo"},
+            {"id": "v3", "hours": 70, "component": "vpc/core-dev", "config": VPC, "author": "bo"},
+        ],
+        as_of=T0 + pd.Timedelta(days=30),
+    )
+
+
+def test_features_take_exact_values(small):
+    f = build_rollback_features(*small).set_index("deploy_id")
+    assert f.loc["v1", "is_first_deploy"] == 1 and f.loc["v1", "comp_prior_deploys"] == 0
+    assert f.loc["v2", "comp_prior_deploys"] == 1
+    assert f.loc["v2", "changes_network"] == 1  # cidr
+    assert f.loc["v2", "days_since_last_deploy"] == 2.0
+    # The service references the VPC: in-degree 1 from s1 on; before s1 it was 0.
+    assert f.loc["v1", "in_degree"] == 0 and f.loc["v2", "in_degree"] == 1
+    assert f.loc["s1", "out_degree"] == 1
+    # s2 deploys 10 h after the VPC's rollback r2 at hour 50: upstream changed in the last 24 h.
+    assert f.loc["s2", "upstream_hours_since_change"] == 10.0 and f.loc["s2", "upstream_changed_24h"] == 1
+    # v3 comes after the rollback of v2 was known: the component's history shows it.
+    assert f.loc["v3", "comp_prior_rollbacks"] == 1 and f.loc["v3", "last_deploy_was_rollback"] == 1
+    assert f.loc["r2", "comp_prior_rollbacks"] == 0  # at hour 50 exactly the rollback is not yet "before"
+    assert f.loc["v3", "author_prior_deploys"] == 2 and f.loc["v3", "author_prior_deploys_on_component"] == 0
+    assert f.loc["v1", "hour"] == 10 and f.loc["v1", "weekday"] == 0 and f.loc["v1", "is_off_hours"] == 0
+
+
+def test_changing_a_later_event_changes_no_earlier_row(small):
+    deploys, snaps = small
+    before = build_rollback_features(deploys, snaps).set_index("deploy_id")
+    # Rewrite the future: v3 becomes a huge change by a new author, rolled back at once.
+    later = deploys.copy()
+    i = later.index[later["deploy_id"] == "v3"][0]
+    later.loc[i, ["author", "n_fields_changed"]] = ["newcomer", 40]
+    later.loc[i, "rolled_back_at"] = later.loc[i, "deployed_at"] + pd.Timedelta(hours=1)
+    after = build_rollback_features(later, snaps).set_index("deploy_id")
+    earlier = [d for d in before.index if d != "v3"]
+    pd.testing.assert_frame_equal(before.loc[earlier], after.loc[earlier])
+    assert after.loc["v3", "n_fields_changed"] == 40
+
+
+def test_leakage_audit_finds_nothing_on_point_in_time_features(small):
+    deploys, snaps = small
+    assert point_in_time_violations(deploys, snaps, T0 + pd.Timedelta(hours=55)).empty
+
+
+def test_leakage_audit_catches_a_feature_that_peeks_at_the_label(small, monkeypatch):
+    import karma_pipelines.features.leakage as leakage
+
+    real = leakage.build_rollback_features
+
+    def leaky(deploys, snapshots):
+        f = real(deploys, snapshots)
+        f["peek"] = f["deploy_id"].map(deploys.set_index("deploy_id")["rolled_back_at"].notna()).astype(float)
+        return f
+
+    monkeypatch.setattr(leakage, "build_rollback_features", leaky)
+    deploys, snaps = small
+    found = point_in_time_violations(deploys, snaps, T0 + pd.Timedelta(hours=49))
+    assert set(found["feature"]) == {"peek"} and set(found["deploy_id"]) == {"v2"}

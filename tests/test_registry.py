@@ -1,0 +1,66 @@
+"""MLflow tracking and the registry gate, on a real SQLite store in tmp_path."""
+
+import mlflow
+import pytest
+
+from karma_pipelines.tracking.forecaster import track_forecaster
+from karma_pipelines.tracking.registry import CHALLENGER, CHAMPION, decide_promotion, version_by_alias
+from karma_pipelines.tracking.store import MlflowTarget
+from karma_pipelines.training.rollback_forecaster import train_forecaster
+from karma_pipelines.training.spec import PromotionGate, load_spec
+from tests.synthetic import feature_table
+
+
+@pytest.fixture
+def target(tmp_path):
+    return MlflowTarget.local(tmp_path / "store", experiment="test")
+
+
+def test_gate_rules():
+    gate = PromotionGate("capture_at_10", 0.0, 0.01)
+    assert decide_promotion({"capture_at_10": 0.1, "pr_auc": 0.1}, None, gate).promote
+    champ = {"capture_at_10": 0.5, "pr_auc": 0.4}
+    assert decide_promotion({"capture_at_10": 0.5, "pr_auc": 0.395}, champ, gate).promote
+    assert not decide_promotion({"capture_at_10": 0.49, "pr_auc": 0.9}, champ, gate).promote
+    assert not decide_promotion({"capture_at_10": 0.6, "pr_auc": 0.38}, champ, gate).promote
+
+
+def test_first_model_becomes_champion_and_a_worse_one_never_does(target):
+    spec = load_spec("rollback_forecaster")
+    good = train_forecaster(feature_table(3000, seed=2), spec)
+    first = track_forecaster(target, good, {"dagster.run_id": "run-1"}, dataset_source="tests")
+    assert first.decision.promote and first.decision.reason == "no champion yet"
+
+    client = target.client()
+    assert str(version_by_alias(client, spec.registered_model_name, CHAMPION).version) == first.registered.version
+
+    # Same rows and times (so the same holdout), labels shuffled: a model of noise.
+    noisy = feature_table(3000, seed=2)
+    noisy["rolled_back"] = noisy["rolled_back"].sample(frac=1, random_state=0).to_numpy()
+    bad = train_forecaster(noisy, spec)
+    second = track_forecaster(target, bad, {"dagster.run_id": "run-2"}, dataset_source="tests")
+    assert not second.decision.promote
+    assert str(version_by_alias(client, spec.registered_model_name, CHAMPION).version) == first.registered.version
+    assert str(version_by_alias(client, spec.registered_model_name, CHALLENGER).version) == second.registered.version
+
+    # The decision and both scores are recorded in MLflow, on the run and on the version.
+    run = client.get_run(second.registered.run_id)
+    assert run.data.tags["promotion.decision"] == "keep"
+    assert run.data.tags["dagster.run_id"] == "run-2"
+    assert "champion_capture_at_10" in run.data.metrics and "test_capture_at_10" in run.data.metrics
+    version = client.get_model_version(spec.registered_model_name, second.registered.version)
+    assert version.tags["promotion.decision"] == "keep"
+
+
+def test_logged_model_has_signature_example_and_datasets(target):
+    spec = load_spec("rollback_forecaster")
+    run = train_forecaster(feature_table(2000, seed=3), spec)
+    tracked = track_forecaster(target, run, {"dagster.run_id": "r"}, dataset_source="tests")
+    info = mlflow.models.get_model_info(f"models:/{spec.registered_model_name}@{CHAMPION}")
+    assert info.signature is not None
+    assert [c.name for c in info.signature.inputs.inputs] == spec.features
+    assert info.saved_input_example_info is not None
+    inputs = target.client().get_run(tracked.registered.run_id).inputs.dataset_inputs
+    assert {i.tags[0].value for i in inputs} == {"training", "test"}
+    loaded = mlflow.pyfunc.load_model(f"models:/{spec.registered_model_name}@{CHAMPION}")
+    assert len(loaded.predict(run.split.test[spec.features].head(3))) == 3

@@ -1,0 +1,57 @@
+"""Time-ordered split, metrics and the LightGBM trainer."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from karma_pipelines.training.metrics import capture_at, evaluate
+from karma_pipelines.training.rollback_forecaster import model_population, train_forecaster
+from karma_pipelines.training.spec import load_spec
+from karma_pipelines.training.split import time_split
+from tests.synthetic import feature_table
+
+
+def test_capture_at_counts_positives_in_the_riskiest_share():
+    y = np.array([1, 0, 0, 1, 0, 0, 0, 0, 0, 1])
+    s = np.array([0.9, 0.8, 0.1, 0.2, 0.3, 0.0, 0.0, 0.0, 0.0, 0.05])
+    assert capture_at(y, s, 10) == pytest.approx(1 / 3)  # top 1 row: one of three positives
+    assert capture_at(y, s, 50) == pytest.approx(2 / 3)
+    m = evaluate(y, s)
+    assert m["base_rate"] == pytest.approx(0.3) and m["positives"] == 3 and 0 < m["roc_auc"] < 1
+
+
+def test_time_split_trains_on_the_past_with_a_gap():
+    frame = feature_table(1000)
+    gap = pd.Timedelta(days=2)
+    split = time_split(frame, "deployed_at", 0.2, gap)
+    assert split.train["deployed_at"].max() < split.split_at - gap + pd.Timedelta(0)
+    assert split.test["deployed_at"].min() >= split.split_at
+    in_gap = frame[(frame["deployed_at"] >= split.split_at - gap) & (frame["deployed_at"] < split.split_at)]
+    assert len(split.train) + len(split.test) + len(in_gap) == len(frame)
+    assert len(in_gap) > 0
+
+
+def test_trainer_learns_the_signal_and_stops_early():
+    spec = load_spec("rollback_forecaster")
+    run = train_forecaster(feature_table(4000, seed=1), spec)
+    assert run.metrics["roc_auc"] > 0.8
+    assert run.metrics["capture_at_10"] > 0.2
+    assert run.best_iteration < spec.num_boost_round  # LightGBM's early stopping stopped it
+    assert set(run.importance["feature"].head(3)) & {"n_fields_touched", "is_off_hours", "in_degree"}
+    assert run.predictions["deployed_at"].min() >= run.split.split_at
+
+
+def test_population_excludes_rollbacks_and_unlabelled_rows():
+    frame = feature_table(100)
+    frame.loc[:9, "is_rollback"] = True
+    frame.loc[10:19, "labelled"] = False
+    frame.loc[10:19, "rolled_back"] = pd.NA
+    rows = model_population(frame, load_spec("rollback_forecaster"))
+    assert len(rows) == 80 and rows["deployed_at"].is_monotonic_increasing
+
+
+def test_a_split_without_rollbacks_is_a_clear_error():
+    frame = feature_table(500)
+    frame["rolled_back"] = pd.array([False] * len(frame), dtype="boolean")
+    with pytest.raises(ValueError, match="without a rollback"):
+        train_forecaster(frame, load_spec("rollback_forecaster"))
