@@ -8,6 +8,7 @@ import pandas as pd
 from karma_pipelines.defs.metadata import markdown_table, numbers
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
 from karma_pipelines.tracking.forecaster import track_forecaster
+from karma_pipelines.training.oracle import load_truth, oracle_metrics
 from karma_pipelines.training.rollback_forecaster import train_forecaster
 from karma_pipelines.training.spec import load_spec
 
@@ -31,7 +32,16 @@ def rollback_forecaster(
         "dagster.code_version": "1",
         "source.kind": karma_source.kind,
     }
-    tracked = track_forecaster(mlflow_store.target(), run, tags, dataset_source=karma_source.path)
+    world = karma_source.world()
+    truth = load_truth(world.root)
+    oracle = oracle_metrics(run.predictions, truth) if truth is not None else None
+    tracked = track_forecaster(
+        mlflow_store.target(),
+        run,
+        tags,
+        dataset_source=str(world.root.resolve()),
+        extra_metrics={"oracle": oracle} if oracle else None,
+    )
     reg, decision = tracked.registered, tracked.decision
     metadata = {
         **numbers(run.metrics, "test_"),
@@ -48,6 +58,10 @@ def rollback_forecaster(
         "model_uri": reg.model_uri,
         "feature_importance": markdown_table(run.importance.head(15)),
     }
+    if oracle:
+        metadata.update(numbers(oracle, "oracle_"))
+        metadata["roc_auc_vs_oracle"] = float(run.metrics["roc_auc"] / oracle["roc_auc"])
+        metadata["capture_at_10_vs_oracle"] = float(run.metrics["capture_at_10"] / oracle["capture_at_10"])
     if decision.champion:
         metadata.update(numbers(decision.champion, "champion_"))
     pointer = {
@@ -58,6 +72,7 @@ def rollback_forecaster(
         "run_url": reg.run_url,
         "champion": decision.promote,
         "metrics": run.metrics,
+        "oracle_metrics": oracle,
     }
     return dg.Output(pointer, metadata=metadata)
 

@@ -71,6 +71,8 @@ def format_summary(summary: dict, home: Path) -> str:
         f"  rollback forecaster   ROC-AUC {m('test_roc_auc'):.3f}  PR-AUC {m('test_pr_auc'):.3f} "
         f"(base rate {m('test_base_rate'):.3f})  Brier {m('test_brier'):.4f}  "
         f"capture@10% {m('test_capture_at_10'):.3f}",
+        f"  oracle (true p)       ROC-AUC {m('oracle_roc_auc'):.3f}  "
+        f"capture@10% {m('oracle_capture_at_10'):.3f}  (same test deploys)",
         f"  registered            {model.get('registered_model')} version {model.get('version')}, "
         f"alias {'champion' if model.get('promoted_to_champion') else 'challenger'} "
         f"({model.get('promotion_reason')})",

@@ -20,7 +20,11 @@ class TrackedForecaster:
 
 
 def track_forecaster(
-    target: MlflowTarget, run: ForecasterRun, tags: dict[str, str], dataset_source: str
+    target: MlflowTarget,
+    run: ForecasterRun,
+    tags: dict[str, str],
+    dataset_source: str,
+    extra_metrics: dict[str, dict[str, float]] | None = None,
 ) -> TrackedForecaster:
     """Log the run, register it as `challenger`, and make it `champion` only if it wins on the
     same holdout (the champion is re-scored on this run's test period)."""
@@ -31,7 +35,7 @@ def track_forecaster(
         booster=run.booster,
         train_frame=run.split.train,
         test_frame=test,
-        metrics={"test": run.metrics, "validation": run.validation_metrics},
+        metrics={"test": run.metrics, "validation": run.validation_metrics, **(extra_metrics or {})},
         tables={
             "feature_importance": run.importance,
             "test_predictions": run.predictions,
