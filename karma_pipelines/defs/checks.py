@@ -1,6 +1,5 @@
 """Blocking data-quality checks: clean tables pass their suites, and every raw row is accounted for."""
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd

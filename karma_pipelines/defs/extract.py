@@ -1,6 +1,5 @@
 """Extract: the Karma world and its raw event log."""
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd

@@ -1,6 +1,5 @@
 """Features: point-in-time rollback features, with a blocking no-leakage audit."""
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd

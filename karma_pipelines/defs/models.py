@@ -1,6 +1,5 @@
 """Models: the LightGBM rollback forecaster, tracked and registered in MLflow."""
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd

@@ -1,6 +1,5 @@
 """Dagster resources: which Karma source to read, and which MLflow store to write to."""
 
-from __future__ import annotations
 
 from pathlib import Path
 

@@ -1,6 +1,5 @@
 """Run the whole pipeline on the persistent Dagster instance and summarise what it produced."""
 
-from __future__ import annotations
 
 from pathlib import Path
 

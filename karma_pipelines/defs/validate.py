@@ -1,6 +1,5 @@
 """Validate: Great Expectations suites split every table into clean rows and quarantined rows."""
 
-from __future__ import annotations
 
 import dagster as dg
 import pandas as pd

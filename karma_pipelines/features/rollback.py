@@ -36,7 +36,9 @@ def build_rollback_features(deploys: pd.DataFrame, snapshots: pd.DataFrame) -> p
     f["n_fields_touched"] = d[["n_fields_added", "n_fields_removed", "n_fields_changed"]].sum(axis=1)
     f["lines_added"], f["lines_removed"] = d["lines_added"], d["lines_removed"]
     f = f.join(change_kind_counts(d))
-    f["components_in_change"] = d.groupby("change_id")["deploy_id"].transform("count")
+    # Deploys of the same change (commit / change request) so far, this one included: a later
+    # promotion of the same change must not count before it happens.
+    f["components_in_change"] = count_before(d["change_id"], t + pd.Timedelta(1, "ns"), d["change_id"], t)
     f["is_first_deploy"] = (d["action"] == "create").astype("int64")
     f["is_promotion"] = (d["action"] == "promote").astype("int64")
     f["is_rollback_deploy"] = d["is_rollback"].astype("int64")

@@ -7,9 +7,12 @@ The files are GX 1.x `ExpectationSuite` JSON, reviewed by hand; this module read
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from karma_pipelines.schema import ENVIRONMENTS, EVENT_TYPES
 
 SUITES_DIR = Path(__file__).resolve().parents[2] / "assets" / "expectations"
 
@@ -79,3 +82,20 @@ def load_suite(name: str, suites_dir: Path | None = None) -> Suite:
             # Quarantine needs the failing rows; only column expectations give them.
             raise ValueError(f"{path}: expectation {i} needs a `type` and a `kwargs.column`: {exp}")
     return Suite(name=name, path=path, expectations=expectations)
+
+
+def standard_parameters(
+    known_components: Iterable[str],
+    min_ts: Any,
+    max_ts: Any,
+    event_types: Iterable[str] = EVENT_TYPES,
+    environments: Iterable[str] = ENVIRONMENTS,
+) -> dict[str, Any]:
+    """The parameters every suite may use, with the contract's event types and environments."""
+    return {
+        "known_components": sorted(known_components),
+        "min_ts": min_ts,
+        "max_ts": max_ts,
+        "event_types": list(event_types),
+        "environments": list(environments),
+    }

@@ -1,0 +1,293 @@
+"""The deploy process: changes requested, deployed, promoted, rolled back, drifting; in time order."""
+
+from __future__ import annotations
+
+import heapq
+from typing import Any
+
+import numpy as np
+
+from karma_pipelines.config_fields import flatten
+from karma_pipelines.simulator.catalog import missing_fields, unused_fields
+from karma_pipelines.simulator.changes import Proposal, propose_create, propose_update
+from karma_pipelines.simulator.clock import DAY, HOUR, MINUTE, Clock, during_work, time_of_day
+from karma_pipelines.simulator.edits import apply_change, change_between, localize
+from karma_pipelines.simulator.events import EventLog, Ids
+from karma_pipelines.simulator.fields import pick
+from karma_pipelines.simulator.memo import diff_of
+from karma_pipelines.simulator.people import UserPicker
+from karma_pipelines.simulator.risk import (
+    MANY_DEPENDENTS,
+    NOVICE_DEPLOYS,
+    DeployFacts,
+    active_causes,
+    failure_probability,
+    rollback_probability,
+)
+from karma_pipelines.simulator.state import DeployRecord, WorldState
+from karma_pipelines.simulator.world import Component, World
+
+CHANGE_RATE = 0.55  # changes per weekday per unit of component weight
+WEEKEND_FACTOR = 0.12
+NEXT_ENV = {"dev": "staging", "staging": "prod"}
+P_PROMOTE = {"dev": 0.45, "staging": 0.5}
+DRIFTS_PER_DAY = 0.02  # per staging/prod component
+REASONS = (
+    "error rate above SLO", "health checks failing", "latency regression", "manual revert",
+    "failed smoke tests", "customer-facing incident", "downstream breakage",
+)  # fmt: skip
+
+
+def rollback_delay(rng: np.random.Generator) -> int:
+    """Hours to a few days; a small share more than a week later."""
+    r = rng.random()
+    if r < 0.55:
+        return int(rng.uniform(0.25, 12) * HOUR)
+    if r < 0.85:
+        return int(rng.uniform(0.5, 3) * DAY)
+    if r < 0.95:
+        return int(rng.uniform(3, 7) * DAY)
+    return int(rng.uniform(7, 14) * DAY)
+
+
+class History:
+    def __init__(self, rng: np.random.Generator, world: World, clock: Clock, log: EventLog):
+        self.rng, self.world, self.clock, self.log = rng, world, clock, log
+        self.comps = world.components
+        self.state = WorldState(world)
+        self.ids = Ids()
+        self.picker = UserPicker(world.users)
+        self.queue: list[tuple[int, int, str, tuple[Any, ...]]] = []
+        self._pushed = 0  # ties in time are processed in the order they were scheduled
+        self.records: list[DeployRecord] = []
+        self.rollbacks = 0
+        self.active = {alias: pair[0] for alias, pair in world.aliases.items()}
+
+    def push(self, t: int, kind: str, *payload: Any) -> None:
+        if t < self.clock.end:
+            self._pushed += 1
+            heapq.heappush(self.queue, (int(t), self._pushed, kind, payload))
+
+    def run(self) -> None:
+        self._plan()
+        while self.queue:
+            t, _, kind, payload = heapq.heappop(self.queue)
+            getattr(self, f"_on_{kind}")(t, *payload)
+
+    def _plan(self) -> None:
+        rng, comps = self.rng, list(self.comps.values())
+        created = np.array([c.created_at for c in comps])
+        weights = np.array([c.weight for c in comps])
+        for c in comps:
+            self.push(c.created_at, "change", c.key)
+        for day in range(self.clock.days):
+            weekend = self.clock.is_weekend(day * DAY)
+            existing = weights[created < (day + 1) * DAY].sum()
+            n = int(rng.poisson(CHANGE_RATE * existing * (WEEKEND_FACTOR if weekend else 1.0)))
+            for t in sorted(day * DAY + time_of_day(rng, weekend) for _ in range(n)):
+                idx = np.flatnonzero(created < t)
+                if len(idx):
+                    w = weights[idx]
+                    self.push(t, "change", comps[int(idx[rng.choice(len(idx), p=w / w.sum())])].key)
+        for c in comps:
+            if c.env != "dev":
+                span = self.clock.end - c.created_at
+                for _ in range(int(rng.poisson(DRIFTS_PER_DAY * span / DAY))):
+                    self.push(c.created_at + int(rng.integers(HOUR, max(2 * HOUR, span))), "drift", c.key)
+
+    # -- changes and deploys --------------------------------------------------------------
+    def _on_change(self, t: int, key: str) -> None:
+        rng, st, c = self.rng, self.state, self.comps[key]
+        busy = st.locked(key, t)
+        if busy is not None:  # a rollback (or an apply) is pending: the engineer waits
+            self.push(busy + int(rng.integers(10 * MINUTE, 3 * HOUR)), "change", key)
+            return
+        user = self.picker.pick(rng, t, c.project)
+        current = st.configs.get(key)
+        if current is None:
+            prop, action = propose_create(rng, c, st.last_config.get(key)), "create"
+        else:
+            novice = st.author_deploys[user.handle] < NOVICE_DEPLOYS
+            prop, action = propose_update(rng, c, current, novice), "update"
+        queued = rng.random() < 0.07
+        delay = rng.integers(20 * MINUTE, 2 * HOUR) if queued else rng.integers(MINUTE, 15 * MINUTE)
+        td = t + int(delay)
+        if td + 10 * MINUTE >= self.clock.end:
+            return
+        change_id = self.ids.new("chg")
+        st.last_change[key] = change_id
+        self._request(t, c, change_id, prop, user.handle, user.source)
+        t_result = t + int(rng.integers(2, 60))
+        if action == "update" and rng.random() < 0.03:
+            self._result(t_result, c, change_id, prop, [], "rejected", user.source)
+            return
+        affected = st.affected(key)
+        self._result(t_result, c, change_id, prop, affected, "queued" if queued else "applied", user.source)
+        self._deploy(td, c, prop, action, user.handle, change_id, user.source, affected)
+
+    def _on_promote(self, t: int, src: DeployRecord, targets: tuple[str, ...]) -> None:
+        rng, st = self.rng, self.state
+        if src.rollback_at is not None and src.rollback_at <= t:
+            return  # rolled back before anyone promoted it
+        key = targets[0]
+        if len(targets) == 2:  # blue/green: deploy to the idle one, then switch over
+            alias = self.comps[key].alias
+            key = targets[1] if self.active.get(alias) == targets[0] else targets[0]
+        busy = st.locked(key, t)
+        if busy is not None:
+            self.push(busy + int(rng.integers(30 * MINUTE, 4 * HOUR)), "promote", src, targets)
+            return
+        current, target = st.configs.get(key), self.comps[key]
+        if current is None:
+            return
+        new = apply_change(current, localize(src.change, src.before, target, current))
+        if new == current:
+            return
+        source_env = self.comps[src.component].env
+        message = f"promote {src.deploy_id} from {source_env}: {src.message}"
+        prop = Proposal(new, change_between(current, new), "promote", message)
+        user = src.author if rng.random() < 0.7 else self.picker.pick(rng, t, target.project).handle
+        td = t + int(rng.integers(2 * MINUTE, 20 * MINUTE))
+        if td + 10 * MINUTE >= self.clock.end:
+            return
+        change_id = self.ids.new("chg")
+        st.last_change[key] = change_id
+        self._request(t, target, change_id, prop, user, "ci")
+        affected = st.affected(key)
+        self._result(t + int(rng.integers(2, 60)), target, change_id, prop, affected, "applied", "ci")
+        deploy_id = self.ids.new("dep")
+        attrs = {"from_environment": source_env, "to_environment": target.env,
+                 "from_deploy_id": src.deploy_id, "deploy_id": deploy_id}  # fmt: skip
+        self.log.emit(td - 1, "promotion", target, change_id, attrs, "ci")
+        self._deploy(td, target, prop, "promote", user, change_id, "ci", affected, src.deploy_id, deploy_id)
+
+    def _deploy(
+        self, td: int, c: Component, prop: Proposal, action: str, user: str, change_id: str,
+        source: str, affected: list[str], promoted_from: str | None = None, deploy_id: str = "",
+    ) -> None:  # fmt: skip
+        rng, st, key = self.rng, self.state, c.key
+        before = st.configs.get(key)
+        facts = DeployFacts(
+            action=action,
+            environment=c.env,
+            diff=diff_of(before, prop.config),
+            n_affected=len(affected),
+            upstream_deployed_24h=st.upstream_deployed_within(prop.config, td),
+            author_prior_deploys=st.author_deploys[user],
+            off_hours=self.clock.is_off_hours(td),
+            weekend=self.clock.is_weekend(td),
+            n_missing_fields=len(missing_fields(c.type, prop.config)),
+        )
+        causes = active_causes(facts)
+        p = rollback_probability(causes)
+        status = "failed" if rng.random() < failure_probability(p) else "succeeded"
+        deploy_id = deploy_id or self.ids.new("dep")
+        attrs = {"deploy_id": deploy_id, "component": key, "environment": c.env, "user": user,
+                 "action": action, "status": status, "config": prop.config,
+                 "change_id": change_id, "promoted_from": promoted_from}  # fmt: skip
+        self.log.emit(td, "deploy.apply", c, change_id, attrs, source)
+        self._validate(td, c, deploy_id, change_id, prop.config, action, source)
+        for i, down in enumerate(affected):
+            attrs = {"deploy_id": deploy_id, "cause": key}
+            self.log.emit(td + 2 + i, "downstream.invalidated", self.comps[down], change_id, attrs, source)
+        st.set_config(key, prop.config, deploy_id, td)
+        st.author_deploys[user] += 1
+        st.lock(key, td + 3 + len(affected))
+        rec = DeployRecord(deploy_id, key, td, user, change_id, before, prop.config, prop.change,
+                           action, prop.message, p, causes, status)  # fmt: skip
+        self.records.append(rec)
+        if rng.random() < p:
+            t_back = td + rollback_delay(rng)
+            if t_back < self.clock.end - MINUTE:
+                rec.rollback_at = t_back
+                st.lock(key, t_back + 1)
+                self.push(t_back, "rollback", rec)
+        self._follow_up(rec, c)
+
+    def _follow_up(self, rec: DeployRecord, c: Component) -> None:
+        """Promote a good change to the next environment; switch a blue/green alias over."""
+        rng = self.rng
+        if rec.status != "succeeded" or rec.action == "create":
+            return
+        nxt = NEXT_ENV.get(c.env)
+        if nxt and rng.random() < P_PROMOTE[c.env]:
+            targets = self.world.targets(c, nxt)
+            if targets:
+                t = during_work(rng, self.clock, rec.t + int(rng.integers(2 * HOUR, 3 * DAY)))
+                self.push(t, "promote", rec, tuple(targets))
+        if c.alias and self.active[c.alias] != c.key:
+            self.push(rec.t + int(rng.integers(HOUR, 8 * HOUR)), "switchover", rec)
+
+    def _on_rollback(self, t: int, rec: DeployRecord) -> None:
+        rng, st, c = self.rng, self.state, self.comps[rec.component]
+        assert st.configs.get(c.key) is rec.after, "a deploy slipped in before its rollback"
+        user = rec.author if rng.random() < 0.6 else self.picker.pick(rng, t, c.project).handle
+        deploy_id = self.ids.new("dep")
+        attrs = {"deploy_id": deploy_id, "rolls_back": rec.deploy_id, "component": c.key,
+                 "environment": c.env, "user": user, "status": "succeeded", "config": rec.before,
+                 "reason": pick(rng, REASONS)}  # fmt: skip
+        self.log.emit(t, "deploy.rollback", c, rec.change_id, attrs, "cli")
+        st.set_config(c.key, rec.before, deploy_id, t)
+        self.rollbacks += 1
+
+    def _on_switchover(self, t: int, rec: DeployRecord) -> None:
+        c = self.comps[rec.component]
+        previous = self.active[c.alias]
+        if (rec.rollback_at is not None and rec.rollback_at <= t) or previous == c.key:
+            return
+        attrs = {"alias": c.alias, "from": previous, "to": c.key}
+        self.log.emit(t, "switchover", c, rec.change_id, attrs, "ci")
+        self.active[c.alias] = c.key
+
+    # -- drift ----------------------------------------------------------------------------
+    def _on_drift(self, t: int, key: str) -> None:
+        config = self.state.configs.get(key)
+        if config is None:
+            return
+        paths = sorted(p for p in flatten(config) if not p.startswith("tags"))
+        chosen = self.rng.choice(len(paths), min(len(paths), int(self.rng.integers(1, 4))), replace=False)
+        fields = [paths[int(i)] for i in sorted(chosen)]
+        drift_id = self.ids.new("drf")
+        correlation = self.state.last_change.get(key, drift_id)
+        attrs = {"drift_id": drift_id, "fields": fields}
+        self.log.emit(t, "drift.detected", self.comps[key], correlation, attrs, "api")
+        t_fix = t + int(self.rng.integers(HOUR, 5 * DAY))
+        self.push(t_fix, "drift_resolved", key, correlation, dict(attrs))
+
+    def _on_drift_resolved(self, t: int, key: str, correlation: str, attrs: dict) -> None:
+        self.log.emit(t, "drift.resolved", self.comps[key], correlation, attrs, "api")
+
+    # -- the change's own events ----------------------------------------------------------
+    def _request(self, t: int, c: Component, change_id: str, prop: Proposal, user: str, source: str) -> None:
+        attrs = {"component": c.key, "environment": c.env, "proposed_change": prop.change,
+                 "requested_by": user, "message": prop.message}  # fmt: skip
+        self.log.emit(t, "change.requested", c, change_id, attrs, source)
+
+    def _result(
+        self, t: int, c: Component, change_id: str, prop: Proposal, affected: list[str],
+        status: str, source: str,
+    ) -> None:  # fmt: skip
+        missing, unused = missing_fields(c.type, prop.config), unused_fields(c.type, prop.config)
+        warnings = [f"missing required field {f}" for f in missing]
+        warnings += [f"field {f} is not read by {c.type}" for f in unused]
+        if len(affected) >= MANY_DEPENDENTS:
+            warnings.append(f"{len(affected)} downstream components will be invalidated")
+        attrs = {"status": status, "affected_components": affected, "warnings": warnings}
+        self.log.emit(t, "change.result", c, change_id, attrs, source)
+
+    def _validate(
+        self, t: int, c: Component, deploy_id: str, change_id: str, config: dict, action: str,
+        source: str,
+    ) -> None:  # fmt: skip
+        missing, unused = missing_fields(c.type, config), unused_fields(c.type, config)
+        p = 0.01 + (0.4 if missing else 0) + (0.15 if unused else 0) + (0.1 if action == "create" else 0)
+        if self.rng.random() >= p:
+            return
+        if missing:
+            check, message = "required_fields", f"{c.type} requires {', '.join(missing)}"
+        elif unused:
+            check, message = "unknown_fields", f"{c.type} does not read {', '.join(unused)}"
+        else:
+            check, message = ("schema", "schema check failed") if action == "create" else ("plan", "plan has errors")
+        attrs = {"deploy_id": deploy_id, "check": check, "message": message}
+        self.log.emit(t + int(self.rng.integers(5, 60)), "validation.failed", c, change_id, attrs, source)

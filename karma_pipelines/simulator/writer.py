@@ -1,0 +1,114 @@
+"""Writes a simulated world to disk in the layout of assets/schemas/event_log.md."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from karma_pipelines.simulator.clock import Clock
+from karma_pipelines.simulator.events import EventLog
+from karma_pipelines.simulator.history import History
+from karma_pipelines.simulator.malformed import deliver_late, dumps, plant
+
+GENERATOR = "karma_pipelines.simulator/1"
+
+
+def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def write_events(
+    rng: np.random.Generator, out: Path, log: EventLog, clock: Clock
+) -> dict[str, int]:
+    """One JSONL file per UTC day: real events in time order (a few late), malformed extras."""
+    files: dict[str, list[str]] = {}
+    for event in log.in_time_order():
+        files.setdefault(f"{clock.day_name(event.t)}.jsonl", []).append(dumps(event.body))
+    late = 0
+    for name in sorted(files):
+        files[name], moved = deliver_late(rng, files[name])
+        late += moved
+    n_real = sum(len(lines) for lines in files.values())
+    files, planted = plant(rng, files, clock, log.seed)
+    folder = out / "events"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, lines in files.items():
+        (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    _write_csv(out / "ground_truth" / "malformed.csv", ["file", "line", "kind"], [list(r) for r in planted])
+    return {"events": n_real, "malformed": len(planted), "late": late, "files": len(files)}
+
+
+def write_configs(out: Path, history: History) -> int:
+    """Each component's latest config, at `configs/iac/<env>/<type>/<nickname>/config.json`."""
+    n = 0
+    for key, comp in sorted(history.comps.items()):
+        config = history.state.configs.get(key) or history.state.last_config.get(key)
+        if config is None:
+            continue
+        path = out / "configs" / "iac" / comp.env / comp.type / comp.nickname / "config.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        n += 1
+    return n
+
+
+def write_truth(out: Path, history: History, clock: Clock) -> int:
+    """deploys.csv and config_mistakes.csv; returns the number of config mistakes."""
+    rows = [
+        [r.deploy_id, r.component, clock.iso(r.t), f"{r.p_rollback:.6f}",
+         "true" if r.rollback_at is not None else "false", ";".join(r.causes)]
+        for r in sorted(history.records, key=lambda r: (r.t, r.deploy_id))
+    ]  # fmt: skip
+    header = ["deploy_id", "component", "deployed_at", "true_rollback_probability", "rolled_back", "causes"]
+    _write_csv(out / "ground_truth" / "deploys.csv", header, rows)
+    mistakes = [
+        [key, field, kind, deploy_id]
+        for key in sorted(history.state.introduced)
+        for (field, kind), deploy_id in sorted(history.state.introduced[key].items())
+    ]
+    _write_csv(out / "ground_truth" / "config_mistakes.csv", ["component", "field", "kind", "introduced_by"], mistakes)
+    return len(mistakes)
+
+
+def write_world(
+    rng: np.random.Generator, out: Path, history: History, log: EventLog, clock: Clock, seed: int
+) -> dict[str, Any]:
+    """Write every file of the world (replacing an earlier world there); returns the summary."""
+    for sub in ("events", "configs", "ground_truth"):
+        shutil.rmtree(out / sub, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    counts = write_events(rng, out, log, clock)
+    n_configs = write_configs(out, history)
+    n_mistakes = write_truth(out, history, clock)
+    meta = {
+        "seed": seed,
+        "components": len(history.comps),
+        "days": clock.days,
+        "start": clock.iso(0),
+        "end": clock.iso(clock.end),
+        "generator": GENERATOR,
+    }
+    (out / "world.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    deploys = len(history.records)
+    return {
+        "out": str(out),
+        **meta,
+        "deploys": deploys,
+        "rollbacks": history.rollbacks,
+        "rollback_rate": round(history.rollbacks / deploys, 4) if deploys else 0.0,
+        "events": counts["events"],
+        "malformed": counts["malformed"],
+        "late_events": counts["late"],
+        "files": counts["files"],
+        "configs": n_configs,
+        "config_mistakes": n_mistakes,
+    }
