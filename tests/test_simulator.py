@@ -50,10 +50,16 @@ class World:
         self.folder, self.summary = folder, summary
         self.meta = json.loads((folder / "world.json").read_text())
         self.components = {
-            f"{p.parent.parent.name}/{p.parent.name}": (p.parent.parent.parent.name, json.loads(p.read_text()))
+            f"{p.parent.parent.name}/{p.parent.name}": (
+                p.parent.parent.parent.name,
+                json.loads(p.read_text()),
+            )
             for p in (folder / "configs" / "iac").glob("*/*/*/config.json")
         }
-        self.malformed = {(r["file"], int(r["line"])): r["kind"] for r in _read_csv(folder / "ground_truth" / "malformed.csv")}
+        self.malformed = {
+            (r["file"], int(r["line"])): r["kind"]
+            for r in _read_csv(folder / "ground_truth" / "malformed.csv")
+        }
         self.lines: dict[tuple[str, int], str] = {}
         for path in sorted((folder / "events").glob("*.jsonl")):
             for i, line in enumerate(path.read_text().split("\n")[:-1], start=1):
@@ -157,7 +163,9 @@ def test_every_real_line_is_a_valid_event(medium: World) -> None:
         _parse_ts(event["ts"])
     # mostly in time order inside a file, a few late
     late = sum(
-        1 for a, b in zip(medium.real, medium.real[1:], strict=False) if a[0][0] == b[0][0] and b[1]["ts"] < a[1]["ts"]
+        1
+        for a, b in zip(medium.real, medium.real[1:], strict=False)
+        if a[0][0] == b[0][0] and b[1]["ts"] < a[1]["ts"]
     )
     assert 0 < late < 0.02 * len(medium.real)
 
@@ -182,14 +190,19 @@ def test_deploy_events_carry_the_contract_attrs(medium: World) -> None:
     assert set(first.values()) == {"create"}
     promos = by_type["promotion"]
     assert {(p["attrs"]["from_environment"], p["attrs"]["to_environment"]) for p in promos} == {
-        ("dev", "staging"), ("staging", "prod")
+        ("dev", "staging"),
+        ("staging", "prod"),
     }
 
 
 def test_dependencies_stay_inside_an_environment(medium: World) -> None:
     linked = 0
     for key, (env, config) in medium.components.items():
-        assert config["tags"].get("Environment", env) == env and key.split("/")[1].split("-")[-1] in (*ENVIRONMENTS, "a", "b")
+        assert config["tags"].get("Environment", env) == env and key.split("/")[1].split("-")[-1] in (
+            *ENVIRONMENTS,
+            "a",
+            "b",
+        )
         for ref in references(config):
             linked += 1
             assert ref in medium.components, (key, ref)

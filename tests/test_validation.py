@@ -202,7 +202,9 @@ def test_deploy_records_suite_catches_each_problem():
         {"action": "explode", "outcome": "maybe"},  # 9
         {"rollback_delay_hours": 5.0, "rolled_back": True},  # 10: fine
     )
-    outcome = validate_table(frame, DEPLOY_RECORDS, PARAMS)
+    # Timestamps work as well as ISO strings for the time range.
+    params = PARAMS | {"min_ts": pd.Timestamp("2026-05-01", tz="UTC"), "max_ts": pd.Timestamp("2026-05-31")}
+    outcome = validate_table(frame, DEPLOY_RECORDS, params)
     check_accounting(frame, outcome, "deploy_records")
     assert outcome.clean["deploy_id"].tolist() == ["dep-000000", "dep-000010"]
     q = outcome.quarantined
@@ -305,3 +307,18 @@ def test_suites_match_the_schema():
     assert load_suite("config_snapshots").parameters == ["known_components"]
     for name in ("karma_events", "deploy_records", "config_snapshots"):
         assert set(load_suite(name).columns) <= set(TABLES[name].names)
+
+
+def test_a_suite_gx_cannot_read_is_an_error_not_a_pass(tmp_path):
+    suite = {
+        "name": "config_snapshots",
+        "expectations": [
+            {"type": "expect_column_values_to_not_be_null", "kwargs": {"column": "deploy_id"}},
+            {"type": "expect_column_values_to_be_purple", "kwargs": {"column": "component"}},
+        ],
+    }
+    (tmp_path / "config_snapshots.json").write_text(json.dumps(suite))
+    with pytest.raises(ValueError, match="GX rejected"):
+        validate_table(
+            snapshots({}), CONFIG_SNAPSHOTS, PARAMS, suite=load_suite("config_snapshots", tmp_path)
+        )

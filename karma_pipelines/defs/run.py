@@ -1,6 +1,5 @@
 """Run the whole pipeline on the persistent Dagster instance and summarise what it produced."""
 
-
 from pathlib import Path
 
 import dagster as dg
@@ -18,6 +17,8 @@ SUMMARY_ASSETS = {
         "test_base_rate",
         "test_brier",
         "test_capture_at_10",
+        "oracle_roc_auc",
+        "oracle_capture_at_10",
         "registered_model",
         "version",
         "promoted_to_champion",
@@ -43,7 +44,9 @@ def run_pipeline(source: KarmaSourceResource, home: Path) -> dict:
 
     defs = build_definitions(source=source, mlflow_store=MlflowResource(home=str(home)))
     instance = dg.DagsterInstance.get()
-    result = defs.resolve_job_def("karma_pipeline_job").execute_in_process(instance=instance)
+    result = defs.resolve_job_def("karma_pipeline_job").execute_in_process(
+        instance=instance, run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    )
     summary: dict = {"dagster_run_id": result.run_id, "success": result.success, "assets": {}}
     for asset, keys in SUMMARY_ASSETS.items():
         event = instance.get_latest_materialization_event(dg.AssetKey(asset))

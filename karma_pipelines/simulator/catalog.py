@@ -110,7 +110,7 @@ SPECS: dict[str, TypeSpec] = {
             _ECS_FIELDS,
             ("cluster_nickname", "service_name", "desired_count", "cpu", "memory",
              "container.name", "container.image", "container.port"),
-            deps=(("ecs-cluster", 1.0), ("vpc", 1.0), ("rds-postgres", 0.5)),
+            deps=(("ecs-cluster", 1.0), ("vpc", 1.0), ("rds-postgres", 0.5), ("sqs-queue", 0.4)),
             roles=("api", "worker", "web", "gateway", "scheduler", "ingest", "renderer", "sync"),
             change_weight=1.3,
         ),

@@ -9,7 +9,6 @@ import numpy as np
 
 from karma_pipelines.config_fields import flatten, unflatten
 from karma_pipelines.simulator.edits import Flat, change_between, remove_leaf, set_path
-from karma_pipelines.simulator.memo import flat_of
 from karma_pipelines.simulator.fields import (
     ENV_VARS,
     GENERATORS,
@@ -18,6 +17,7 @@ from karma_pipelines.simulator.fields import (
     pick,
     secret_value,
 )
+from karma_pipelines.simulator.memo import flat_of
 from karma_pipelines.simulator.mistakes import add_unused, drop_required, fix_one
 from karma_pipelines.simulator.risk import field_kind
 from karma_pipelines.simulator.templates import (
@@ -166,9 +166,7 @@ def _draw_update(rng: np.random.Generator, c: Component, flat: Flat, novice: boo
     return "tweak", f"tweak {_short(chosen)}"
 
 
-def propose_update(
-    rng: np.random.Generator, c: Component, config: dict[str, Any], novice: bool
-) -> Proposal:
+def propose_update(rng: np.random.Generator, c: Component, config: dict[str, Any], novice: bool) -> Proposal:
     flat = dict(flat_of(config))
     fixed = fix_one(rng, c, flat) if rng.random() < 0.25 else None
     if fixed:
@@ -182,9 +180,7 @@ def propose_update(
     return Proposal(new, change_between(config, new), kind, message)
 
 
-def propose_create(
-    rng: np.random.Generator, c: Component, previous: dict[str, Any] | None
-) -> Proposal:
+def propose_create(rng: np.random.Generator, c: Component, previous: dict[str, Any] | None) -> Proposal:
     """A first deploy, or a re-create after the create was rolled back (from its last config)."""
     flat = flatten(previous if previous is not None else initial_config(c))
     if previous is not None:

@@ -157,14 +157,17 @@ def password(rng: np.random.Generator) -> str:
 
 
 def misspell(rng: np.random.Generator, name: str) -> str:
-    """A typo of a field name: a dropped, doubled or swapped letter."""
-    i = int(rng.integers(1, max(2, len(name) - 1)))
+    """A typo of a field name: a dropped, doubled or swapped letter (never an underscore)."""
+    spots = [i for i in range(1, len(name) - 1) if name[i] != "_" and name[i + 1] != "_"]
+    if not spots:
+        return name + "s"
+    i = pick(rng, spots)
     kind = int(rng.integers(3))
     if kind == 0:
         return name[:i] + name[i + 1 :]
     if kind == 1:
         return name[:i] + name[i] + name[i:]
-    if i + 1 < len(name) and name[i] != name[i + 1]:
+    if name[i] != name[i + 1]:
         return name[:i] + name[i + 1] + name[i] + name[i + 2 :]
     return name[:i] + name[i + 1 :]
 

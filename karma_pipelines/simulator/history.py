@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 
 from karma_pipelines.config_fields import flatten
-from karma_pipelines.simulator.catalog import missing_fields, unused_fields
+from karma_pipelines.simulator import notices
+from karma_pipelines.simulator.catalog import missing_fields
 from karma_pipelines.simulator.changes import Proposal, propose_create, propose_update
 from karma_pipelines.simulator.clock import DAY, HOUR, MINUTE, Clock, during_work, time_of_day
 from karma_pipelines.simulator.edits import apply_change, change_between, localize
@@ -17,7 +18,6 @@ from karma_pipelines.simulator.fields import pick
 from karma_pipelines.simulator.memo import diff_of
 from karma_pipelines.simulator.people import UserPicker
 from karma_pipelines.simulator.risk import (
-    MANY_DEPENDENTS,
     NOVICE_DEPLOYS,
     DeployFacts,
     active_causes,
@@ -116,13 +116,15 @@ class History:
             return
         change_id = self.ids.new("chg")
         st.last_change[key] = change_id
-        self._request(t, c, change_id, prop, user.handle, user.source)
+        notices.request(self.log, t, c, change_id, prop, user.handle, user.source)
         t_result = t + int(rng.integers(2, 60))
         if action == "update" and rng.random() < 0.03:
-            self._result(t_result, c, change_id, prop, [], "rejected", user.source)
+            notices.result(self.log, t_result, c, change_id, prop, [], "rejected", user.source)
             return
         affected = st.affected(key)
-        self._result(t_result, c, change_id, prop, affected, "queued" if queued else "applied", user.source)
+        notices.result(
+            self.log, t_result, c, change_id, prop, affected, "queued" if queued else "applied", user.source
+        )
         self._deploy(td, c, prop, action, user.handle, change_id, user.source, affected)
 
     def _on_promote(self, t: int, src: DeployRecord, targets: tuple[str, ...]) -> None:
@@ -152,9 +154,11 @@ class History:
             return
         change_id = self.ids.new("chg")
         st.last_change[key] = change_id
-        self._request(t, target, change_id, prop, user, "ci")
+        notices.request(self.log, t, target, change_id, prop, user, "ci")
         affected = st.affected(key)
-        self._result(t + int(rng.integers(2, 60)), target, change_id, prop, affected, "applied", "ci")
+        notices.result(
+            self.log, t + int(rng.integers(2, 60)), target, change_id, prop, affected, "applied", "ci"
+        )
         deploy_id = self.ids.new("dep")
         attrs = {"from_environment": source_env, "to_environment": target.env,
                  "from_deploy_id": src.deploy_id, "deploy_id": deploy_id}  # fmt: skip
@@ -186,7 +190,7 @@ class History:
                  "action": action, "status": status, "config": prop.config,
                  "change_id": change_id, "promoted_from": promoted_from}  # fmt: skip
         self.log.emit(td, "deploy.apply", c, change_id, attrs, source)
-        self._validate(td, c, deploy_id, change_id, prop.config, action, source)
+        notices.validate(self.log, rng, td, c, deploy_id, change_id, prop.config, action, source)
         for i, down in enumerate(affected):
             attrs = {"deploy_id": deploy_id, "cause": key}
             self.log.emit(td + 2 + i, "downstream.invalidated", self.comps[down], change_id, attrs, source)
@@ -256,38 +260,3 @@ class History:
 
     def _on_drift_resolved(self, t: int, key: str, correlation: str, attrs: dict) -> None:
         self.log.emit(t, "drift.resolved", self.comps[key], correlation, attrs, "api")
-
-    # -- the change's own events ----------------------------------------------------------
-    def _request(self, t: int, c: Component, change_id: str, prop: Proposal, user: str, source: str) -> None:
-        attrs = {"component": c.key, "environment": c.env, "proposed_change": prop.change,
-                 "requested_by": user, "message": prop.message}  # fmt: skip
-        self.log.emit(t, "change.requested", c, change_id, attrs, source)
-
-    def _result(
-        self, t: int, c: Component, change_id: str, prop: Proposal, affected: list[str],
-        status: str, source: str,
-    ) -> None:  # fmt: skip
-        missing, unused = missing_fields(c.type, prop.config), unused_fields(c.type, prop.config)
-        warnings = [f"missing required field {f}" for f in missing]
-        warnings += [f"field {f} is not read by {c.type}" for f in unused]
-        if len(affected) >= MANY_DEPENDENTS:
-            warnings.append(f"{len(affected)} downstream components will be invalidated")
-        attrs = {"status": status, "affected_components": affected, "warnings": warnings}
-        self.log.emit(t, "change.result", c, change_id, attrs, source)
-
-    def _validate(
-        self, t: int, c: Component, deploy_id: str, change_id: str, config: dict, action: str,
-        source: str,
-    ) -> None:  # fmt: skip
-        missing, unused = missing_fields(c.type, config), unused_fields(c.type, config)
-        p = 0.01 + (0.4 if missing else 0) + (0.15 if unused else 0) + (0.1 if action == "create" else 0)
-        if self.rng.random() >= p:
-            return
-        if missing:
-            check, message = "required_fields", f"{c.type} requires {', '.join(missing)}"
-        elif unused:
-            check, message = "unknown_fields", f"{c.type} does not read {', '.join(unused)}"
-        else:
-            check, message = ("schema", "schema check failed") if action == "create" else ("plan", "plan has errors")
-        attrs = {"deploy_id": deploy_id, "check": check, "message": message}
-        self.log.emit(t + int(self.rng.integers(5, 60)), "validation.failed", c, change_id, attrs, source)

@@ -24,7 +24,7 @@ BAD_TIMESTAMPS = ("2026-13-45T99:00:00Z", "yesterday 10am", "2026-02-30T12:00:00
 UNKNOWN_TYPES = ("deploy.applied", "change.approved", "heartbeat", "action.started")
 GARBAGE = (
     "<html><body>502 Bad Gateway</body></html>",
-    "level=error msg=\"event sink unavailable\" retry=3",
+    'level=error msg="event sink unavailable" retry=3',
     "}{",
 )
 

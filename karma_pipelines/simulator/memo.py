@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from typing import Any
-
-import difflib
 
 from karma_pipelines.config_fields import ConfigDiff, canonical_json, diff_configs, flatten
 from karma_pipelines.dependencies import references

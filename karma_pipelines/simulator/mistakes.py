@@ -78,4 +78,3 @@ def fix_one(rng: np.random.Generator, c: Component, flat: Flat) -> tuple[str, st
             set_path(flat, path, value)
             return path, kind
     return None
-

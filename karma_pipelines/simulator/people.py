@@ -27,9 +27,7 @@ class User:
     source: str  # preferred way of deploying: cli, api or ci
 
 
-def build_users(
-    rng: np.random.Generator, n: int, projects: tuple[str, ...], days: int
-) -> tuple[User, ...]:
+def build_users(rng: np.random.Generator, n: int, projects: tuple[str, ...], days: int) -> tuple[User, ...]:
     """`n` engineers: most there from day one, some joining late; activity varies a lot."""
     users = []
     for i in range(n):

@@ -24,26 +24,26 @@ RISKY_FIELDS = NETWORK_FIELDS | CAPACITY_FIELDS | IMAGE_FIELDS
 
 BIG_CHANGE_FIELDS = 4  # fields added + removed + changed
 BIG_CHANGE_LINES = 16  # lines added + removed in the canonical JSON
-MANY_DEPENDENTS = 4  # downstream components (direct or transitive)
+MANY_DEPENDENTS = 3  # downstream components (direct or transitive)
 NOVICE_DEPLOYS = 20  # an author with fewer earlier deploys in the log is a novice
 
-INTERCEPT = -3.7
+INTERCEPT = -3.85
 WEIGHTS = {
-    "big_change": 1.0,
-    "network_change": 1.4,
-    "capacity_change": 0.7,
-    "image_change": 0.9,
-    "many_dependents": 0.6,
-    "upstream_deployed_24h": 0.9,
-    "novice_author": 1.2,
-    "off_hours": 0.9,
-    "weekend": 0.7,
-    "first_deploy": 1.3,
-    "prod": 0.4,
-    "missing_required_field": 1.7,
-    "promoted": -0.6,
+    "big_change": 1.3,
+    "network_change": 1.7,
+    "capacity_change": 0.9,
+    "image_change": 1.2,
+    "many_dependents": 1.0,
+    "upstream_deployed_24h": 0.8,
+    "novice_author": 1.4,
+    "off_hours": 1.1,
+    "weekend": 0.9,
+    "first_deploy": 1.5,
+    "prod": 0.5,
+    "missing_required_field": 2.0,
+    "promoted": -0.7,  # tested in an earlier environment first
     # interactions
-    "off_hours_x_prod": 0.9,
+    "off_hours_x_prod": 1.0,
     "big_change_x_many_dependents": 1.0,
 }
 

@@ -156,6 +156,8 @@ def _service(rng: np.random.Generator, c: Component) -> dict[str, Any]:
     port = pick(rng, [80, 3000, 8000, 8080])
     secrets = sorted({pick(rng, SECRET_NAMES) for _ in range(int(rng.integers(0, 3)))})
     env = _env_vars(rng, 1, 4)
+    if c.ref("sqs-queue"):
+        env["queue_runtime_path"] = runtime_path(f"sqs-queue/{c.ref('sqs-queue')}")
     if rng.random() < 0.15:  # a connection string pasted where a secret ref belongs
         env["DATABASE_URL"] = f"postgres://app:{password(rng)}@{c.service}-db.internal:5432/app"
     cfg: dict[str, Any] = {
@@ -273,4 +275,3 @@ def initial_config(c: Component) -> dict[str, Any]:
     cfg = {k: v for k, v in cfg.items() if not (k.endswith("_nickname") and v is None)}
     cfg["tags"] = {"Project": c.project, "Environment": c.env, "Owner": c.owner}
     return cfg
-

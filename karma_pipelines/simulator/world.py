@@ -138,7 +138,9 @@ def build_world(rng: np.random.Generator, n: int, days: int) -> World:
             for producer_type, prob in SPECS[plan.type].deps:
                 pool = by_place.get((plan.project, env, producer_type), [])
                 if not pool and prob >= 1.0:  # a required link may cross projects, never envs
-                    pool = [c for (_, e, t), cs in by_place.items() if (e, t) == (env, producer_type) for c in cs]
+                    pool = [
+                        c for (_, e, t), cs in by_place.items() if (e, t) == (env, producer_type) for c in cs
+                    ]
                 if pool and wanted[producer_type]:
                     producer = pool[int(rng.integers(len(pool)))]
                     refs.append((producer_type, producer.nickname))

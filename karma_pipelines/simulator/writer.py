@@ -26,9 +26,7 @@ def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
         writer.writerows(rows)
 
 
-def write_events(
-    rng: np.random.Generator, out: Path, log: EventLog, clock: Clock
-) -> dict[str, int]:
+def write_events(rng: np.random.Generator, out: Path, log: EventLog, clock: Clock) -> dict[str, int]:
     """One JSONL file per UTC day: real events in time order (a few late), malformed extras."""
     files: dict[str, list[str]] = {}
     for event in log.in_time_order():
@@ -75,7 +73,11 @@ def write_truth(out: Path, history: History, clock: Clock) -> int:
         for key in sorted(history.state.introduced)
         for (field, kind), deploy_id in sorted(history.state.introduced[key].items())
     ]
-    _write_csv(out / "ground_truth" / "config_mistakes.csv", ["component", "field", "kind", "introduced_by"], mistakes)
+    _write_csv(
+        out / "ground_truth" / "config_mistakes.csv",
+        ["component", "field", "kind", "introduced_by"],
+        mistakes,
+    )
     return len(mistakes)
 
 

@@ -2,8 +2,8 @@
 
 Failing rows are identified by their position, carried as the frame's named index `ROW` and asked for
 with `unexpected_index_column_names=[ROW]`. Not by the table key: a key can be null or duplicated (the
-very rows quarantine is for) and then would not say which row failed; and GX looks key *columns* up
-cell by cell (about 50 µs a cell), where a named index comes back as one list per expectation.
+very rows quarantine is for) and then would not say which row failed; and GX reads index *columns*
+cell by cell (23 s for 200k rows that all fail), where a named index comes back as one list (0.7 s).
 """
 
 from __future__ import annotations

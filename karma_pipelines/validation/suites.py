@@ -1,7 +1,7 @@
 """The expectation suites in `assets/expectations/*.json`: loading, their columns and parameters.
 
 The files are GX 1.x `ExpectationSuite` JSON, reviewed by hand; this module reads them as plain JSON
-(no GX import) so that parameters can be checked before the 3 s GX import is paid.
+(no GX import) so that parameters can be checked before the GX import (3-6 s) is paid.
 """
 
 from __future__ import annotations

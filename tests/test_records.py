@@ -1,0 +1,73 @@
+"""Deploy tables from the event log: idempotent extraction, redaction, the data dictionary."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from karma_pipelines.records import deploy_tables_from_events
+from karma_pipelines.redaction import REDACTED, redact
+from karma_pipelines.schema import KARMA_EVENTS, data_dictionary_markdown
+from karma_pipelines.simulator import SimulationConfig, simulate_world
+from karma_pipelines.sources.event_log import read_event_log
+from karma_pipelines.validation import validate_table
+from karma_pipelines.world import open_world
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def world_dir(tmp_path_factory):
+    root = tmp_path_factory.mktemp("w") / "world"
+    simulate_world(root, SimulationConfig(seed=5, components=30, days=30))
+    return root
+
+
+def extract(root: Path):
+    world = open_world(root)
+    clean = validate_table(read_event_log(world.events_dir), KARMA_EVENTS, world.suite_parameters()).clean
+    return deploy_tables_from_events(clean, as_of=world.end)
+
+
+def test_re_running_and_re_delivery_add_nothing(world_dir, tmp_path):
+    first_deploys, first_snaps = extract(world_dir)
+    again_deploys, _ = extract(world_dir)
+    pd.testing.assert_frame_equal(first_deploys, again_deploys)
+
+    # Every event of the busiest day delivered a second time, in a later file.
+    copy = tmp_path / "world"
+    shutil.copytree(world_dir, copy)
+    busiest = max((copy / "events").glob("*.jsonl"), key=lambda p: p.stat().st_size)
+    (copy / "events" / "9999-redelivery.jsonl").write_text(busiest.read_text())
+    deploys, snaps = extract(copy)
+    pd.testing.assert_frame_equal(first_deploys, deploys)
+    pd.testing.assert_frame_equal(first_snaps, snaps)
+
+
+def test_rollback_deploys_restore_the_config_before_the_deploy_they_undo(world_dir):
+    deploys, snaps = extract(world_dir)
+    hashes = snaps.set_index("deploy_id")["config_hash"]
+    ordered = deploys.sort_values("deployed_at", kind="stable")
+    previous = ordered.groupby("component")["deploy_id"].shift(1)
+    before = dict(zip(ordered["deploy_id"], previous.map(hashes), strict=True))
+    rollbacks = deploys[deploys["is_rollback"]]
+    assert len(rollbacks) > 0
+    for row in rollbacks.itertuples():
+        assert hashes[row.deploy_id] == before[row.rolls_back], row.deploy_id
+
+
+def test_snapshots_never_hold_secret_values(world_dir):
+    _, snaps = extract(world_dir)
+    for text in snaps["config_json"]:
+        config = json.loads(text)
+        assert redact(config) == config  # nothing left that redaction would hide
+    assert redact({"db_password": "hunter2", "container": {"secrets": ["a", "b"]}}) == {
+        "db_password": REDACTED,
+        "container": {"secrets": REDACTED},
+    }
+
+
+def test_data_dictionary_is_generated_from_the_schema():
+    assert (ROOT / "assets/schemas/data_dictionary.md").read_text() == data_dictionary_markdown()
