@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 from datetime import datetime
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from karma_pipelines.schema import ENVIRONMENTS, EVENT_TYPES
 from karma_pipelines.simulator import SimulationConfig, simulate_world
 from karma_pipelines.simulator.edits import apply_change, change_between
 from karma_pipelines.simulator.malformed import KINDS
+from karma_pipelines.simulator.risk import BIG_CHANGE_FIELDS, BIG_CHANGE_LINES
 
 SMALL = SimulationConfig(seed=11, components=30, days=20)
 MEDIUM = SimulationConfig(seed=3, components=120, days=120)
@@ -242,6 +244,15 @@ def test_rollbacks_restore_the_config_before_the_deploy_with_nothing_in_between(
             assert event["attrs"]["deploy_id"] != event["attrs"]["rolls_back"]
     rolled = medium.deploys[medium.deploys["rolled_back"]]
     assert n == len(rolled) == medium.summary["rollbacks"] > 50
+    rollbacks = [e for e in medium.events if e["event_type"] == "deploy.rollback"]
+    rollback_ids = {e["attrs"]["deploy_id"] for e in rollbacks}
+    assert not rollback_ids & {e["attrs"]["rolls_back"] for e in rollbacks}  # never undone
+    applied_at = dict(zip(medium.deploys["deploy_id"], medium.deploys["deployed_at"], strict=True))
+    delays = [
+        (_parse_ts(e["ts"]) - _parse_ts(applied_at[e["attrs"]["rolls_back"]])).total_seconds() / 86400
+        for e in rollbacks
+    ]
+    assert min(delays) > 0 and 0 < sum(d > 7 for d in delays) < 0.15 * len(delays)
 
 
 def test_config_files_are_the_latest_deployed_configs(medium: World) -> None:
@@ -301,7 +312,8 @@ def test_causes_are_observable_in_the_log(medium: World) -> None:
         if event["attrs"]["action"] != "create":
             diff = diff_configs(event["_before"], event["attrs"]["config"])
             size = len(diff.added) + len(diff.removed) + len(diff.changed)
-            assert ("big_change" in causes) == (size >= 4 or diff.lines_added + diff.lines_removed >= 16)
+            lines = diff.lines_added + diff.lines_removed
+            assert ("big_change" in causes) == (size >= BIG_CHANGE_FIELDS or lines >= BIG_CHANGE_LINES)
 
 
 def test_proposed_changes_apply_to_the_config_before() -> None:
@@ -312,12 +324,26 @@ def test_proposed_changes_apply_to_the_config_before() -> None:
     assert apply_change(before, change) == after
 
 
-@pytest.mark.parametrize("seed", [7])
-def test_default_size_is_in_the_target_ranges(tmp_path: Path, seed: int) -> None:
-    summary = simulate_world(tmp_path, SimulationConfig(seed=seed))
+def test_rates_are_in_the_target_ranges(medium: World) -> None:
+    d = medium.deploys
+    per_component_day = len(d) / (MEDIUM.components * MEDIUM.days)
+    # the default world (240 components, 180 days) must get 10,000-30,000 deploys
+    assert 10_000 <= per_component_day * 240 * 180 <= 30_000
+    assert 0.08 <= medium.summary["rollback_rate"] <= 0.15
+    assert np.isclose(d["rolled_back"].mean(), medium.summary["rollback_rate"], atol=1e-4)
+    applies = [e for e in medium.events if e["event_type"] == "deploy.apply"]
+    working = [
+        e for e in applies
+        if 8 <= int(e["ts"][11:13]) < 19 and _parse_ts(e["ts"]).weekday() < 5
+    ]  # fmt: skip
+    assert 0.7 < len(working) / len(applies) < 0.97
+
+
+@pytest.mark.skipif(not os.environ.get("KARMA_SIM_FULL"), reason="default size: set KARMA_SIM_FULL=1")
+def test_default_size_is_in_the_target_ranges(tmp_path: Path) -> None:
+    summary = simulate_world(tmp_path, SimulationConfig())
     assert summary["components"] == 240
     assert 10_000 <= summary["deploys"] <= 30_000
     assert 0.08 <= summary["rollback_rate"] <= 0.15
     d = pd.read_csv(tmp_path / "ground_truth" / "deploys.csv")
-    assert roc_auc_score(d["rolled_back"], d["true_rollback_probability"]) >= 0.78
-    assert np.isclose(d["rolled_back"].mean(), summary["rollback_rate"], atol=1e-4)
+    assert roc_auc_score(d["rolled_back"], d["true_rollback_probability"]) >= 0.8
