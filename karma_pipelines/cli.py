@@ -32,6 +32,41 @@ def _ui(args: argparse.Namespace) -> int:
     return serve(Path(args.home), args.dagster_port, args.mlflow_port)
 
 
+def _backtest(args: argparse.Namespace) -> int:
+    from karma_pipelines.backtest import (
+        event_world_tables,
+        parse_horizon,
+        predictions_table,
+        report,
+        run_backtest,
+    )
+    from karma_pipelines.tracking.backtest import log_backtest
+
+    horizon = parse_horizon(args.horizon)
+    if args.repo:
+        from karma_pipelines.backtest import git_tables
+
+        tables = git_tables(Path(args.repo), args.layout, args.ref, horizon)
+    else:
+        tables = event_world_tables(Path(args.events), horizon)
+    run = run_backtest(tables, args.split_date)
+    result = report(tables, run)
+    if args.predictions:
+        predictions_table(run, tables.deploy_records).to_csv(args.predictions, index=False)
+    result["mlflow_run"] = log_backtest(Path(args.home), run, tables, source=args.repo or args.events)
+    if args.json:
+        print(json.dumps(result, default=str))
+    else:
+        c, m = result["counts"], result["model"]
+        print(
+            f"{c['commits']} commits, {c['deploys']} deploys, {c['labelled']} labelled, "
+            f"{c['rolled_back']} rolled back; split at {result['split_at']}"
+        )
+        print("  ".join(f"{k} {v:.4f}" for k, v in m.items()))
+        print(f"MLflow run: {result['mlflow_run']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="karma-pipelines", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -42,6 +77,19 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--components", type=int, default=240, help="number of components (default 240)")
     sim.add_argument("--days", type=int, default=180, help="length of the history in days (default 180)")
     sim.set_defaults(func=_simulate)
+
+    bt = sub.add_parser("backtest", help="train on the past of a source and evaluate on its future")
+    src = bt.add_mutually_exclusive_group(required=True)
+    src.add_argument("--repo", help="a Git repository of component configs")
+    src.add_argument("--events", help="a world folder written by `karma-pipelines simulate`")
+    bt.add_argument("--layout", default="iac/{env}/{component_type}/{nickname}/config.json")
+    bt.add_argument("--ref", default=None, help="branch, tag or commit (default HEAD)")
+    bt.add_argument("--split-date", default=None, help="YYYY-MM-DD (default: last 20%% of time is test)")
+    bt.add_argument("--horizon", default="7d", help="label horizon, e.g. 7d, 36h (default 7d)")
+    bt.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    bt.add_argument("--predictions", default=None, help="write test-period predictions to this CSV")
+    bt.add_argument("--home", default=".karma", help="MLflow store folder (default .karma)")
+    bt.set_defaults(func=_backtest)
 
     run = sub.add_parser("run", help="materialize every asset on the DAGSTER_HOME instance")
     run.add_argument("--source", default="simulator", help="'simulator' (default) or 'events:/path'")

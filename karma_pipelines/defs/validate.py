@@ -7,8 +7,8 @@ import pandas as pd
 from karma_pipelines.defs.metadata import markdown_table, table_summary
 from karma_pipelines.defs.resources import KarmaSourceResource
 from karma_pipelines.records import deploy_tables_from_events
-from karma_pipelines.records.consistency import quarantine_orphan_snapshots
-from karma_pipelines.schema import CONFIG_SNAPSHOTS, DEPLOY_RECORDS, KARMA_EVENTS, QUARANTINED_RECORDS
+from karma_pipelines.records.validated import validate_deploy_tables
+from karma_pipelines.schema import KARMA_EVENTS, QUARANTINED_RECORDS
 from karma_pipelines.validation import validate_table
 from karma_pipelines.world import World
 
@@ -63,32 +63,33 @@ def deploy_tables(
     records, snapshots = deploy_tables_from_events(
         clean_karma_events, horizon=karma_source.horizon, as_of=karma_world.end
     )
-    params = karma_world.suite_parameters()
-    deploys = validate_table(records, DEPLOY_RECORDS, params)
-    snaps = validate_table(snapshots, CONFIG_SNAPSHOTS, params)
-    kept, orphans = quarantine_orphan_snapshots(snaps.clean, deploys.clean)
-    quarantine = pd.concat([deploys.quarantined, snaps.quarantined, orphans], ignore_index=True)
-    labelled = deploys.clean[deploys.clean["labelled"]]
+    tables = validate_deploy_tables(records, snapshots, karma_world.suite_parameters())
+    deploys = tables.deploy_records
+    labelled = deploys[deploys["labelled"]]
     yield dg.Output(
-        deploys.clean,
+        deploys,
         output_name="deploy_records",
         metadata={
-            **table_summary(deploys.clean),
+            **table_summary(deploys),
             "labelled": len(labelled),
             "rolled_back": int(labelled["rolled_back"].sum()),
             "rollback_rate": float(labelled["rolled_back"].mean()) if len(labelled) else 0.0,
-            "components": int(deploys.clean["component"].nunique()),
-            "authors": int(deploys.clean["author"].nunique()),
+            "components": int(deploys["component"].nunique()),
+            "authors": int(deploys["author"].nunique()),
         },
     )
-    yield dg.Output(kept, output_name="config_snapshots", metadata=table_summary(kept))
     yield dg.Output(
-        QUARANTINED_RECORDS.conform(quarantine),
+        tables.config_snapshots,
+        output_name="config_snapshots",
+        metadata=table_summary(tables.config_snapshots),
+    )
+    yield dg.Output(
+        tables.quarantined,
         output_name="deploy_tables_quarantine",
         metadata={
-            **table_summary(quarantine),
-            "deploy_records_failed": _failures(deploys.results),
-            "config_snapshots_failed": _failures(snaps.results),
+            **table_summary(tables.quarantined),
+            "deploy_records_failed": _failures(tables.deploy_results),
+            "config_snapshots_failed": _failures(tables.snapshot_results),
         },
     )
 

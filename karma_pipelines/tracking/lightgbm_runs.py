@@ -66,9 +66,11 @@ def log_and_register(
     tables: dict[str, pd.DataFrame],
     tags: dict[str, str],
     dataset_source: str,
+    register: bool = True,
 ) -> RegisteredModel:
     """One MLflow run: params, metrics (`<prefix>_<metric>`), datasets, tables, and the model with its
-    signature and input example, registered as a new version with alias `challenger`."""
+    signature and input example, registered as a new version with alias `challenger` (unless
+    `register` is false: then the model is only logged, and `version` is empty)."""
     experiment_id = target.activate()
     with mlflow.start_run(tags=tags) as active:
         mlflow.log_params(_flat_params(spec, int(booster.best_iteration or booster.current_iteration())))
@@ -97,9 +99,12 @@ def log_and_register(
             name="model",
             signature=infer_signature(example, booster.predict(example)),
             input_example=example,
-            registered_model_name=spec.registered_model_name,
+            registered_model_name=spec.registered_model_name if register else None,
         )
         run_id = active.info.run_id
+    if not register:
+        url = target.run_url(experiment_id, run_id)
+        return RegisteredModel(spec.registered_model_name, "", run_id, experiment_id, info.model_uri, url, "")
     version = str(info.registered_model_version)
     client = target.client()
     client.set_registered_model_alias(spec.registered_model_name, CHALLENGER, version)
