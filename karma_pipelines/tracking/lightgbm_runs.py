@@ -40,21 +40,6 @@ class RegisteredModel:
     model_url: str
 
 
-def _flat_params(spec: ModelSpec, best_iteration: int) -> dict[str, str]:
-    params = {f"lgb.{k}": str(v) for k, v in spec.params.items()}
-    params.update(
-        {
-            "num_boost_round": str(spec.num_boost_round),
-            "early_stopping_rounds": str(spec.early_stopping_rounds),
-            "best_iteration": str(best_iteration),
-            "n_features": str(len(spec.features)),
-            "test_fraction": str(spec.test_fraction),
-            "gap_days": str(spec.gap_days),
-        }
-    )
-    return params
-
-
 def log_and_register(
     target: MlflowTarget,
     *,
@@ -67,20 +52,22 @@ def log_and_register(
     tags: dict[str, str],
     dataset_source: str,
     register: bool = True,
+    id_column: str = "deploy_id",
 ) -> RegisteredModel:
     """One MLflow run: params, metrics (`<prefix>_<metric>`), datasets, tables, and the model with its
     signature and input example, registered as a new version with alias `challenger` (unless
     `register` is false: then the model is only logged, and `version` is empty)."""
     experiment_id = target.activate()
     with mlflow.start_run(tags=tags) as active:
-        mlflow.log_params(_flat_params(spec, int(booster.best_iteration or booster.current_iteration())))
+        best = int(booster.best_iteration or booster.current_iteration())
+        mlflow.log_params({**spec.log_params(), "best_iteration": str(best)})
         for prefix, values in metrics.items():
             mlflow.log_metrics(
                 {f"{prefix}_{k}": float(v) for k, v in values.items() if np.isfinite(float(v))}
             )
         for context, frame in (("training", train_frame), ("test", test_frame)):
             dataset = mlflow.data.from_pandas(
-                frame[["deploy_id", *spec.features, spec.target]].astype({spec.target: "int64"})
+                frame[[id_column, *spec.features, spec.target]].astype({spec.target: "int64"})
                 if spec.target in frame
                 else frame,
                 source=dataset_source,

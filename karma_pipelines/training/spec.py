@@ -39,6 +39,20 @@ class ModelSpec:
     def features(self) -> list[str]:
         return [f for group in self.feature_groups.values() for f in group]
 
+    def log_params(self) -> dict[str, str]:
+        """What MLflow records as the run's parameters."""
+        params = {f"lgb.{k}": str(v) for k, v in self.params.items()}
+        params.update(
+            {
+                "num_boost_round": str(self.num_boost_round),
+                "early_stopping_rounds": str(self.early_stopping_rounds),
+                "n_features": str(len(self.features)),
+                "test_fraction": str(self.test_fraction),
+                "gap_days": str(self.gap_days),
+            }
+        )
+        return params
+
     def without_groups(self, *groups: str) -> ModelSpec:
         """The same spec minus some feature groups (for ablations)."""
         kept = {g: f for g, f in self.feature_groups.items() if g not in groups}
