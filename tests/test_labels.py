@@ -49,3 +49,15 @@ def test_young_deploys_are_unlabelled_unless_already_rolled_back():
     assert bool(row.loc["old", "labelled"]) and not bool(row.loc["old", "rolled_back"])
     assert not bool(row.loc["young", "labelled"]) and pd.isna(row.loc["young", "rolled_back"])
     assert bool(row.loc["young_rb", "labelled"]) and bool(row.loc["young_rb", "rolled_back"])
+
+
+def test_a_history_without_any_rollback_is_labelled_negative():
+    deploys, _ = history(
+        [
+            {"id": "a", "hours": 0, "component": "vpc/a-dev"},
+            {"id": "b", "hours": 5, "component": "vpc/a-dev"},
+        ],
+        as_of=T0 + pd.Timedelta(days=30),
+    )
+    assert deploys["labelled"].all() and not deploys["rolled_back"].astype(bool).any()
+    assert deploys["rolled_back_at"].isna().all()

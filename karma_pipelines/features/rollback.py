@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from karma_pipelines.features.change_kinds import change_kind_counts
+from karma_pipelines.features.daily_state import daily_state_features
 from karma_pipelines.features.graph import (
     edge_changes,
     in_degree_before,
@@ -75,13 +76,16 @@ def build_rollback_features(deploys: pd.DataFrame, snapshots: pd.DataFrame) -> p
     f["upstream_hours_since_change"] = hours
     f["upstream_changed_24h"] = (hours < 24).astype("int64")
     f["config_n_fields"] = d["deploy_id"].map(snaps["n_fields"]).fillna(0).astype("int64")
+    state = daily_state_features(d, snapshots)
+    for col in ("downstream_transitive", "pagerank", "usual_fields_missing"):
+        f[col] = state[col].to_numpy()
 
     # Time and place.
     local = t.dt.tz_convert("UTC")
     f["hour"] = local.dt.hour.astype("int64")
     f["weekday"] = local.dt.weekday.astype("int64")
     f["is_weekend"] = (f["weekday"] >= 5).astype("int64")
-    f["is_off_hours"] = (~f["hour"].isin(WORK_HOURS) | (f["is_weekend"] == 1)).astype("int64")
+    f["is_off_hours"] = (~f["hour"].isin(WORK_HOURS)).astype("int64")  # weekends are their own fact
     for env in ("prod", "staging", "dev"):
         f[f"env_{env}"] = (d["environment"] == env).astype("int64")
     f["component_type_code"] = stable_code(d["component_type"])

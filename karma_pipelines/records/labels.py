@@ -26,7 +26,12 @@ def apply_rollback_labels(
         .drop_duplicates("rolls_back")
         .set_index("rolls_back")["deployed_at"]
     )
-    rolled_back_at = out["deploy_id"].map(rollbacks)
+    # An empty mapping would give an object/float column: build the timestamps explicitly.
+    rolled_back_at = (
+        pd.Series(pd.NaT, index=out.index, dtype=out["deployed_at"].dtype)
+        if rollbacks.empty
+        else out["deploy_id"].map(rollbacks)
+    )
     delay = rolled_back_at - out["deployed_at"]
     within = delay.notna() & (delay <= horizon)
     horizon_passed = out["deployed_at"] + horizon <= as_of

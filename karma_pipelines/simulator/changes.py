@@ -11,22 +11,18 @@ from karma_pipelines.config_fields import flatten, unflatten
 from karma_pipelines.simulator.edits import Flat, change_between, remove_leaf, set_path
 from karma_pipelines.simulator.fields import (
     ENV_VARS,
+    FEATURE_GROUPS,
     GENERATORS,
     SECRET_NAMES,
     env_var_value,
+    feature_group,
     pick,
     secret_value,
 )
 from karma_pipelines.simulator.memo import flat_of
 from karma_pipelines.simulator.mistakes import add_unused, drop_required, fix_one
 from karma_pipelines.simulator.risk import field_kind
-from karma_pipelines.simulator.templates import (
-    FEATURE_GROUPS,
-    LAMBDA_NAMES,
-    feature_group,
-    initial_config,
-    lambda_function,
-)
+from karma_pipelines.simulator.templates import LAMBDA_NAMES, initial_config, lambda_function
 from karma_pipelines.simulator.world import Component
 
 

@@ -186,3 +186,27 @@ FOREIGN_FIELDS: dict[str, Any] = {
     "instance_count": 2,
     "publicly_accessible": False,
 }
+
+
+def env_vars(rng: np.random.Generator, low: int, high: int) -> dict[str, str]:
+    """Between `low` and `high` environment variables with plausible values."""
+    names = sorted(ENV_VARS)
+    chosen = rng.choice(len(names), size=int(rng.integers(low, high + 1)), replace=False)
+    return {names[i]: ENV_VARS[names[i]](rng, None) for i in sorted(int(i) for i in chosen)}
+
+
+def runtime_path(key: str) -> str:
+    """Where a component's runtime outputs are published (`/iac/<type>/<nickname>/runtime`)."""
+    return f"/iac/{key}/runtime"
+
+
+FEATURE_GROUPS = {
+    "enable_redpanda": ("redpanda_version", "redpanda_instance_type", "broker_count", "retention_hours"),
+    "enable_mongo": ("mongo_version", "mongo_instance_type", "replica_count"),
+}
+
+
+def feature_group(rng: np.random.Generator, flag: str) -> dict[str, Any]:
+    """The fields a feature flag brings with it (instance types reuse one generator)."""
+    gen = {f: GENERATORS.get(f, GENERATORS["instance_type"]) for f in FEATURE_GROUPS[flag]}
+    return {f: g(rng, None) for f, g in gen.items()}

@@ -19,9 +19,11 @@ from karma_pipelines.simulator.memo import diff_of
 from karma_pipelines.simulator.people import UserPicker
 from karma_pipelines.simulator.risk import (
     NOVICE_DEPLOYS,
+    ROLLBACK_REASONS,
     DeployFacts,
     active_causes,
     failure_probability,
+    rollback_delay,
     rollback_probability,
 )
 from karma_pipelines.simulator.state import DeployRecord, WorldState
@@ -32,25 +34,11 @@ WEEKEND_FACTOR = 0.12
 NEXT_ENV = {"dev": "staging", "staging": "prod"}
 P_PROMOTE = {"dev": 0.45, "staging": 0.5}
 DRIFTS_PER_DAY = 0.02  # per staging/prod component
-REASONS = (
-    "error rate above SLO", "health checks failing", "latency regression", "manual revert",
-    "failed smoke tests", "customer-facing incident", "downstream breakage",
-)  # fmt: skip
-
-
-def rollback_delay(rng: np.random.Generator) -> int:
-    """Hours to a few days; a small share more than a week later."""
-    r = rng.random()
-    if r < 0.55:
-        return int(rng.uniform(0.25, 12) * HOUR)
-    if r < 0.85:
-        return int(rng.uniform(0.5, 3) * DAY)
-    if r < 0.95:
-        return int(rng.uniform(3, 7) * DAY)
-    return int(rng.uniform(7, 14) * DAY)
 
 
 class History:
+    """An event-driven simulation: a queue of what happens next, processed in time order."""
+
     def __init__(self, rng: np.random.Generator, world: World, clock: Clock, log: EventLog):
         self.rng, self.world, self.clock, self.log = rng, world, clock, log
         self.comps = world.components
@@ -125,7 +113,8 @@ class History:
         notices.result(
             self.log, t_result, c, change_id, prop, affected, "queued" if queued else "applied", user.source
         )
-        self._deploy(td, c, prop, action, user.handle, change_id, user.source, affected)
+        st.lock(key, td + 1)
+        self.push(td, "deploy", key, prop, action, user.handle, change_id, user.source, affected)
 
     def _on_promote(self, t: int, src: DeployRecord, targets: tuple[str, ...]) -> None:
         rng, st = self.rng, self.state
@@ -163,13 +152,17 @@ class History:
         attrs = {"from_environment": source_env, "to_environment": target.env,
                  "from_deploy_id": src.deploy_id, "deploy_id": deploy_id}  # fmt: skip
         self.log.emit(td - 1, "promotion", target, change_id, attrs, "ci")
-        self._deploy(td, target, prop, "promote", user, change_id, "ci", affected, src.deploy_id, deploy_id)
+        st.lock(key, td + 1)
+        self.push(
+            td, "deploy", key, prop, "promote", user, change_id, "ci", affected, src.deploy_id, deploy_id
+        )
 
-    def _deploy(
-        self, td: int, c: Component, prop: Proposal, action: str, user: str, change_id: str,
+    def _on_deploy(
+        self, td: int, key: str, prop: Proposal, action: str, user: str, change_id: str,
         source: str, affected: list[str], promoted_from: str | None = None, deploy_id: str = "",
     ) -> None:  # fmt: skip
-        rng, st, key = self.rng, self.state, c.key
+        """Apply a change; every fact behind its rollback probability is read at `td`."""
+        rng, st, c = self.rng, self.state, self.comps[key]
         before = st.configs.get(key)
         facts = DeployFacts(
             action=action,
@@ -219,7 +212,7 @@ class History:
             if targets:
                 t = during_work(rng, self.clock, rec.t + int(rng.integers(2 * HOUR, 3 * DAY)))
                 self.push(t, "promote", rec, tuple(targets))
-        if c.alias and self.active[c.alias] != c.key:
+        if c.alias and rec.action == "promote" and self.active[c.alias] != c.key:
             self.push(rec.t + int(rng.integers(HOUR, 8 * HOUR)), "switchover", rec)
 
     def _on_rollback(self, t: int, rec: DeployRecord) -> None:
@@ -229,7 +222,7 @@ class History:
         deploy_id = self.ids.new("dep")
         attrs = {"deploy_id": deploy_id, "rolls_back": rec.deploy_id, "component": c.key,
                  "environment": c.env, "user": user, "status": "succeeded", "config": rec.before,
-                 "reason": pick(rng, REASONS)}  # fmt: skip
+                 "reason": pick(rng, ROLLBACK_REASONS)}  # fmt: skip
         self.log.emit(t, "deploy.rollback", c, rec.change_id, attrs, "cli")
         st.set_config(c.key, rec.before, deploy_id, t)
         self.rollbacks += 1

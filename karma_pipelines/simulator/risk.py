@@ -6,7 +6,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
+
 from karma_pipelines.config_fields import ConfigDiff
+from karma_pipelines.simulator.clock import DAY, HOUR
 
 NETWORK_FIELDS = frozenset({
     "cidr", "default_sg_extra_ingress_cidrs", "security_groups", "assign_public_ip",
@@ -27,7 +30,7 @@ BIG_CHANGE_LINES = 16  # lines added + removed in the canonical JSON
 MANY_DEPENDENTS = 3  # downstream components (direct or transitive)
 NOVICE_DEPLOYS = 20  # an author with fewer earlier deploys in the log is a novice
 
-INTERCEPT = -3.85
+INTERCEPT = -4.0
 WEIGHTS = {
     "big_change": 1.3,
     "network_change": 1.7,
@@ -44,7 +47,7 @@ WEIGHTS = {
     "promoted": -0.7,  # tested in an earlier environment first
     # interactions
     "off_hours_x_prod": 1.0,
-    "big_change_x_many_dependents": 1.0,
+    "network_change_x_many_dependents": 1.0,
 }
 
 
@@ -103,8 +106,8 @@ def active_causes(f: DeployFacts) -> list[str]:
         found.append("promoted")
     if (f.off_hours or f.weekend) and f.environment == "prod":
         found.append("off_hours_x_prod")
-    if "big_change" in found and "many_dependents" in found:
-        found.append("big_change_x_many_dependents")
+    if "network_change" in found and "many_dependents" in found:
+        found.append("network_change_x_many_dependents")
     return found
 
 
@@ -116,3 +119,21 @@ def rollback_probability(causes: list[str]) -> float:
 def failure_probability(p_rollback: float) -> float:
     """Chance that the apply itself fails: small, and larger for risky deploys."""
     return 0.01 + 0.2 * p_rollback
+
+
+ROLLBACK_REASONS = (
+    "error rate above SLO", "health checks failing", "latency regression", "manual revert",
+    "failed smoke tests", "customer-facing incident", "downstream breakage",
+)  # fmt: skip
+
+
+def rollback_delay(rng: np.random.Generator) -> int:
+    """Hours to a few days; a small share more than a week later."""
+    r = rng.random()
+    if r < 0.55:
+        return int(rng.uniform(0.25, 12) * HOUR)
+    if r < 0.85:
+        return int(rng.uniform(0.5, 3) * DAY)
+    if r < 0.95:
+        return int(rng.uniform(3, 7) * DAY)
+    return int(rng.uniform(7, 14) * DAY)

@@ -8,14 +8,17 @@ from typing import Any
 import numpy as np
 
 from karma_pipelines.simulator.fields import (
-    ENV_VARS,
+    FEATURE_GROUPS,
     GENERATORS,
     RUNTIMES,
     SECRET_NAMES,
     cidr,
+    env_vars,
+    feature_group,
     image_tag,
     password,
     pick,
+    runtime_path,
     secret_value,
 )
 from karma_pipelines.simulator.world import Component
@@ -26,16 +29,6 @@ LAMBDA_NAMES = ("api", "worker", "cron", "webhook", "resize", "notify", "ingest"
 
 def _gen(rng: np.random.Generator, name: str) -> Any:
     return GENERATORS[name](rng, None)
-
-
-def _env_vars(rng: np.random.Generator, low: int, high: int) -> dict[str, str]:
-    names = sorted(ENV_VARS)
-    chosen = rng.choice(len(names), size=int(rng.integers(low, high + 1)), replace=False)
-    return {names[i]: ENV_VARS[names[i]](rng, None) for i in sorted(int(i) for i in chosen)}
-
-
-def runtime_path(key: str) -> str:
-    return f"/iac/{key}/runtime"
 
 
 def _vpc(rng: np.random.Generator, c: Component) -> dict[str, Any]:
@@ -137,7 +130,7 @@ def lambda_function(rng: np.random.Generator, c: Component, name: str) -> dict[s
         "src_nickname": c.ref("s3-bucket"),
         "log_retention_days": _gen(rng, "log_retention_days"),
         "artifact": f"lambda/{name}-{image_tag(rng)}.zip",
-        "environment": _env_vars(rng, 0, 3),
+        "environment": env_vars(rng, 0, 3),
     }
     if c.ref("vpc"):
         fn["vpc_nickname"] = c.ref("vpc")
@@ -155,7 +148,7 @@ def _lambda(rng: np.random.Generator, c: Component) -> dict[str, Any]:
 def _service(rng: np.random.Generator, c: Component) -> dict[str, Any]:
     port = pick(rng, [80, 3000, 8000, 8080])
     secrets = sorted({pick(rng, SECRET_NAMES) for _ in range(int(rng.integers(0, 3)))})
-    env = _env_vars(rng, 1, 4)
+    env = env_vars(rng, 1, 4)
     if c.ref("sqs-queue"):
         env["queue_runtime_path"] = runtime_path(f"sqs-queue/{c.ref('sqs-queue')}")
     if rng.random() < 0.15:  # a connection string pasted where a secret ref belongs
@@ -227,18 +220,6 @@ def _grafana(rng: np.random.Generator, c: Component) -> dict[str, Any]:
         "admin_password": password(rng),
         "plugins": ["grafana-clock-panel"],
     }
-
-
-FEATURE_GROUPS = {
-    "enable_redpanda": ("redpanda_version", "redpanda_instance_type", "broker_count", "retention_hours"),
-    "enable_mongo": ("mongo_version", "mongo_instance_type", "replica_count"),
-}
-
-
-def feature_group(rng: np.random.Generator, flag: str) -> dict[str, Any]:
-    """The fields a feature flag brings with it (instance types reuse one generator)."""
-    gen = {f: GENERATORS.get(f, GENERATORS["instance_type"]) for f in FEATURE_GROUPS[flag]}
-    return {f: g(rng, None) for f, g in gen.items()}
 
 
 def _clickhouse(rng: np.random.Generator, c: Component) -> dict[str, Any]:

@@ -43,6 +43,7 @@ def track_forecaster(
         },
         tags={**tags, "model": spec.name, "split_at": run.split.split_at.isoformat()},
         dataset_source=dataset_source,
+        extra_params={f"chosen.{k}": str(v) for k, v in run.chosen_params.items()},
     )
 
     def score_on_holdout(champion: lgb.Booster) -> dict[str, float]:

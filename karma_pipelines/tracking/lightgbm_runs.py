@@ -53,6 +53,7 @@ def log_and_register(
     dataset_source: str,
     register: bool = True,
     id_column: str = "deploy_id",
+    extra_params: dict[str, str] | None = None,
 ) -> RegisteredModel:
     """One MLflow run: params, metrics (`<prefix>_<metric>`), datasets, tables, and the model with its
     signature and input example, registered as a new version with alias `challenger` (unless
@@ -60,7 +61,7 @@ def log_and_register(
     experiment_id = target.activate()
     with mlflow.start_run(tags=tags) as active:
         best = int(booster.best_iteration or booster.current_iteration())
-        mlflow.log_params({**spec.log_params(), "best_iteration": str(best)})
+        mlflow.log_params({**spec.log_params(), **(extra_params or {}), "best_iteration": str(best)})
         for prefix, values in metrics.items():
             mlflow.log_metrics(
                 {f"{prefix}_{k}": float(v) for k, v in values.items() if np.isfinite(float(v))}

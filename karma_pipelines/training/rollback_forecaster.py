@@ -26,6 +26,7 @@ class ForecasterRun:
     validation_metrics: dict[str, float]
     predictions: pd.DataFrame  # test rows: deploy_id, deployed_at, component, label, score
     importance: pd.DataFrame  # feature, gain, splits
+    chosen_params: dict  # the candidate the validation slice picked (empty: the spec's own)
 
     @property
     def best_iteration(self) -> int:
@@ -73,16 +74,7 @@ def train_forecaster(
                 f"({len(rows)} deploys) without a rollback"
             )
     fit, valid = validation_tail(split.train, TIME, spec.validation_fraction)
-    train_set = _dataset(fit, spec)
-    valid_set = _dataset(valid, spec, reference=train_set)
-    booster = lgb.train(
-        spec.params,
-        train_set,
-        num_boost_round=spec.num_boost_round,
-        valid_sets=[valid_set],
-        valid_names=["validation"],
-        callbacks=[lgb.early_stopping(spec.early_stopping_rounds, first_metric_only=True, verbose=False)],
-    )
+    booster, chosen = fit_with_selection(fit, valid, spec)
     scores = predict(booster, split.test, spec)
     predictions = split.test[["deploy_id", TIME, "component"]].assign(
         label=labels(split.test, spec), score=scores
@@ -102,7 +94,34 @@ def train_forecaster(
         validation_metrics=evaluate(labels(valid, spec), predict(booster, valid, spec)),
         predictions=predictions.reset_index(drop=True),
         importance=importance,
+        chosen_params=chosen,
     )
+
+
+LOWER_IS_BETTER = {"binary_logloss", "binary_error", "cross_entropy"}
+
+
+def fit_with_selection(fit: pd.DataFrame, valid: pd.DataFrame, spec: ModelSpec) -> tuple[lgb.Booster, dict]:
+    """Train the spec's parameters and each candidate override with LightGBM's early stopping on
+    `valid`; keep the one with the best validation score (`selection_metric`)."""
+    train_set = _dataset(fit, spec)
+    valid_set = _dataset(valid, spec, reference=train_set)
+    best: tuple[float, lgb.Booster, dict] | None = None
+    sign = 1.0 if spec.selection_metric in LOWER_IS_BETTER else -1.0
+    for override in [{}, *spec.candidates]:
+        params = {**spec.params, **override}
+        booster = lgb.train(
+            params,
+            train_set,
+            num_boost_round=spec.num_boost_round,
+            valid_sets=[valid_set],
+            valid_names=["validation"],
+            callbacks=[lgb.early_stopping(spec.early_stopping_rounds, first_metric_only=True, verbose=False)],
+        )
+        score = sign * booster.best_score["validation"][spec.selection_metric]
+        if best is None or score < best[0]:
+            best = (score, booster, override)
+    return best[1], best[2]
 
 
 def predict(booster: lgb.Booster, frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:

@@ -34,6 +34,9 @@ class ModelSpec:
     early_stopping_rounds: int
     promotion: PromotionGate
     population: dict[str, Any] = field(default_factory=dict)
+    # Parameter overrides tried on the validation slice (never on the test period); best one wins.
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    selection_metric: str = "binary_logloss"
 
     @property
     def features(self) -> list[str]:
@@ -49,6 +52,8 @@ class ModelSpec:
                 "n_features": str(len(self.features)),
                 "test_fraction": str(self.test_fraction),
                 "gap_days": str(self.gap_days),
+                "candidates": str(len(self.candidates) or 1),
+                "selection_metric": self.selection_metric,
             }
         )
         return params
@@ -82,6 +87,8 @@ def load_spec(name_or_path: str | Path) -> ModelSpec:
             early_stopping_rounds=int(raw["lightgbm"]["early_stopping_rounds"]),
             promotion=PromotionGate(**raw["promotion"]),
             population=dict(raw.get("population", {})),
+            candidates=[dict(c) for c in raw["lightgbm"].get("candidates", [])],
+            selection_metric=str(raw["lightgbm"].get("selection_metric", "binary_logloss")),
         )
     except KeyError as exc:
         raise ValueError(f"{path}: missing key {exc}") from exc

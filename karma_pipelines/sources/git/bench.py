@@ -1,0 +1,75 @@
+"""How fast Git extraction is, against the floor of `git log --first-parent --numstat` on the same range.
+
+`python -m karma_pipelines.sources.git.bench [commits]` prints the figures as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+from karma_pipelines.sources.git.extract import extract_git_history
+from karma_pipelines.sources.git.log import git_env
+from karma_pipelines.sources.git.synthetic_repo import make_repo
+
+
+def bench_git_extraction(
+    commits: int = 10_000, components: int = 200, seed: int = 0, repeats: int = 2, repo: Path | None = None
+) -> dict:
+    """Figures for one synthetic repository (or `repo`): best-of-`repeats` times, peak memory.
+
+    Times are wall-clock; the peak Python memory comes from a separate run under `tracemalloc` (which
+    slows Python down, so it is not timed); `max_rss_mib` is this process's peak resident set.
+    """
+    with tempfile.TemporaryDirectory() as tmp:
+        build_s = None
+        if repo is None:
+            repo = Path(tmp) / "repo"
+            start = time.perf_counter()
+            make_repo(repo, commits=commits, components=components, seed=seed)
+            build_s = time.perf_counter() - start
+        numstat = ["git", "-C", str(repo), "log", "--first-parent", "--numstat", "--format=%H", "HEAD"]
+        subprocess.run(numstat, stdout=subprocess.DEVNULL, check=True, env=git_env())  # warm the caches
+        numstat_s = _best(repeats, lambda: subprocess.run(numstat, stdout=subprocess.DEVNULL, env=git_env()))
+        result = None
+
+        def extract():
+            nonlocal result
+            result = extract_git_history(repo)
+
+        extract_s = _best(repeats, extract)
+        tracemalloc.start()
+        extract_git_history(repo)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return {
+        "commits": result.commits,
+        "deploys": len(result.deploy_records),
+        "quarantined": len(result.quarantined),
+        "build_repo_seconds": None if build_s is None else round(build_s, 3),
+        "extract_seconds": round(extract_s, 3),
+        "commits_per_second": round(result.commits / extract_s, 1),
+        "git_log_numstat_seconds": round(numstat_s, 3),
+        "ratio_to_numstat": round(extract_s / numstat_s, 2),
+        "peak_python_mib": round(peak / 2**20, 1),
+        "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def _best(repeats: int, fn) -> float:
+    times = []
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+if __name__ == "__main__":
+    print(json.dumps(bench_git_extraction(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000), indent=2))

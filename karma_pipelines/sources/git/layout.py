@@ -1,0 +1,120 @@
+"""Which files in a repository are component configs, and which component each belongs to.
+
+A layout is a path pattern with the placeholders `{env}`, `{component_type}` and `{nickname}` (each
+one path segment, or part of one) and the globs `*` (within a segment), `?` (one character) and `**`
+(any number of folders). `{nickname}` is required; a missing `{env}` is `default`, a missing
+`{component_type}` is the name of the folder that holds `{nickname}`'s segment (`charts` for
+`charts/{nickname}/values.yaml`), or `component` when there is none.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+DEFAULT_LAYOUT = "iac/{env}/{component_type}/{nickname}/config.json"
+DEFAULT_ENV = "default"
+DEFAULT_TYPE = "component"
+PLACEHOLDERS = ("env", "component_type", "nickname")
+_TOKEN = re.compile(r"\{(\w+)\}|\*\*|\*|\?")
+
+
+@dataclass(frozen=True)
+class ConfigFile:
+    """A path that the layout matches: its component and its name inside the component's config."""
+
+    environment: str
+    component_type: str
+    nickname: str
+    file_key: str  # the file's path below the component's folder (its key in a merged config)
+
+    @property
+    def component(self) -> str:
+        return f"{self.component_type}/{self.nickname}"
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        """(environment, component key): the same key in two environments is two components."""
+        return (self.environment, self.component)
+
+
+class Layout:
+    """A compiled layout: `match(path)` says whether a path is a config file, and of what."""
+
+    def __init__(self, pattern: str):
+        self.pattern = pattern
+        segments = pattern.strip("/").split("/")
+        if not pattern.strip("/") or any(s == "" for s in segments):
+            raise ValueError(f"layout {pattern!r}: empty path segment")
+        placeholder_segments: dict[str, int] = {}
+        for i, segment in enumerate(segments):
+            for name in re.findall(r"\{(\w+)\}", segment):
+                if name not in PLACEHOLDERS:
+                    raise ValueError(
+                        f"layout {pattern!r}: unknown placeholder {{{name}}} (use {', '.join(PLACEHOLDERS)})"
+                    )
+                placeholder_segments.setdefault(name, i)
+        if "nickname" not in placeholder_segments:
+            raise ValueError(f"layout {pattern!r}: needs a {{nickname}} placeholder")
+        last = max(placeholder_segments.values())
+        # The component's folder: everything up to the last placeholder's segment when that segment is
+        # a folder, else the folder holding the file. File keys are paths below it.
+        root = last + 1 if last < len(segments) - 1 else len(segments) - 1
+        # A wildcard in the component's own part means one component can have several files.
+        self.multi_file = any(_has_glob(s) for s in segments[last:])
+        self._regex = re.compile(_to_regex(segments, root=root, nickname=placeholder_segments["nickname"]))
+        self._type_from_folder = "component_type" not in placeholder_segments
+
+    def match(self, path: str) -> ConfigFile | None:
+        m = self._regex.fullmatch(path)
+        if m is None:
+            return None
+        if self._type_from_folder:
+            folder = path[: m.start("_nick_segment")].rstrip("/")
+            ctype = folder.rsplit("/", 1)[-1] if folder else DEFAULT_TYPE
+        else:
+            ctype = m["component_type"]
+        env = m["env"] if "env" in self._regex.groupindex else DEFAULT_ENV
+        return ConfigFile(
+            environment=env,
+            component_type=ctype,
+            nickname=m["nickname"],
+            file_key=path[m.start("_root") :],
+        )
+
+    def __repr__(self) -> str:
+        return f"Layout({self.pattern!r})"
+
+
+def _has_glob(segment: str) -> bool:
+    return bool(re.search(r"\*|\?", segment))
+
+
+def _to_regex(segments: list[str], root: int, nickname: int) -> str:
+    """The pattern as a regex; empty groups mark where the component's folder and nickname's segment start."""
+    out: list[str] = []
+    seen: set[str] = set()
+    for i, segment in enumerate(segments):
+        last = i == len(segments) - 1
+        if i == root:
+            out.append("(?P<_root>)")
+        if i == nickname:
+            out.append("(?P<_nick_segment>)")
+        if segment == "**":
+            out.append(".*" if last else "(?:[^/]+/)*")
+            continue
+        pos, piece = 0, []
+        for m in _TOKEN.finditer(segment):
+            piece.append(re.escape(segment[pos : m.start()]))
+            token, name = m.group(0), m.group(1)
+            if name:
+                piece.append(f"(?P={name})" if name in seen else f"(?P<{name}>[^/]+?)")
+                seen.add(name)
+            elif token == "**" or token == "*":
+                piece.append("[^/]*")
+            else:
+                piece.append("[^/]")
+            pos = m.end()
+        piece.append(re.escape(segment[pos:]))
+        out.append("".join(piece) + ("" if last else "/"))
+    return "".join(out)

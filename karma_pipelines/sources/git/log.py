@@ -1,0 +1,238 @@
+"""Reading a repository's history with git plumbing, in two processes whatever its length.
+
+`read_commits` streams one `git log --first-parent --raw -z` (commits with the paths they change
+and both blob ids, merges diffed against their first parent); `read_blobs` streams one
+`git cat-file --batch` for the blobs asked for, in the order asked.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ZERO_SHA = "0" * 40
+_FORMAT = "%H%x00%P%x00%ct%x00%aE%x00%aN%x00%s%x00%B"
+_CHUNK = 1 << 16
+
+
+class GitError(RuntimeError):
+    """A git command failed; the message carries git's own error text."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """One path changed by a commit (`git diff --raw`): modes and blob ids before and after."""
+
+    path: str
+    status: str  # A, M, D or T (type change); renames are off
+    old_mode: str
+    new_mode: str
+    old_blob: str
+    new_blob: str
+
+
+@dataclass
+class Commit:
+    sha: str
+    parents: tuple[str, ...]
+    time: int  # committer time, seconds since the epoch
+    author_email: str
+    author_name: str
+    subject: str
+    message: str
+    changes: list[Change] = field(default_factory=list)  # only the paths the caller kept
+    reverts: tuple[str, ...] = ()  # commit ids its message says it reverts (filled by the caller)
+
+
+@dataclass(frozen=True)
+class Blob:
+    sha: str
+    size: int  # -1 when the object is missing
+    data: bytes | None  # None when missing or larger than the limit (not read)
+
+
+def git_env(ceiling: Path | None = None) -> dict[str, str]:
+    """The environment without GIT_* variables (a hook's GIT_DIR must not redirect us)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env["LC_ALL"] = "C"
+    if ceiling is not None:
+        env["GIT_CEILING_DIRECTORIES"] = str(ceiling)
+    return env
+
+
+def run_git(git_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
+    proc = subprocess.run(
+        ["git", f"--git-dir={git_dir}", "-c", "log.showSignature=false", *args],
+        capture_output=True,
+        env=git_env(),
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        raise GitError(f"git {' '.join(args)}: {proc.stderr.decode(errors='replace').strip()}")
+    return proc
+
+
+def find_git_dir(repo: Path) -> Path:
+    """The git directory of `repo` (a work tree's top folder, a bare repository or a `.git` folder)."""
+    repo = Path(repo).expanduser().resolve()
+    if not repo.is_dir():
+        raise ValueError(f"not a Git repository: {repo} (no such folder)")
+    # The ceiling stops git from finding a repository that merely contains `repo`.
+    proc = subprocess.run(
+        ["git", "rev-parse", "--absolute-git-dir"],
+        cwd=repo,
+        capture_output=True,
+        env=git_env(ceiling=repo.parent),
+        check=False,
+    )
+    if proc.returncode != 0:
+        reason = proc.stderr.decode(errors="replace").strip().splitlines()
+        raise ValueError(f"not a Git repository: {repo} ({reason[-1] if reason else 'git rev-parse failed'})")
+    return Path(proc.stdout.decode().strip())
+
+
+def resolve_commit(git_dir: Path, ref: str) -> str | None:
+    """The full sha of the commit `ref` names, or None when it names none."""
+    proc = run_git(
+        git_dir, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}", check=False
+    )
+    return proc.stdout.decode().strip() if proc.returncode == 0 else None
+
+
+def read_commits(git_dir: Path, tip: str, since: str | None, keep: Callable[[str], bool]) -> Iterator[Commit]:
+    """First-parent commits of `since..tip` (all of `tip`'s when `since` is None), oldest first.
+
+    Only the changes whose path `keep` accepts are kept; every commit is yielded, changed or not.
+    """
+    rev = f"{since}..{tip}" if since else tip
+    args = [
+        "git", f"--git-dir={git_dir}", "-c", "log.showSignature=false", "log", "--first-parent",
+        "--diff-merges=first-parent", "--root", "--no-renames", "--raw", "--no-abbrev", "-z",
+        "--no-color", "--encoding=UTF-8", "--reverse", f"--format={_FORMAT}", rev, "--",
+    ]  # fmt: skip
+    with (
+        tempfile.TemporaryFile() as err,
+        subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, env=git_env()) as proc,
+    ):
+        assert proc.stdout is not None
+        yield from _parse_log(_tokens(proc.stdout), keep)
+        if proc.wait() != 0:
+            err.seek(0)
+            raise GitError(f"git log {rev}: {err.read().decode(errors='replace').strip()}")
+
+
+def _tokens(stream) -> Iterator[bytes]:
+    """NUL-separated tokens of a stream, read in chunks."""
+    rest = b""
+    while chunk := stream.read(_CHUNK):
+        parts = (rest + chunk).split(b"\x00")
+        rest = parts.pop()
+        yield from parts
+    if rest:
+        yield rest
+
+
+def _parse_log(tokens: Iterator[bytes], keep: Callable[[str], bool]) -> Iterator[Commit]:
+    """Commits from `-z` log output: 7 header tokens, then `:<modes> <blobs> <status>`, path pairs."""
+    commit: Commit | None = None
+    pending: bytes | None = None
+    for token in tokens:
+        if pending is None and commit is not None and token.startswith((b":", b"\n:")):
+            pending = token
+            continue
+        if pending is not None:
+            path = token.decode("utf-8", errors="replace")
+            if keep(path):
+                old_mode, new_mode, old_blob, new_blob, status = pending.lstrip(b"\n:").decode().split(" ")
+                commit.changes.append(Change(path, status[0], old_mode, new_mode, old_blob, new_blob))
+            pending = None
+            continue
+        if not token.strip():
+            continue  # the end of the output
+        if commit is not None:
+            yield commit
+        header = [token, *(next(tokens) for _ in range(6))]
+        sha, parents, ctime, email, name, subject, message = (
+            h.decode("utf-8", errors="replace") for h in header
+        )
+        commit = Commit(
+            sha=sha.strip(),
+            parents=tuple(parents.split()),
+            time=int(ctime),
+            author_email=email,
+            author_name=name,
+            subject=subject,
+            message=message,
+        )
+    if commit is not None:
+        yield commit
+
+
+def read_blobs(git_dir: Path, shas: list[str], max_bytes: int) -> Iterator[Blob]:
+    """The blobs `shas` names, in that order, from one `git cat-file --batch` process.
+
+    A thread writes the requests while this generator reads the answers, so neither pipe can fill
+    up and stall the other. Blobs over `max_bytes` are skipped over, not kept.
+    """
+    if not shas:
+        return
+    args = ["git", f"--git-dir={git_dir}", "cat-file", "--batch"]
+    with (
+        tempfile.TemporaryFile() as err,
+        subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=git_env()
+        ) as proc,
+    ):
+        assert proc.stdin is not None and proc.stdout is not None
+        writer = threading.Thread(target=_write_requests, args=(proc.stdin, shas), daemon=True)
+        writer.start()
+        out, done = proc.stdout, False
+        try:
+            for sha in shas:
+                header = out.readline().split()
+                if not header:
+                    break  # git stopped early: reported below
+                if len(header) < 3:  # `<sha> missing` (or ambiguous)
+                    yield Blob(sha, -1, None)
+                    continue
+                size = int(header[2])
+                if size > max_bytes:
+                    _skip(out, size + 1)
+                    yield Blob(sha, size, None)
+                    continue
+                data = out.read(size)
+                out.read(1)  # the newline after the content
+                yield Blob(sha, size, data)
+            else:
+                done = True
+        except GeneratorExit:  # the consumer stopped early: unblock the writer, say nothing
+            proc.kill()
+            writer.join()
+            raise
+        writer.join()
+        if proc.wait() != 0 or not done:
+            err.seek(0)
+            message = err.read().decode(errors="replace").strip() or "stopped before every blob was read"
+            raise GitError(f"git cat-file --batch: {message}")
+
+
+def _write_requests(stdin, shas: Iterable[str]) -> None:
+    try:
+        for start in range(0, len(shas), 4096):
+            stdin.write("".join(f"{s}\n" for s in shas[start : start + 4096]).encode())
+        stdin.close()
+    except BrokenPipeError:  # the reader stopped early; it reports the error
+        pass
+
+
+def _skip(stream, n: int) -> None:
+    while n > 0:
+        got = len(stream.read(min(n, _CHUNK)))
+        if got == 0:
+            return
+        n -= got
