@@ -4,20 +4,13 @@ past, evaluate on the future. The engine behind `karma-pipelines backtest`."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
 from karma_pipelines.features import build_rollback_features
-from karma_pipelines.records import deploy_tables_from_events
-from karma_pipelines.records.validated import validate_deploy_tables
-from karma_pipelines.schema import KARMA_EVENTS
-from karma_pipelines.sources.event_log import read_event_log
+from karma_pipelines.source_tables import SourceTables, counts, event_world_tables, git_tables
 from karma_pipelines.training.rollback_forecaster import ForecasterRun, train_forecaster
 from karma_pipelines.training.spec import ModelSpec, load_spec
-from karma_pipelines.validation import validate_table
-from karma_pipelines.world import open_world
 
 METRIC_KEYS = ("roc_auc", "pr_auc", "brier", "capture_at_5", "capture_at_10", "capture_at_50")
 _DURATION = re.compile(r"^(?P<n>\d+(\.\d+)?)\s*(?P<unit>[hdw])$")
@@ -30,47 +23,6 @@ def parse_horizon(text: str) -> pd.Timedelta:
         raise ValueError(f"--horizon {text!r}: expected a number and a unit h, d or w (e.g. 7d)")
     hours = {"h": 1, "d": 24, "w": 168}[match["unit"]] * float(match["n"])
     return pd.Timedelta(hours=hours)
-
-
-@dataclass(frozen=True)
-class SourceTables:
-    """Validated deploy tables of one source, and what was read to make them."""
-
-    deploy_records: pd.DataFrame
-    config_snapshots: pd.DataFrame
-    quarantined: pd.DataFrame
-    commits: int  # commits (Git) or change requests (event log) read
-    world_root: Path | None = None
-
-
-def event_world_tables(path: Path, horizon: pd.Timedelta) -> SourceTables:
-    """Tables from a world folder written by `karma-pipelines simulate` (or its events/ folder)."""
-    path = Path(path)
-    root = path.parent if path.name == "events" and not (path / "events").is_dir() else path
-    world = open_world(root)
-    events = validate_table(read_event_log(world.events_dir), KARMA_EVENTS, world.suite_parameters())
-    records, snapshots = deploy_tables_from_events(events.clean, horizon=horizon, as_of=world.end)
-    tables = validate_deploy_tables(records, snapshots, world.suite_parameters())
-    quarantined = pd.concat([events.quarantined, tables.quarantined], ignore_index=True)
-    return SourceTables(
-        tables.deploy_records,
-        tables.config_snapshots,
-        quarantined,
-        commits=int(tables.deploy_records["change_id"].nunique()),
-        world_root=root,
-    )
-
-
-def counts(tables: SourceTables) -> dict[str, int]:
-    deploys = tables.deploy_records
-    ordinary = deploys[~deploys["is_rollback"]]
-    labelled = ordinary[ordinary["labelled"]]
-    return {
-        "commits": tables.commits,
-        "deploys": len(deploys),
-        "labelled": len(labelled),
-        "rolled_back": int(labelled["rolled_back"].astype(bool).sum()),
-    }
 
 
 def run_backtest(
@@ -99,3 +51,5 @@ def report(tables: SourceTables, run: ForecasterRun) -> dict:
         "test_deploys": int(run.metrics["n"]),
         "test_base_rate": run.metrics["base_rate"],
     }
+
+__all__ = ["SourceTables", "counts", "event_world_tables", "git_tables", "parse_horizon", "run_backtest"]

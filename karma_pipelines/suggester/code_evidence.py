@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import hcl2
 from lark import Token, Tree
@@ -126,7 +127,12 @@ class CodeEvidence:
 
 # --- the HCL walk -------------------------------------------------------------------------------------
 
-Binding = tuple[str, bool]  # (config path prefix, "" for the whole config; read with a default)
+class Binding(NamedTuple):
+    """What a local, variable or iterator holds: a config path ("" = the whole config)."""
+
+    path: str
+    default: bool = False  # the path itself is read with a default
+    filtered: bool = False  # a filtered collection (`{for ... if ...}`): reads through it are conditional
 
 
 def _children(node: Tree) -> list:
@@ -250,13 +256,13 @@ class _ModuleWalker:
             name, args = _call_name(node), _args(node)
             if name == "try" and len(args) >= 2:
                 inner = self.source(args[0], scope)
-                return (inner[0], True) if inner else None
+                return inner._replace(default=True) if inner else None
             if name in _SHAPE_PRESERVING and len(args) == 1:
                 return self.source(args[0], scope)
             if name == "lookup" and len(args) >= 2:
                 base, key = self.source(args[0], scope), _name(_unwrap(args[1]))
                 if base and key is not None:
-                    return _join(base[0], key), base[1] or len(args) >= 3
+                    return Binding(_join(base.path, key), len(args) >= 3, base.filtered)
             return None
         if node.data == "for_object_expr" or node.data == "for_tuple_expr":
             intro = next(c for c in _trees(node) if c.data == "for_intro")
@@ -265,13 +271,16 @@ class _ModuleWalker:
             src = self.source(_trees(intro)[-1], scope)
             value = _unwrap(bodies[-1])
             if src and value.data == "identifier" and _name(value) == names[-1]:
-                return src  # {for k, v in X : k => v if ...}: a filtered X
+                filtered = src.filtered or any(c.data == "for_cond" for c in _trees(node))
+                return src._replace(filtered=filtered)  # {for k, v in X : k => v if ...}: a filtered X
             return None
         found = self.traversal(node, scope)
         if found is None:
             return None
-        (prefix, default), segments, _ = found
-        return _join(prefix, ".".join(segments)) if segments else prefix, default
+        bound, segments, _ = found
+        if segments:
+            return Binding(_join(bound.path, ".".join(segments)), False, bound.filtered)
+        return bound
 
     def record(self, path: str, default: bool, whole: bool, conditional: bool, node) -> None:
         if path == "":
@@ -289,8 +298,11 @@ class _ModuleWalker:
                     "identifier"):  # fmt: skip
             found = self.traversal(node, scope)
             if found is not None:
-                (prefix, bound_default), segments, index_exprs = found
-                self.record(_join(prefix, ".".join(segments)), default or bound_default, True, conditional, node)
+                bound, segments, index_exprs = found
+                # An alias's default (`try(local.config.functions, {})`) covers the alias, not its fields.
+                has_default = default or (bound.default and not segments)
+                path = _join(bound.path, ".".join(segments))
+                self.record(path, has_default, True, conditional or bound.filtered, node)
                 for key in index_exprs:
                     self.expr(key, scope, default, conditional)
                 return
@@ -307,7 +319,7 @@ class _ModuleWalker:
             self.for_expr(node, scope, default, conditional)
             return
         if kind in ("heredoc_template", "heredoc_template_trim"):
-            self.heredoc(str(node.children[0]), scope, default, conditional)
+            self.heredoc(node.children[0], scope, default, conditional)
             return
         for child in _trees(node):
             self.expr(child, scope, default, conditional)
@@ -322,15 +334,16 @@ class _ModuleWalker:
         if name == "lookup" and len(args) >= 2:
             base, key = self.source(args[0], scope), _name(_unwrap(args[1]))
             if base is not None and key is not None:
-                has_default = default or base[1] or len(args) >= 3
-                self.record(_join(base[0], key), has_default, True, conditional, node)
+                has_default = default or len(args) >= 3
+                self.record(_join(base.path, key), has_default, True, conditional or base.filtered, node)
                 for arg in args[2:]:
                     self.expr(arg, scope, default, conditional)
                 return
         if name in _STRUCTURE_ONLY and len(args) == 1:
             src = self.source(args[0], scope)
             if src is not None:
-                self.record(src[0], True if name == "can" else default or src[1], False, conditional, node)
+                has_default = True if name == "can" else default or src.default
+                self.record(src.path, has_default, False, conditional or src.filtered, node)
                 return
             self.expr(args[0], scope, True if name == "can" else default, conditional)
             return
@@ -344,8 +357,8 @@ class _ModuleWalker:
         src = self.source(collection, scope)
         inner = dict(scope)
         if src is not None:
-            self.record(src[0], default or src[1], False, conditional, collection)
-            inner[names[-1]] = (_join(src[0], "*"), src[1])
+            self.record(src.path, default or src.default, False, conditional or src.filtered, collection)
+            inner[names[-1]] = Binding(_join(src.path, "*"), False, src.filtered)
         else:
             self.expr(collection, scope, default, conditional)
         for child in _trees(node):
@@ -356,7 +369,8 @@ class _ModuleWalker:
             else:
                 self.expr(child, inner, default, conditional)
 
-    def heredoc(self, text: str, scope: dict[str, Binding], default: bool, conditional: bool) -> None:
+    def heredoc(self, token: Token, scope: dict[str, Binding], default: bool, conditional: bool) -> None:
+        text, first_line = str(token), int(token.line or 1)
         for match in _INTERPOLATION.finditer(text):
             depth, end = 1, match.end()
             while end < len(text) and depth:
@@ -366,8 +380,11 @@ class _ModuleWalker:
                 tree = hcl2.parses_to_tree(f"x = {text[match.end() : end - 1]}\n")
             except Exception:  # noqa: BLE001 - a template directive python-hcl2 cannot parse
                 continue
+            before = len(self.reads)
             for attribute in tree.find_data("attribute"):
                 self.expr(_trees(attribute)[-1], scope, default, conditional)
+            offset = first_line + text.count("\n", 0, match.start()) - 1
+            self.reads[before:] = [replace(r, line=r.line + offset) for r in self.reads[before:]]
 
     # blocks
     def body(self, body: Tree, scope: dict[str, Binding], conditional: bool) -> None:
@@ -391,8 +408,8 @@ class _ModuleWalker:
                 value = _trees(attribute)[-1]
                 if local_name in self.aliases:
                     src = self.source(value, scope)
-                    if src is not None and src[0]:
-                        self.record(src[0], src[1], False, conditional, value)
+                    if src is not None and src.path:
+                        self.record(src.path, src.default, False, conditional or src.filtered, value)
                         self._defaults_of(value, scope, conditional)
                     continue
                 self.expr(value, scope, False, conditional)
@@ -409,8 +426,8 @@ class _ModuleWalker:
                 named = attributes.get("iterator")
                 iterator = (_name(_trees(named)[-1]) if named else None) or (labels[0] if labels else None)
             if src is not None:
-                self.record(src[0], src[1], False, conditional, value)
-                bound = (_join(src[0], "*"), src[1])
+                self.record(src.path, src.default, False, conditional or src.filtered, value)
+                bound = Binding(_join(src.path, "*"), False, src.filtered)
                 if kind == "dynamic" and iterator:
                     inner[f"{iterator}.value"] = bound
                 else:
@@ -468,8 +485,8 @@ def _module_bindings(trees: list[Tree]) -> tuple[dict[str, Binding], dict[str, B
             elif kind == "variable":
                 labels = [_name(p) for p in parts[1:] if isinstance(p, Tree) and p.data in ("identifier", "string")]
                 if labels and labels[0] in CONFIG_LOCAL_NAMES:
-                    variables[labels[0]] = ("", False)
-    aliases: dict[str, Binding] = {n: ("", False) for n, v in locals_.items() if _is_config_root(n, v)}
+                    variables[labels[0]] = Binding("")
+    aliases: dict[str, Binding] = {n: Binding("") for n, v in locals_.items() if _is_config_root(n, v)}
     walker = _ModuleWalker(aliases, variables)
     changed = True
     while changed:

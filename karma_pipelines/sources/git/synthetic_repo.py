@@ -38,6 +38,9 @@ SERVICES = ("storefront", "payments", "identity", "search", "billing", "catalog"
 ROLES = ("api", "web", "worker", "jobs", "edge", "core", "sync", "admin")
 
 
+NEWCOMERS = frozenset({9, 10, 11})  # indexes into PEOPLE: the authors who break things more often
+
+
 def _base_config(ctype: str, nick: str, env: str, refs: dict[str, str], rng: np.random.Generator) -> dict:
     owner = PEOPLE[int(rng.integers(len(PEOPLE) - 1))][1]
     tags = {"Project": nick.rsplit("-", 1)[0], "Environment": env, "Owner": owner}
@@ -350,6 +353,7 @@ class _History:
         self.reverts: list[tuple[int, str, list[_Component]]] = []  # git-style reverts, same shape
         self.planted: list[tuple[int, int, str, str]] = []  # (rollback, reverted, component, kind)
         self.reapplied: list[tuple[int, int, str]] = []  # (original, re-applying revert, component)
+        self.landed: dict[int, tuple[int, int]] = {}  # mark -> (commit time, author index)
 
     def who(self) -> tuple[str, str]:
         return PEOPLE[int(self.rng.integers(len(PEOPLE)))]
@@ -358,9 +362,11 @@ class _History:
         """Commit on main (directly, or as a pull request's merge); (mark, first-parent subject)."""
         rng, w = self.rng, self.writer
         self.now += int(rng.exponential(3600 * 1.4)) + 60
-        who = self.who()
+        author = int(self.rng.integers(len(PEOPLE)))
+        who = PEOPLE[author]
         if not pr_merge or w.tip is None:
             w.tip = w.commit("refs/heads/main", self.now, who, message, files, parent=w.tip)
+            self.landed[w.tip] = (self.now, author)
             return w.tip, message.split("\n", 1)[0]
         self.pr += 1
         side = w.commit(f"refs/heads/pr/{self.pr}", self.now - 900, who, message, files, parent=w.tip)
@@ -368,6 +374,7 @@ class _History:
         w.tip = w.commit(
             "refs/heads/main", self.now, PEOPLE[-1], f"{subject}\n\n{message}", files, w.tip, side
         )
+        self.landed[w.tip] = (self.now, author)
         return w.tip, subject
 
     def rollback(self, rate_roll: float) -> bool:
@@ -390,7 +397,9 @@ class _History:
         candidates = [r for r in self.recent[-12:] if current(r[0], r[2])]
         if not candidates:
             return False
-        mark, subject, group = candidates[-1 - int(rng.integers(min(4, len(candidates))))]
+        # Risky changes are the ones that get rolled back: big, off-hours, or by a newcomer.
+        weights = np.array([self._risk(m, g) for m, _, g in candidates])
+        mark, subject, group = candidates[int(rng.choice(len(candidates), p=weights / weights.sum()))]
         self.recent = [r for r in self.recent if r[0] != mark]
         kind = str(rng.choice(["revert", "revert_subject", "restore"]))
         if kind == "revert":
@@ -410,6 +419,18 @@ class _History:
             self.reverts.append((new, new_subject, group))
             del self.reverts[:-5]
         return True
+
+    def _risk(self, mark: int, group: list[_Component]) -> float:
+        """Relative chance that this change is the one rolled back (the signal a model can learn)."""
+        when, author = self.landed.get(mark, (self.now, 0))
+        size = 0
+        for c in group:
+            new, old = flatten(c.config), flatten(json.loads(c.before))
+            size += sum(1 for k in new.keys() | old.keys() if new.get(k) != old.get(k))
+        hour = (when // 3600) % 24
+        off_hours = not 8 <= hour < 19
+        newcomer = author in NEWCOMERS
+        return float(np.exp(0.45 * min(size, 8) + 1.3 * off_hours + 1.2 * newcomer))
 
     def _restore(self, group: list[_Component], message: str, reverted: int, kind: str) -> tuple[int, str]:
         files, befores = {}, []

@@ -1,0 +1,84 @@
+"""Field names: misspellings (to inject as negatives and in evaluation) and finding the common field
+a rare name is probably a misspelling of."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+
+import numpy as np
+
+from karma_pipelines.suggester.structure import parent_of
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def misspell(rng: np.random.Generator, path: str) -> str:
+    """A typo in the last segment of a dotted path: a dropped, doubled, swapped or replaced letter."""
+    parent, _, name = path.rpartition(".")
+    spots = [i for i in range(len(name)) if name[i].isalpha()]
+    if len(name) < 3 or not spots:
+        typo = name + "s"
+    else:
+        i = spots[int(rng.integers(len(spots)))]
+        kind = int(rng.integers(4))
+        if kind == 0:
+            typo = name[:i] + name[i + 1 :]
+        elif kind == 1:
+            typo = name[:i] + name[i] + name[i:]
+        elif kind == 2 and i + 1 < len(name) and name[i] != name[i + 1]:
+            typo = name[:i] + name[i + 1] + name[i] + name[i + 2 :]
+        else:
+            letter = name[i].lower()
+            options = [c for c in _LETTERS if c != letter]
+            new = options[int(rng.integers(len(options)))]
+            typo = name[:i] + (new.upper() if name[i].isupper() else new) + name[i + 1 :]
+    return f"{parent}.{typo}" if parent else typo
+
+
+def osa_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance (edits: insert, delete, substitute, swap adjacent)."""
+    if a == b:
+        return 0
+    la, lb = len(a), len(b)
+    prev2: list[int] = []
+    prev = list(range(lb + 1))
+    for i in range(1, la + 1):
+        cur = [i] + [0] * lb
+        for j in range(1, lb + 1):
+            cost = 0 if a[i - 1] == b[j - 1] else 1
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[lb]
+
+
+def _deletes(word: str) -> set[str]:
+    return {word} | {word[:i] + word[i + 1 :] for i in range(len(word))}
+
+
+class NearNames:
+    """Common field paths indexed by one-deletion variants of their last segment (symmetric delete),
+    to find, for a rare path, a common path one edit away under the same parent."""
+
+    def __init__(self, common: Iterable[str]):
+        self.index: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for path in common:
+            parent, _, name = path.rpartition(".")
+            for variant in _deletes(name):
+                self.index[(parent, variant)].add(path)
+
+    def nearest(self, path: str) -> str | None:
+        """A common path at OSA distance 1 from `path` (same parent), or None; ties: alphabetical."""
+        parent, _, name = path.rpartition(".")
+        found: set[str] = set()
+        for variant in _deletes(name):
+            found |= self.index.get((parent, variant), set())
+        found.discard(path)
+        hits = sorted(p for p in found if osa_distance(p.rpartition(".")[2], name) == 1)
+        return hits[0] if hits else None
+
+
+def same_parent(a: str, b: str) -> bool:
+    return parent_of(a) == parent_of(b)
