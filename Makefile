@@ -5,6 +5,7 @@ SHELL := /bin/bash
 UV_VERSION   := 0.13.9
 PYTHON       ?= python3.11
 KARMA_HOME   ?= $(CURDIR)/.karma
+# SOURCE: simulator (default), events:/path/to/world or git:/path/to/repo (with LAYOUT=..., REF=...)
 SOURCE       ?= simulator
 export DAGSTER_HOME := $(KARMA_HOME)/dagster
 export KARMA_HOME
@@ -29,7 +30,8 @@ setup: $(UV)
 	@cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 run: setup
-	$(UV) run --frozen karma-pipelines run --source $(SOURCE) --home $(KARMA_HOME)
+	$(UV) run --frozen karma-pipelines run --source '$(SOURCE)' --home $(KARMA_HOME) \
+		$(if $(LAYOUT),--layout '$(LAYOUT)') $(if $(REF),--ref '$(REF)')
 
 test: setup
 	$(UV) run --frozen ruff check .

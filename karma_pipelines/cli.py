@@ -21,7 +21,7 @@ def _run(args: argparse.Namespace) -> int:
     from karma_pipelines.defs.run import format_summary, parse_source, run_pipeline
 
     home = Path(args.home).resolve()
-    summary = run_pipeline(parse_source(args.source, home), home)
+    summary = run_pipeline(parse_source(args.source, home, args.layout, args.ref), home)
     print(json.dumps(summary, indent=2, default=str) if args.json else format_summary(summary, home))
     return 0 if summary["success"] else 1
 
@@ -92,7 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
     bt.set_defaults(func=_backtest)
 
     run = sub.add_parser("run", help="materialize every asset on the DAGSTER_HOME instance")
-    run.add_argument("--source", default="simulator", help="'simulator' (default) or 'events:/path'")
+    run.add_argument(
+        "--source", default="simulator", help="'simulator' (default), 'events:/path' or 'git:/path'"
+    )
+    run.add_argument("--layout", default="iac/{env}/{component_type}/{nickname}/config.json")
+    run.add_argument("--ref", default=None, help="Git ref to follow (default HEAD)")
     run.add_argument("--home", default=".karma", help="folder of the stores (default .karma)")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.set_defaults(func=_run)

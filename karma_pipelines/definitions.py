@@ -7,8 +7,9 @@ import os
 import dagster as dg
 
 from karma_pipelines.defs import checks, extract, features, models, validate
-from karma_pipelines.defs.automation import karma_daily_schedule, karma_pipeline_job
+from karma_pipelines.defs.automation import git_commits_sensor, karma_daily_schedule, karma_pipeline_job
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
+from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
 
 
 def build_definitions(
@@ -21,11 +22,15 @@ def build_definitions(
         asset_checks=dg.load_asset_checks_from_modules(modules),
         jobs=[karma_pipeline_job],
         schedules=[karma_daily_schedule],
+        sensors=[git_commits_sensor],
         resources={
             "karma_source": source
             or KarmaSourceResource(
                 kind=os.environ.get("KARMA_SOURCE_KIND", "simulator"),
                 path=os.environ.get("KARMA_SOURCE_PATH", ".karma/world"),
+                layout=os.environ.get("KARMA_GIT_LAYOUT", DEFAULT_LAYOUT),
+                ref=os.environ.get("KARMA_GIT_REF") or None,
+                state_dir=os.path.join(os.environ.get("KARMA_HOME", ".karma"), "git_state"),
             ),
             "mlflow_store": mlflow_store
             or MlflowResource(

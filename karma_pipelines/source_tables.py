@@ -53,9 +53,11 @@ def event_world_tables(path: Path, horizon: pd.Timedelta) -> SourceTables:
 def git_suite_parameters(records: pd.DataFrame) -> dict:
     """Suite parameters for a Git history: its own components, any well-formed environment name,
     and no commit after now."""
-    envs = sorted({e for e in records["environment"].dropna().unique() if _ENV_NAME.match(e)})
+    found = records["environment"].dropna().unique() if "environment" in records else []
+    envs = sorted({e for e in found if _ENV_NAME.match(e)})
+    components = records["component"].dropna().unique() if "component" in records else []
     return {
-        "known_components": sorted(records["component"].dropna().unique()),
+        "known_components": sorted(components),
         "min_ts": EARLIEST.isoformat(),
         "max_ts": pd.Timestamp.now(tz="UTC").isoformat(),
         "event_types": list(EVENT_TYPES),

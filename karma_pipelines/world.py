@@ -19,6 +19,7 @@ class World:
     start: pd.Timestamp
     end: pd.Timestamp
     components: frozenset[str]
+    kind: str = "events"  # "events" (a world folder with an event log) or "git" (a repository)
 
     @property
     def events_dir(self) -> Path:
@@ -39,6 +40,13 @@ class World:
             "deploy_actions": list(DEPLOY_ACTIONS),
             "deploy_outcomes": list(DEPLOY_OUTCOMES),
         }
+
+
+def git_world(repo: Path) -> World:
+    """A Git repository as a world: no event log; its components come from its history."""
+    return World(
+        root=Path(repo), start=EARLIEST, end=pd.Timestamp.now(tz="UTC"), components=frozenset(), kind="git"
+    )
 
 
 def open_world(root: Path, simulate: bool = False, **simulation) -> World:

@@ -1,17 +1,19 @@
 """Blocking data-quality checks: clean tables pass their suites, and every raw row is accounted for."""
 
-
 import dagster as dg
 import pandas as pd
 
 from karma_pipelines.defs.metadata import markdown_table
 from karma_pipelines.schema import CONFIG_SNAPSHOTS, DEPLOY_RECORDS, KARMA_EVENTS, Table
+from karma_pipelines.source_tables import git_suite_parameters
 from karma_pipelines.validation import validate_table
 from karma_pipelines.world import World
 
 
 def _suite_check(frame: pd.DataFrame, table: Table, world: World) -> dg.AssetCheckResult:
-    outcome = validate_table(frame, table, world.suite_parameters())
+    # A Git history's components are the ones it names itself (there is no separate config tree).
+    params = git_suite_parameters(frame) if world.kind == "git" else world.suite_parameters()
+    outcome = validate_table(frame, table, params)
     return dg.AssetCheckResult(
         passed=bool(outcome.success),
         metadata={

@@ -1,6 +1,5 @@
 """Features: point-in-time rollback features, with a blocking no-leakage audit."""
 
-
 import dagster as dg
 import pandas as pd
 

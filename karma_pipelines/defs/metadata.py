@@ -1,6 +1,5 @@
 """Dagster metadata from library results: numbers as numbers, tables as markdown, no raw values."""
 
-
 import math
 
 import dagster as dg

@@ -1,6 +1,5 @@
 """Models: the LightGBM rollback forecaster, tracked and registered in MLflow."""
 
-
 import dagster as dg
 import pandas as pd
 

@@ -1,20 +1,24 @@
 """Dagster resources: which Karma source to read, and which MLflow store to write to."""
 
-
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
+from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
 from karma_pipelines.tracking.store import DEFAULT_UI_URL, MlflowTarget
-from karma_pipelines.world import World, open_world
+from karma_pipelines.world import World, git_world, open_world
 
 
 class KarmaSourceResource(dg.ConfigurableResource):
-    """The Karma source: `simulator` (generated on first use, the default) or `events` (a folder)."""
+    """The Karma source: `simulator` (generated on first use, the default), `events` (a world folder)
+    or `git` (a repository of component configs, read incrementally)."""
 
     kind: str = "simulator"
     path: str = ".karma/world"
+    layout: str = DEFAULT_LAYOUT
+    ref: str | None = None
+    state_dir: str = ".karma/git_state"
     seed: int = 7
     components: int = 240
     days: int = 180
@@ -25,8 +29,10 @@ class KarmaSourceResource(dg.ConfigurableResource):
         return pd.Timedelta(days=self.horizon_days)
 
     def world(self) -> World:
-        if self.kind not in ("simulator", "events"):
+        if self.kind not in ("simulator", "events", "git"):
             raise ValueError(f"KarmaSourceResource.kind: unknown source kind {self.kind!r}")
+        if self.kind == "git":
+            return git_world(Path(self.path))
         return open_world(
             Path(self.path),
             simulate=self.kind == "simulator",

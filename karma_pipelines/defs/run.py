@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
+from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
 
 SUMMARY_ASSETS = {
     "karma_events": ["dagster/row_count", "unparseable_lines", "redelivered_lines"],
@@ -28,14 +29,19 @@ SUMMARY_ASSETS = {
 }
 
 
-def parse_source(spec: str, home: Path) -> KarmaSourceResource:
-    """`simulator` (default world under <home>/world) or `events:/path/to/world`."""
+def parse_source(
+    spec: str, home: Path, layout: str = DEFAULT_LAYOUT, ref: str | None = None
+) -> KarmaSourceResource:
+    """`simulator` (default world under <home>/world), `events:/path/to/world` or `git:/path/to/repo`."""
     kind, _, path = spec.partition(":")
     if kind == "simulator":
         return KarmaSourceResource(kind="simulator", path=path or str(home / "world"))
     if kind == "events" and path:
         return KarmaSourceResource(kind="events", path=path)
-    raise ValueError(f"SOURCE={spec!r}: expected 'simulator' or 'events:/path/to/world'")
+    if kind == "git" and path:
+        state = str(home / "git_state")
+        return KarmaSourceResource(kind="git", path=path, layout=layout, ref=ref, state_dir=state)
+    raise ValueError(f"SOURCE={spec!r}: expected 'simulator', 'events:/path/to/world' or 'git:/path/to/repo'")
 
 
 def run_pipeline(source: KarmaSourceResource, home: Path) -> dict:

@@ -1,5 +1,6 @@
 """Validate: Great Expectations suites split every table into clean rows and quarantined rows."""
 
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -9,6 +10,7 @@ from karma_pipelines.defs.resources import KarmaSourceResource
 from karma_pipelines.records import deploy_tables_from_events
 from karma_pipelines.records.validated import validate_deploy_tables
 from karma_pipelines.schema import KARMA_EVENTS, QUARANTINED_RECORDS
+from karma_pipelines.source_tables import git_tables
 from karma_pipelines.validation import validate_table
 from karma_pipelines.world import World
 
@@ -33,6 +35,11 @@ def _failures(results: pd.DataFrame) -> dg.MetadataValue:
 )
 def validate_karma_events(context: dg.AssetExecutionContext, karma_world: World, karma_events: pd.DataFrame):
     """Run `assets/expectations/karma_events.json` on every raw event row."""
+    if karma_events.empty:
+        empty = QUARANTINED_RECORDS.empty()
+        yield dg.Output(karma_events, output_name="clean_karma_events", metadata=table_summary(karma_events))
+        yield dg.Output(empty, output_name="karma_events_quarantine", metadata=table_summary(empty))
+        return
     outcome = validate_table(karma_events, KARMA_EVENTS, karma_world.suite_parameters())
     yield dg.Output(outcome.clean, output_name="clean_karma_events", metadata=table_summary(outcome.clean))
     yield dg.Output(
@@ -59,11 +66,23 @@ def deploy_tables(
     karma_world: World,
     clean_karma_events: pd.DataFrame,
 ):
-    """Deploy records and config snapshots from the clean events, each validated by its own suite."""
-    records, snapshots = deploy_tables_from_events(
-        clean_karma_events, horizon=karma_source.horizon, as_of=karma_world.end
-    )
-    tables = validate_deploy_tables(records, snapshots, karma_world.suite_parameters())
+    """Deploy records and config snapshots from the clean events (or, for a Git source, from the
+    repository's history, read incrementally), each validated by its own suite."""
+    if karma_world.kind == "git":
+        tables = git_tables(
+            karma_world.root,
+            karma_source.layout,
+            karma_source.ref,
+            karma_source.horizon,
+            state_dir=Path(karma_source.state_dir),
+        )
+        source_meta = {"commits": tables.commits, "new_commits": tables.new_commits or 0}
+    else:
+        source_meta = {}
+        records, snapshots = deploy_tables_from_events(
+            clean_karma_events, horizon=karma_source.horizon, as_of=karma_world.end
+        )
+        tables = validate_deploy_tables(records, snapshots, karma_world.suite_parameters())
     deploys = tables.deploy_records
     labelled = deploys[deploys["labelled"]]
     yield dg.Output(
@@ -76,6 +95,7 @@ def deploy_tables(
             "rollback_rate": float(labelled["rolled_back"].mean()) if len(labelled) else 0.0,
             "components": int(deploys["component"].nunique()),
             "authors": int(deploys["author"].nunique()),
+            **source_meta,
         },
     )
     yield dg.Output(
@@ -88,8 +108,9 @@ def deploy_tables(
         output_name="deploy_tables_quarantine",
         metadata={
             **table_summary(tables.quarantined),
-            "deploy_records_failed": _failures(tables.deploy_results),
-            "config_snapshots_failed": _failures(tables.snapshot_results),
+            "by_reason": markdown_table(
+                tables.quarantined["reasons"].value_counts().rename_axis("reasons").reset_index(), 20
+            ),
         },
     )
 

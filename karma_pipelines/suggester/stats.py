@@ -69,6 +69,14 @@ class Encoded:
     def has(self, rows: np.ndarray, fids: np.ndarray) -> np.ndarray:
         return _member(self.keys, rows * ROW_SHIFT + fids)
 
+    def field_matrix(self, width: int) -> sp.csr_matrix:
+        data = np.ones(len(self.indices), dtype=np.float32)
+        return sp.csr_matrix((data, self.indices, self.indptr), shape=(len(self.corpus), width))
+
+    def token_matrix(self, width: int) -> sp.csr_matrix:
+        data = np.ones(len(self.tok_indices), dtype=np.float32)
+        return sp.csr_matrix((data, self.tok_indices, self.tok_indptr), shape=(len(self.corpus), width))
+
 
 def _member(sorted_keys: np.ndarray, keys: np.ndarray) -> np.ndarray:
     if len(sorted_keys) == 0:
@@ -209,32 +217,18 @@ def _pattern_stats(local_rows: np.ndarray, gids: np.ndarray, vocab: Vocab, paren
 def _type_stats(name: str, enc: Encoded, rows: np.ndarray, vocab: Vocab, max_vocabulary: int) -> TypeStats:
     configs = enc.corpus.configs.iloc[rows]
     n = len(rows)
-    starts, ends = enc.indptr[rows], enc.indptr[rows + 1]
-    lengths = ends - starts
-    local_rows = np.repeat(np.arange(n), lengths)
-    field_ids = enc.indices[np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)])] if n else (
-        np.zeros(0, dtype=np.int64)
-    )
-    tstarts, tends = enc.tok_indptr[rows], enc.tok_indptr[rows + 1]
-    tok_rows = np.repeat(np.arange(n), tends - tstarts)
-    tok_ids = enc.tok_indices[np.concatenate([np.arange(s, e) for s, e in zip(tstarts, tends, strict=True)])] if n else (
-        np.zeros(0, dtype=np.int64)
-    )
-    fields, field_counts = np.unique(field_ids, return_counts=True)
+    F = enc.field_matrix(len(vocab))[rows]
+    T = enc.token_matrix(len(vocab))[rows]
+    field_counts = np.asarray(F.sum(axis=0)).ravel()
+    fields = np.flatnonzero(field_counts)
     if len(fields) > max_vocabulary:
-        order = np.lexsort((fields, -field_counts))[:max_vocabulary]
+        order = np.lexsort((fields, -field_counts[fields]))[:max_vocabulary]
         fields = np.sort(fields[order])
-    tokens = np.unique(tok_ids)
-    gids = np.concatenate([fields, tokens])
+    tokens = np.flatnonzero(np.asarray(T.sum(axis=0)).ravel())
+    gids = np.concatenate([fields, tokens]).astype(np.int64)
     g2l = np.full(len(vocab), -1, dtype=np.int64)
     g2l[gids] = np.arange(len(gids))
-    all_rows, all_ids = np.concatenate([local_rows, tok_rows]), np.concatenate([field_ids, tok_ids])
-    cols = g2l[all_ids]
-    ok = cols >= 0
-    m = len(gids)
-    X = sp.csr_matrix(
-        (np.ones(int(ok.sum()), dtype=np.float32), (all_rows[ok], cols[ok])), shape=(n, m)
-    )
+    X = sp.hstack([F[:, fields], T[:, tokens]]).tocsr().astype(np.float32)
     C = (X.T @ X).toarray().astype(np.float32)
     Xd = X.toarray()
     envs = configs["environment"].to_numpy()
@@ -248,6 +242,7 @@ def _type_stats(name: str, enc: Encoded, rows: np.ndarray, vocab: Vocab, max_voc
     row_group = np.array([group_index[g] for g in groups], dtype=np.int64)
     G = sp.csr_matrix((np.ones(n, dtype=np.float32), (row_group, np.arange(n))), shape=(len(group_names), n))
     parents = map_parents(vocab.names[g] for g in fields)
+    entries = F.tocoo()
     return TypeStats(
         name=name,
         n=n,
@@ -256,7 +251,7 @@ def _type_stats(name: str, enc: Encoded, rows: np.ndarray, vocab: Vocab, max_voc
         g2l=g2l,
         is_token=np.concatenate([np.zeros(len(fields), dtype=bool), np.ones(len(tokens), dtype=bool)]),
         X=Xd,
-        sizes=lengths.astype(np.float32),
+        sizes=np.diff(F.indptr).astype(np.float32),
         count=Xd.sum(axis=0),
         C=C,
         env_index=env_index,
@@ -267,7 +262,7 @@ def _type_stats(name: str, enc: Encoded, rows: np.ndarray, vocab: Vocab, max_voc
         row_group=row_group,
         group_n=np.asarray(G.sum(axis=1)).ravel(),
         group_count=(G @ X).toarray(),
-        patterns=_pattern_stats(local_rows, field_ids, vocab, parents),
+        patterns=_pattern_stats(entries.row.astype(np.int64), entries.col.astype(np.int64), vocab, parents),
     )
 
 

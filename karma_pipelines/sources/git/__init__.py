@@ -11,7 +11,7 @@ from karma_pipelines.sources.git.extract import (
     extract_git_history,
 )
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT, Layout
-from karma_pipelines.sources.git.log import GitError
+from karma_pipelines.sources.git.log import GitError, resolve_ref
 
 __all__ = [
     "DEFAULT_LAYOUT",
@@ -21,4 +21,5 @@ __all__ = [
     "GitExtraction",
     "Layout",
     "extract_git_history",
+    "resolve_ref",
 ]

@@ -236,3 +236,11 @@ def _skip(stream, n: int) -> None:
         if got == 0:
             return
         n -= got
+
+
+def resolve_ref(repo: Path, ref: str | None = None) -> str:
+    """The full sha that `ref` (default HEAD) names in `repo`; ValueError naming both when none."""
+    sha = resolve_commit(find_git_dir(repo), ref or "HEAD")
+    if sha is None:
+        raise ValueError(f"{repo}: ref {ref or 'HEAD'!r} names no commit")
+    return sha

@@ -1,0 +1,395 @@
+"""The suggester model: LightGBM trained self-supervised on the corpus, and suggestions with reasons.
+
+Training rows: every field a config sets, scored from the rest of the config (positives; fields no
+other config sets are left out, nothing could vouch for them), absent candidate fields (negatives),
+and injected fields of other component types and misspelt names of present fields (negatives).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from karma_pipelines.suggester.baseline import baseline_scores
+from karma_pipelines.suggester.candidates import candidate_queries, present_queries
+from karma_pipelines.suggester.code_evidence import CodeEvidence
+from karma_pipelines.suggester.corpus import Corpus
+from karma_pipelines.suggester.features import Queries, featurize
+from karma_pipelines.suggester.names import misspell
+from karma_pipelines.suggester.spec import SuggesterSpec
+from karma_pipelines.suggester.stats import CorpusStats, Encoded, encode, fit_stats
+
+
+@dataclass
+class QueryFrame:
+    """Scored-to-be queries with their features: `frame` holds row, key, component_type, field,
+    present, label (1 = the config sets it), kind (present, absent, foreign, typo) and FEATURES."""
+
+    frame: pd.DataFrame
+
+    def __len__(self) -> int:
+        return len(self.frame)
+
+
+def fit_corpus_stats(corpus: Corpus, spec: SuggesterSpec) -> CorpusStats:
+    return fit_stats(corpus, spec.min_support, spec.min_rule_support, spec.max_vocabulary)
+
+
+def _frame(stats: CorpusStats, qenc: Encoded, q: Queries, kind: np.ndarray, code, spec) -> pd.DataFrame:
+    features = featurize(stats, qenc, q, code, spec.neighbours)
+    configs = qenc.corpus.configs
+    head = pd.DataFrame(
+        {
+            "row": q.row,
+            "key": configs["key"].to_numpy()[q.row],
+            "component_type": configs["component_type"].to_numpy()[q.row],
+            "field": np.asarray(stats.vocab.names, dtype=object)[q.fid],
+            "present": q.present,
+            "label": q.present.astype(np.int64),
+            "kind": kind,
+        }
+    )
+    return pd.concat([head, features], axis=1)
+
+
+def injected_queries(
+    stats: CorpusStats, qenc: Encoded, rows: np.ndarray, n_foreign: int, n_typos: int, rng: np.random.Generator,
+    min_other_support: int = 2,
+) -> tuple[Queries, np.ndarray]:  # fmt: skip
+    """Fields a row does not set and its type never sets: fields of other types, and misspelt names
+    of fields it sets. Returned as absent queries (the rest of the config is the evidence)."""
+    configs = qenc.corpus.configs
+    types = configs["component_type"].to_numpy()
+    out_rows, out_names, out_kind = [], [], []
+    for ctype in sorted(set(types[rows])):
+        mine = rows[types[rows] == ctype]
+        ts = stats.types.get(ctype)
+        own = set() if ts is None else {stats.vocab.names[g] for g in ts.gids}
+        pool = sorted(
+            {
+                stats.vocab.names[g]
+                for other, ots in stats.types.items()
+                if other != ctype
+                for g in ots.gids[(~ots.is_token) & (ots.count >= min_other_support)]
+            }
+            - own
+        )
+        if pool and n_foreign:
+            picks = rng.integers(len(pool), size=(len(mine), n_foreign))
+            out_rows.append(np.repeat(mine, n_foreign))
+            out_names += [pool[i] for i in picks.ravel()]
+            out_kind += ["foreign"] * picks.size
+        if n_typos:
+            for row in mine:
+                fields = [stats.vocab.names[g] for g in qenc.indices[qenc.indptr[row] : qenc.indptr[row + 1]]]
+                fields = [f for f in fields if len(f.rpartition(".")[2]) >= 4]
+                if not fields:
+                    continue
+                for i in rng.choice(len(fields), size=min(n_typos, len(fields)), replace=False):
+                    typo = misspell(rng, fields[int(i)])
+                    if typo not in own:
+                        out_rows.append(np.array([row]))
+                        out_names.append(typo)
+                        out_kind.append("typo")
+    if not out_names:
+        return Queries(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)), np.array([])
+    row_arr = np.concatenate(out_rows).astype(np.int64)
+    fid = stats.vocab.ids(out_names)
+    keep = ~qenc.has(row_arr, fid)
+    q = Queries(row_arr[keep], fid[keep], np.zeros(int(keep.sum()), dtype=bool))
+    return q, np.asarray(out_kind, dtype=object)[keep]
+
+
+def query_frame(
+    stats: CorpusStats, qenc: Encoded, rows: np.ndarray, spec: SuggesterSpec, code: CodeEvidence | None,
+    rng: np.random.Generator, negatives: int | None = None,
+) -> QueryFrame:  # fmt: skip
+    """Labelled queries for `rows`: present fields, sampled absent candidates, injected fields."""
+    rows = np.sort(np.asarray(rows, dtype=np.int64))
+    present = present_queries(qenc)
+    present = present.take(np.flatnonzero(np.isin(present.row, rows)))
+    absent = candidate_queries(stats, qenc, code)
+    absent = absent.take(np.flatnonzero(np.isin(absent.row, rows)))
+    cap = spec.negatives_per_config if negatives is None else negatives
+    if cap and len(absent):
+        noise = rng.random(len(absent))
+        order = np.lexsort((noise, absent.row))
+        absent = absent.take(order)
+        first = np.searchsorted(absent.row, absent.row, side="left")
+        absent = absent.take(np.flatnonzero(np.arange(len(absent)) - first < cap))
+    injected, kinds = injected_queries(stats, qenc, rows, spec.foreign_per_config, spec.typos_per_config, rng)
+    q = Queries.concat([present, absent, injected])
+    kind = np.concatenate(
+        [np.full(len(present), "present", dtype=object), np.full(len(absent), "absent", dtype=object), kinds]
+    )
+    return QueryFrame(_frame(stats, qenc, q, kind, code, spec))
+
+
+def trainable(frame: pd.DataFrame) -> pd.Series:
+    """Rows to learn from: a present field counts only if some other config vouches for it."""
+    vouched = (frame["type_support"] > 0) | (frame["pattern_rate"] > 0) | (frame["twin_rate"] > 0)
+    return ~frame["present"] | vouched
+
+
+def _dataset(frame: pd.DataFrame, spec: SuggesterSpec, reference: lgb.Dataset | None = None) -> lgb.Dataset:
+    return lgb.Dataset(
+        frame[spec.features], label=frame["label"].to_numpy(), reference=reference, free_raw_data=False
+    )
+
+
+def predict(booster: lgb.Booster, frame: pd.DataFrame) -> np.ndarray:
+    names = booster.feature_name()
+    return booster.predict(frame[names], num_iteration=booster.best_iteration or None)
+
+
+def missing_scores(p: np.ndarray, frame: pd.DataFrame, spec: SuggesterSpec) -> np.ndarray:
+    """Score of an absent field being missing: the model's probability, raised to `code_floor` when
+    the type's Terraform reads it without a default, halved when no Terraform of the type reads it."""
+    score = np.asarray(p, dtype=np.float64).copy()
+    code = frame["code_available"].to_numpy() == 1
+    read, required = frame["code_read"].to_numpy(), frame["code_required"].to_numpy()
+    score = np.where(code & (read == 0), 0.5 * score, score)
+    return np.where(code & (required == 1), np.maximum(score, spec.code_floor), score)
+
+
+def unused_scores(p: np.ndarray, frame: pd.DataFrame, spec: SuggesterSpec) -> np.ndarray:
+    """Score of a present field being unused: 1 - the model's probability, raised to `code_floor` when
+    no Terraform of the type reads it, capped at 1 - `code_floor` when one does."""
+    score = 1.0 - np.asarray(p, dtype=np.float64)
+    code = frame["code_available"].to_numpy() == 1
+    read = frame["code_read"].to_numpy()
+    score = np.where(code & (read == 0), np.maximum(score, spec.code_floor), score)
+    return np.where(code & (read == 1), np.minimum(score, 1.0 - spec.code_floor), score)
+
+
+def best_f1_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
+    """The threshold (midpoint between two scores) with the best F1 of `scores >= threshold`."""
+    order = np.argsort(-scores, kind="stable")
+    s, y = scores[order], labels[order].astype(np.float64)
+    tp = np.cumsum(y)
+    precision = tp / np.arange(1, len(y) + 1)
+    recall = tp / max(y.sum(), 1.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
+    last = np.r_[s[1:] != s[:-1], True]  # only cut between distinct scores
+    f1 = np.where(last, f1, -1.0)
+    best = int(np.argmax(f1))
+    below = s[best + 1] if best + 1 < len(s) else 0.0
+    return float((s[best] + below) / 2.0)
+
+
+@dataclass
+class FittedSuggester:
+    """A booster and its unused-field thresholds (the model's and the baseline's)."""
+
+    booster: lgb.Booster
+    spec: SuggesterSpec
+    unused_threshold: float
+    baseline_threshold: float
+    train_frame: pd.DataFrame
+    valid_frame: pd.DataFrame
+    importance: pd.DataFrame
+    validation_metrics: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def best_iteration(self) -> int:
+        return int(self.booster.best_iteration or self.booster.current_iteration())
+
+
+def _split_keys(corpus: Corpus, fraction: float, rng: np.random.Generator) -> np.ndarray:
+    """A random share of components (by component key, so one component is never on both sides)."""
+    components = np.array(sorted(set(corpus.configs["component"])))
+    n = int(round(fraction * len(components)))
+    chosen = set(components[rng.permutation(len(components))[:n]]) if n else set()
+    return corpus.configs["component"].isin(chosen).to_numpy()
+
+
+def fit_suggester(corpus: Corpus, spec: SuggesterSpec, code: CodeEvidence | None = None) -> FittedSuggester:
+    """Train on `corpus` (statistics of the whole corpus, leave-one-out; early stopping and the unused
+    threshold on a share of its components)."""
+    rng = np.random.default_rng(spec.seed)
+    stats = fit_corpus_stats(corpus, spec)
+    rows = np.arange(len(corpus))
+    if len(rows) > spec.max_train_configs:
+        rows = np.sort(rng.choice(rows, spec.max_train_configs, replace=False))
+    frame = query_frame(stats, stats.encoded, rows, spec, code, rng).frame
+    valid_mask = _split_keys(corpus, spec.validation_fraction, rng)[frame["row"].to_numpy()]
+    fit, valid = frame[~valid_mask], frame[valid_mask]
+    fit = fit[trainable(fit)]
+    if fit["label"].nunique() < 2:
+        raise ValueError("the corpus is too small to train the suggester: need configs with fields in common")
+    train_set = _dataset(fit, spec)
+    callbacks, valid_sets = [], []
+    if len(valid) and valid["label"].nunique() == 2:
+        valid_sets = [_dataset(valid[trainable(valid)], spec, reference=train_set)]
+        callbacks = [lgb.early_stopping(spec.early_stopping_rounds, first_metric_only=True, verbose=False)]
+    booster = lgb.train(
+        spec.params, train_set, num_boost_round=spec.num_boost_round, valid_sets=valid_sets,
+        valid_names=["validation"][: len(valid_sets)], callbacks=callbacks,
+    )  # fmt: skip
+    tuning = valid if len(valid) else fit
+    unused_rows = tuning[tuning["present"] | tuning["kind"].isin(["foreign", "typo"])]
+    labels = (~unused_rows["present"]).to_numpy()
+    model_unused = unused_scores(predict(booster, unused_rows), unused_rows, spec)
+    base_unused = 1.0 - baseline_scores(unused_rows)
+    threshold = spec.unused_threshold or (best_f1_threshold(model_unused, labels) if labels.any() else 0.5)
+    base_threshold = best_f1_threshold(base_unused, labels) if labels.any() else 0.5
+    importance = pd.DataFrame(
+        {
+            "feature": booster.feature_name(),
+            "gain": booster.feature_importance("gain"),
+            "splits": booster.feature_importance("split"),
+        }
+    ).sort_values("gain", ascending=False, ignore_index=True)
+    validation = {}
+    if len(valid) and valid["label"].nunique() == 2:
+        from sklearn.metrics import average_precision_score, roc_auc_score
+
+        scores = predict(booster, valid)
+        validation = {
+            "roc_auc": float(roc_auc_score(valid["label"], scores)),
+            "pr_auc": float(average_precision_score(valid["label"], scores)),
+            "n": float(len(valid)),
+        }
+    return FittedSuggester(
+        booster, spec, float(threshold), float(base_threshold), fit, valid, importance, validation
+    )
+
+
+# --- suggestions ---------------------------------------------------------------------------------------
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def _missing_reason(row, ctype: str, names: list[str], types: list[str]) -> str:
+    parts = []
+    if row.code_required == 1:
+        parts.append(f"the {ctype} Terraform reads it without a default")
+    evidence = []
+    if row.n_twins > 0 and row.twin_rate >= 0.5:
+        evidence.append((row.twin_rate + 0.2, f"set by {_pct(row.twin_rate)} of its twins in other environments"))
+    if row.is_map_child == 1 and row.pattern_rate == row.pattern_rate:
+        evidence.append((row.pattern_rate, f"{_pct(row.pattern_rate)} of entries like it set this key"))
+    if row.assoc_max == row.assoc_max and row.why_rule_from >= 0:
+        evidence.append(
+            (row.assoc_max, f"{_pct(row.assoc_max)} of {ctype} configs with `{names[row.why_rule_from]}` set it")
+        )
+    if row.knn_rate == row.knn_rate:
+        evidence.append((row.knn_rate, f"set by {_pct(row.knn_rate)} of the most similar {ctype} configs"))
+    if row.type_rate == row.type_rate:
+        evidence.append((row.type_rate, f"set by {_pct(row.type_rate)} of {ctype} configs"))
+    evidence.sort(key=lambda e: -e[0])
+    parts += [text for _, text in evidence[:2]]
+    if row.code_available == 1 and row.code_read == 0:
+        parts.append(f"but no {ctype} Terraform reads it")
+    return "; ".join(parts) or "corpus evidence"
+
+
+def _unused_reason(row, ctype: str, names: list[str], types: list[str]) -> str:
+    parts = []
+    if row.code_available == 1 and row.code_read == 0:
+        parts.append(f"no {ctype} Terraform reads it")
+    if row.typo_of_present == 1 and row.why_near >= 0:
+        parts.append(f"looks like a misspelling of `{names[row.why_near]}`, which is set")
+    elif row.near_common_field == 1 and row.why_near >= 0:
+        parts.append(f"looks like a misspelling of `{names[row.why_near]}`")
+    if row.type_support == 0:
+        if row.other_type_rate >= 0.2 and row.why_other_type >= 0:
+            parts.append(
+                f"no other {ctype} config sets it; {_pct(row.other_type_rate)} of "
+                f"{types[row.why_other_type]} configs do"
+            )
+        else:
+            parts.append(f"no other {ctype} config sets it")
+    else:
+        parts.append(f"set by only {int(row.type_support)} of {int(row.n_type)} other {ctype} configs")
+        if row.n_twins > 0 and row.twin_rate == 0:
+            parts.append("none of its twins in other environments")
+    if row.code_available == 1 and row.code_read == 1:
+        parts.append(f"(the {ctype} Terraform reads it)")
+    return "; ".join(parts)
+
+
+def score_corpus(
+    booster: lgb.Booster, corpus: Corpus, spec: SuggesterSpec, code: CodeEvidence | None = None,
+    rows: np.ndarray | None = None,
+) -> tuple[pd.DataFrame, CorpusStats]:  # fmt: skip
+    """Every candidate (absent) and every present field of `corpus` (or of `rows`), scored: one frame
+    with `missing_score` (absent fields) and `unused_score` (present fields), statistics of `corpus`."""
+    stats = fit_corpus_stats(corpus, spec)
+    enc = stats.encoded
+    absent, present = candidate_queries(stats, enc, code), present_queries(enc)
+    if rows is not None:
+        wanted = np.asarray(rows, dtype=np.int64)
+        absent = absent.take(np.flatnonzero(np.isin(absent.row, wanted)))
+        present = present.take(np.flatnonzero(np.isin(present.row, wanted)))
+    q = Queries.concat([absent, present])
+    kind = np.where(q.present, "present", "absent").astype(object)
+    frame = _frame(stats, enc, q, kind, code, spec)
+    p = predict(booster, frame) if len(frame) else np.zeros(0)
+    frame["p"] = p
+    frame["missing_score"] = np.where(frame["present"], np.nan, missing_scores(p, frame, spec))
+    frame["unused_score"] = np.where(frame["present"], unused_scores(p, frame, spec), np.nan)
+    frame["baseline"] = baseline_scores(frame)
+    return frame, stats
+
+
+def suggest(
+    run_or_booster, corpus: Corpus, component: str | None = None, top: int = 5, *,
+    code: CodeEvidence | None = None, spec: SuggesterSpec | None = None, unused_threshold: float | None = None,
+    missing_threshold: float | None = None,
+) -> list[dict]:  # fmt: skip
+    """Ranked suggestions per config: `missing` (absent fields scoring at least the missing threshold)
+    and `unused` (present fields scoring at least the unused threshold), each with a reason. Field
+    names only: no value of any config is read or returned."""
+    booster = getattr(run_or_booster, "booster", run_or_booster)
+    spec = spec or getattr(run_or_booster, "spec", None)
+    if spec is None:
+        from karma_pipelines.suggester.spec import load_suggester_spec
+
+        spec = load_suggester_spec()
+    code = code if code is not None else getattr(run_or_booster, "code", None)
+    if unused_threshold is None:
+        unused_threshold = getattr(run_or_booster, "unused_threshold", None) or spec.unused_threshold or 0.5
+    missing_threshold = spec.missing_threshold if missing_threshold is None else missing_threshold
+    rows = corpus.row_of(component) if component else None
+    if component and not rows:
+        raise KeyError(f"no config for component {component!r}")
+    frame, stats = score_corpus(booster, corpus, spec, code, rows)
+    names, types = stats.vocab.names, stats.type_names
+    configs = corpus.configs
+    out = []
+    by_row = dict(tuple(frame.groupby("row", sort=True)))
+    for row in rows if rows is not None else range(len(corpus)):
+        part = by_row.get(row, frame.iloc[:0])
+        ctype = configs["component_type"].iat[row]
+        absent = part[~part["present"] & (part["missing_score"] >= missing_threshold)]
+        absent = absent.sort_values(["missing_score", "field"], ascending=[False, True]).head(top)
+        present = part[part["present"] & (part["unused_score"] >= unused_threshold)]
+        present = present.sort_values(["unused_score", "field"], ascending=[False, True]).head(top)
+        out.append(
+            {
+                "component": configs["component"].iat[row],
+                "environment": configs["environment"].iat[row],
+                "component_type": ctype,
+                "missing": [
+                    {"field": r.field, "score": round(float(r.missing_score), 4),
+                     "reason": _missing_reason(r, ctype, names, types)}
+                    for r in absent.itertuples(index=False)
+                ],
+                "unused": [
+                    {"field": r.field, "score": round(float(r.unused_score), 4),
+                     "reason": _unused_reason(r, ctype, names, types)}
+                    for r in present.itertuples(index=False)
+                ],
+            }
+        )  # fmt: skip
+    return out
+
+
+__all__ = ["FittedSuggester", "fit_suggester", "score_corpus", "suggest", "encode"]

@@ -1,0 +1,106 @@
+"""A Git repository as the source: the same Dagster graph, incremental, a sensor, and the backtest CLI."""
+
+import json
+import subprocess
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from karma_pipelines.cli import main
+from karma_pipelines.defs.automation import git_commits_sensor
+from karma_pipelines.definitions import build_definitions
+from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
+from karma_pipelines.source_tables import git_tables
+from karma_pipelines.sources.git.synthetic_repo import make_repo
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    path = tmp_path_factory.mktemp("git") / "configs"
+    make_repo(path, commits=2500, components=50, seed=3)
+    return path
+
+
+def _commit(repo, relpath: str, text: str, message: str, date: str = "2026-06-01T10:00:00Z") -> None:
+    env = {
+        "GIT_AUTHOR_DATE": date,
+        "GIT_COMMITTER_DATE": date,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@x",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@x",
+        "PATH": "/usr/bin:/bin",
+    }
+    (repo / relpath).parent.mkdir(parents=True, exist_ok=True)
+    (repo / relpath).write_text(text)
+    subprocess.run(["git", "-C", str(repo), "add", relpath], check=True, env=env)
+    subprocess.run(["git", "-C", str(repo), "commit", "-q", "-m", message], check=True, env=env)
+
+
+def test_backtest_json_on_a_repository(repo, tmp_path, capsys):
+    out = tmp_path / "pred.csv"
+    code = main(
+        ["backtest", "--repo", str(repo), "--json", "--predictions", str(out), "--home", str(tmp_path)]
+    )
+    assert code == 0
+    result = json.loads(capsys.readouterr().out)
+    assert set(result["counts"]) == {"commits", "deploys", "labelled", "rolled_back"}
+    assert result["counts"]["commits"] == 2500 and result["counts"]["rolled_back"] > 0
+    assert set(result["model"]) >= {
+        "roc_auc",
+        "pr_auc",
+        "brier",
+        "capture_at_5",
+        "capture_at_10",
+        "capture_at_50",
+    }
+    predictions = pd.read_csv(out)
+    assert list(predictions.columns) == ["deploy_id", "commit", "component", "deployed_at", "label", "score"]
+    assert len(predictions) > 0 and predictions["commit"].str.fullmatch(r"[0-9a-f]{40}").all()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--repo", "/nonexistent/repo"], "not a Git repository"),
+        (["--repo", "{repo}", "--layout", "nothing/{nickname}.toml"], "matches no"),
+        (["--repo", "{repo}", "--split-date", "1999-01-01"], "without a rollback"),
+    ],
+)
+def test_backtest_errors_are_clear_and_non_zero(repo, tmp_path, capsys, args, message):
+    args = [a.replace("{repo}", str(repo)) for a in args]
+    assert main(["backtest", *args, "--json", "--home", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_incremental_reads_only_new_commits(tmp_path):
+    path = tmp_path / "repo"
+    make_repo(path, commits=400, components=20, seed=4)
+    state = tmp_path / "state"
+    horizon = pd.Timedelta(days=7)
+    first = git_tables(path, "iac/{env}/{component_type}/{nickname}/config.json", None, horizon, state)
+    again = git_tables(path, "iac/{env}/{component_type}/{nickname}/config.json", None, horizon, state)
+    assert first.new_commits == 400 and again.new_commits == 0
+    pd.testing.assert_frame_equal(first.deploy_records, again.deploy_records)
+    _commit(path, "iac/dev/vpc/late-dev/config.json", '{"cidr": "10.9.0.0/16"}', "Add vpc/late-dev")
+    third = git_tables(path, "iac/{env}/{component_type}/{nickname}/config.json", None, horizon, state)
+    assert third.new_commits == 1 and third.commits == 401
+    assert len(third.deploy_records) == len(first.deploy_records) + 1
+
+
+def test_dagster_graph_runs_on_a_git_source_and_the_sensor_sees_new_commits(repo, tmp_path):
+    source = KarmaSourceResource(kind="git", path=str(repo), state_dir=str(tmp_path / "state"))
+    defs = build_definitions(source=source, mlflow_store=MlflowResource(home=str(tmp_path)))
+    result = defs.resolve_job_def("karma_pipeline_job").execute_in_process()
+    assert result.success
+    deploys = result.output_for_node("deploy_tables", "deploy_records")
+    assert deploys["source"].eq("git").all() and deploys["deploy_id"].str.contains(":").all()
+    assert result.output_for_node("rollback_forecaster")["version"] == "1"
+
+    with dg.build_sensor_context(cursor=None, resources={"karma_source": source}) as context:
+        first = git_commits_sensor(context)
+        assert isinstance(first, dg.RunRequest)
+        head = first.run_key
+        context.update_cursor(head)
+        assert isinstance(git_commits_sensor(context), dg.SkipReason)
