@@ -10,7 +10,15 @@ from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
 SUMMARY_ASSETS = {
     "karma_events": ["dagster/row_count", "unparseable_lines", "redelivered_lines"],
     "quarantined_records": ["dagster/row_count"],
-    "deploy_records": ["dagster/row_count", "labelled", "rolled_back", "rollback_rate", "components"],
+    "deploy_records": [
+        "dagster/row_count",
+        "labelled",
+        "rolled_back",
+        "rollback_rate",
+        "components",
+        "commits",
+        "new_commits",
+    ],
     "rollback_features": ["dagster/row_count", "features"],
     "rollback_forecaster": [
         "test_roc_auc",
@@ -71,7 +79,8 @@ def format_summary(summary: dict, home: Path) -> str:
 
     lines = [
         f"Dagster run {summary['dagster_run_id']}: {'succeeded' if summary['success'] else 'FAILED'}",
-        f"  events extracted      {ev.get('dagster/row_count')}",
+        f"  events extracted      {ev.get('dagster/row_count')}"
+        + (f"  (Git: {dr['commits']} commits, {dr.get('new_commits', 0)} new)" if "commits" in dr else ""),
         f"  quarantined records   {q.get('dagster/row_count')}",
         f"  deploy records        {dr.get('dagster/row_count')} ({dr.get('labelled')} labelled, "
         f"{dr.get('rolled_back')} rolled back, rate {dr.get('rollback_rate', 0):.3f})",
@@ -79,8 +88,14 @@ def format_summary(summary: dict, home: Path) -> str:
         f"  rollback forecaster   ROC-AUC {m('test_roc_auc'):.3f}  PR-AUC {m('test_pr_auc'):.3f} "
         f"(base rate {m('test_base_rate'):.3f})  Brier {m('test_brier'):.4f}  "
         f"capture@10% {m('test_capture_at_10'):.3f}",
-        f"  oracle (true p)       ROC-AUC {m('oracle_roc_auc'):.3f}  "
-        f"capture@10% {m('oracle_capture_at_10'):.3f}  (same test deploys)",
+        *(
+            [
+                f"  oracle (true p)       ROC-AUC {m('oracle_roc_auc'):.3f}  "
+                f"capture@10% {m('oracle_capture_at_10'):.3f}  (same test deploys)"
+            ]
+            if "oracle_roc_auc" in model
+            else []
+        ),
         f"  registered            {model.get('registered_model')} version {model.get('version')}, "
         f"alias {'champion' if model.get('promoted_to_champion') else 'challenger'} "
         f"({model.get('promotion_reason')})",
