@@ -9,6 +9,8 @@ import pandas as pd
 
 from karma_pipelines.features import build_rollback_features
 from karma_pipelines.source_tables import SourceTables, counts, event_world_tables, git_tables
+from karma_pipelines.training.baselines import baseline_metrics, ratios
+from karma_pipelines.training.oracle import load_truth, oracle_metrics
 from karma_pipelines.training.rollback_forecaster import ForecasterRun, train_forecaster
 from karma_pipelines.training.spec import ModelSpec, load_spec
 
@@ -42,14 +44,34 @@ def predictions_table(run: ForecasterRun, deploys: pd.DataFrame) -> pd.DataFrame
     return out[["deploy_id", "commit", "component", "deployed_at", "label", "score"]]
 
 
+def comparisons(tables: SourceTables, run: ForecasterRun) -> dict[str, dict[str, float]]:
+    """Baselines on the model's test deploys, and the oracle when the source is a simulated world."""
+    out = baseline_metrics(run.split.train, run.split.test, run.spec.target)
+    truth = load_truth(tables.world_root) if tables.world_root else None
+    if truth is not None:
+        out["oracle"] = oracle_metrics(run.predictions, truth)
+    return out
+
+
 def report(tables: SourceTables, run: ForecasterRun) -> dict:
     """The JSON shape of `backtest --json`."""
-    return {
+    others = comparisons(tables, run)
+    pick = lambda m: {k: m[k] for k in METRIC_KEYS}  # noqa: E731
+    result = {
         "counts": counts(tables),
-        "model": {k: run.metrics[k] for k in METRIC_KEYS},
+        "model": pick(run.metrics),
+        "baselines": {name: pick(others[name]) for name in ("random", "parrot", "logistic")},
         "split_at": run.split.split_at.isoformat(),
         "test_deploys": int(run.metrics["n"]),
         "test_base_rate": run.metrics["base_rate"],
+        "ratios": ratios(run.metrics, {k: v for k, v in others.items() if k != "oracle"}),
     }
+    if "oracle" in others:
+        result["oracle"] = pick(others["oracle"])
+        result["ratios"].update(
+            {f"{k}_vs_oracle": run.metrics[k] / others["oracle"][k] for k in ("roc_auc", "capture_at_10")}
+        )
+    return result
+
 
 __all__ = ["SourceTables", "counts", "event_world_tables", "git_tables", "parse_horizon", "run_backtest"]

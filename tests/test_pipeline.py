@@ -1,24 +1,36 @@
 """The whole Dagster graph, materialized in process on a small simulated world with a real MLflow store."""
 
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 import pytest
+import yaml
 
 from karma_pipelines.definitions import build_definitions, defs
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
 from karma_pipelines.tracking.registry import CHAMPION, version_by_alias
 from karma_pipelines.tracking.store import MlflowTarget
 
+ROOT = Path(__file__).resolve().parents[1]
 SMALL_WORLD = {"components": 45, "days": 75, "seed": 11}
 
 
 def test_definitions_load():
     job = defs.resolve_job_def("karma_pipeline_job")
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert {"karma_events", "deploy_records", "config_snapshots", "quarantined_records",
-            "rollback_features", "rollback_forecaster"} <= keys
+    assert {
+        "karma_events",
+        "deploy_records",
+        "config_snapshots",
+        "quarantined_records",
+        "rollback_features",
+        "rollback_forecaster",
+    } <= keys
     assert job is not None
-    assert defs.resolve_schedule_def("karma_daily_schedule").default_status == dg.DefaultScheduleStatus.STOPPED
+    assert (
+        defs.resolve_schedule_def("karma_daily_schedule").default_status == dg.DefaultScheduleStatus.STOPPED
+    )
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +48,10 @@ def test_every_asset_and_check_succeeds(pipeline_run):
     _, result = pipeline_run
     assert result.success
     evaluations = result.get_asset_check_evaluations()
-    assert len(evaluations) == 6
-    assert all(e.passed for e in evaluations), [(e.check_name, e.metadata) for e in evaluations if not e.passed]
+    assert len(evaluations) == 7
+    assert all(e.passed for e in evaluations), [
+        (e.check_name, e.metadata) for e in evaluations if not e.passed
+    ]
 
 
 def test_every_planted_malformed_line_is_quarantined_and_nothing_else(pipeline_run):
@@ -84,3 +98,41 @@ def test_deploy_records_match_the_ground_truth(pipeline_run):
     truly = joined["rolled_back_truth"].astype(bool)
     assert joined.loc[truly, "rolled_back_at"].notna().all()
     assert 0.03 < from_log.mean() < 0.3
+
+
+def test_a_worse_challenger_never_becomes_champion(pipeline_run, tmp_path):
+    home, _ = pipeline_run
+    # A spec that sees only the time of day: the same holdout, a worse model.
+    spec = yaml.safe_load((ROOT / "models/rollback_forecaster.yaml").read_text())
+    spec["features"] = {"time": ["hour", "weekday"]}
+    spec["categorical_features"] = []
+    spec["lightgbm"]["candidates"] = []
+    worse = tmp_path / "worse.yaml"
+    worse.write_text(yaml.safe_dump(spec))
+
+    source = KarmaSourceResource(kind="simulator", path=str(home / "world"), **SMALL_WORLD)
+    local = build_definitions(source=source, mlflow_store=MlflowResource(home=str(home)))
+    with dg.instance_for_test() as instance:
+        result = local.resolve_job_def("karma_pipeline_job").execute_in_process(
+            instance=instance,
+            run_config={"ops": {"rollback_forecaster": {"config": {"spec": str(worse)}}}},
+            raise_on_error=False,
+        )
+    gate = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not gate["check_rollback_forecaster_challenger"].passed
+    assert gate["check_rollback_forecaster_challenger"].metadata["decision"].value == "keep"
+    materialized = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
+    assert "rollback_forecaster" in materialized
+    assert "rollback_forecaster_champion" not in materialized and "deploy_risk_scores" not in materialized
+
+    client = MlflowTarget.local(home).client()
+    assert str(version_by_alias(client, "karma-rollback-forecaster", CHAMPION).version) == "1"
+    assert str(version_by_alias(client, "karma-rollback-forecaster", "challenger").version) == "2"
+
+
+def test_risk_scores_explain_recent_deploys(pipeline_run):
+    _, result = pipeline_run
+    scores = result.output_for_node("deploy_risk_scores")
+    assert len(scores) > 0 and scores["score"].between(0, 1).all()
+    assert scores["score"].is_monotonic_decreasing
+    assert scores["reasons"].str.len().gt(0).all()

@@ -30,8 +30,7 @@ SUMMARY_ASSETS = {
         "oracle_capture_at_10",
         "registered_model",
         "version",
-        "promoted_to_champion",
-        "promotion_reason",
+        "capture_at_10_vs_logistic",
         "mlflow_run",
     ],
 }
@@ -59,13 +58,22 @@ def run_pipeline(source: KarmaSourceResource, home: Path) -> dict:
     defs = build_definitions(source=source, mlflow_store=MlflowResource(home=str(home)))
     instance = dg.DagsterInstance.get()
     result = defs.resolve_job_def("karma_pipeline_job").execute_in_process(
-        instance=instance, run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+        raise_on_error=False,
+        instance=instance,
+        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
     )
     summary: dict = {"dagster_run_id": result.run_id, "success": result.success, "assets": {}}
     for asset, keys in SUMMARY_ASSETS.items():
         event = instance.get_latest_materialization_event(dg.AssetKey(asset))
         meta = event.asset_materialization.metadata if event and event.asset_materialization else {}
         summary["assets"][asset] = {k: meta[k].value for k in keys if k in meta}
+    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    summary["checks"] = {name: e.passed for name, e in checks.items()}
+    gate = checks.get("check_rollback_forecaster_challenger")
+    summary["promotion"] = {
+        "promoted": bool(gate and gate.passed),
+        "reason": gate.metadata["reason"].value if gate and "reason" in gate.metadata else "not evaluated",
+    }
     return summary
 
 
@@ -97,8 +105,10 @@ def format_summary(summary: dict, home: Path) -> str:
             else []
         ),
         f"  registered            {model.get('registered_model')} version {model.get('version')}, "
-        f"alias {'champion' if model.get('promoted_to_champion') else 'challenger'} "
-        f"({model.get('promotion_reason')})",
+        f"alias {'champion' if summary['promotion']['promoted'] else 'challenger (champion kept)'} "
+        f"({summary['promotion']['reason']})",
+        f"  baselines             capture@10% {m('capture_at_10_vs_logistic'):.2f}x logistic regression",
+        f"  asset checks          {sum(summary['checks'].values())}/{len(summary['checks'])} passed",
         f"  MLflow run            {model.get('mlflow_run')}",
         "",
         "Open the UIs:  make ui   (Dagster http://127.0.0.1:3000, MLflow http://127.0.0.1:5000)",

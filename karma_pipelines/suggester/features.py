@@ -27,6 +27,8 @@ FEATURES = (
     "near_common_field", "typo_of_present", "other_type_rate",
     "code_available", "code_read", "code_required",
 )  # fmt: skip
+# The question asked of a query (0: should it be set? 1: does the set field belong?), set per query.
+INPUTS = (*FEATURES, "is_set")
 # Not model features: what the reasons of a suggestion name.
 EXPLAIN = ("why_rule_from", "why_near", "why_other_type")
 CHUNK = 20000

@@ -17,10 +17,11 @@ from karma_pipelines.suggester.baseline import baseline_scores
 from karma_pipelines.suggester.candidates import candidate_queries, present_queries
 from karma_pipelines.suggester.code_evidence import CodeEvidence
 from karma_pipelines.suggester.corpus import Corpus
+from karma_pipelines.suggester.corruption import Corruption, corrupt_twins
 from karma_pipelines.suggester.features import Queries, featurize
-from karma_pipelines.suggester.names import misspell
+from karma_pipelines.suggester.names import misspell, recombine
 from karma_pipelines.suggester.spec import SuggesterSpec
-from karma_pipelines.suggester.stats import CorpusStats, Encoded, encode, fit_stats
+from karma_pipelines.suggester.stats import ROW_SHIFT, CorpusStats, Encoded, _member, encode, fit_stats
 
 
 @dataclass
@@ -38,7 +39,11 @@ def fit_corpus_stats(corpus: Corpus, spec: SuggesterSpec) -> CorpusStats:
     return fit_stats(corpus, spec.min_support, spec.min_rule_support, spec.max_vocabulary)
 
 
-def _frame(stats: CorpusStats, qenc: Encoded, q: Queries, kind: np.ndarray, code, spec) -> pd.DataFrame:
+def _frame(
+    stats: CorpusStats, qenc: Encoded, q: Queries, kind: np.ndarray, code, spec, is_set: np.ndarray | None = None
+) -> pd.DataFrame:
+    """Features of queries. `is_set` (default: the config sets the field) is the question asked: 0 =
+    "should this absent field be here?" (missing), 1 = "does this field that is here belong?" (unused)."""
     features = featurize(stats, qenc, q, code, spec.neighbours)
     configs = qenc.corpus.configs
     head = pd.DataFrame(
@@ -52,17 +57,21 @@ def _frame(stats: CorpusStats, qenc: Encoded, q: Queries, kind: np.ndarray, code
             "kind": kind,
         }
     )
-    return pd.concat([head, features], axis=1)
+    frame = pd.concat([head, features], axis=1)
+    frame["is_set"] = (q.present if is_set is None else is_set).astype(np.float32)
+    return frame
 
 
 def injected_queries(
     stats: CorpusStats, qenc: Encoded, rows: np.ndarray, n_foreign: int, n_typos: int, rng: np.random.Generator,
-    min_other_support: int = 2,
+    min_other_support: int = 2, n_new: int = 0,
 ) -> tuple[Queries, np.ndarray]:  # fmt: skip
-    """Fields a row does not set and its type never sets: fields of other types, and misspelt names
-    of fields it sets. Returned as absent queries (the rest of the config is the evidence)."""
+    """Fields a row does not set and its type never sets: fields of other types (`foreign`),
+    misspelt names of fields it sets (`typo`) and names made of parts of known names (`new`).
+    Returned as absent queries: the evidence is the rest of the config, as for a field it sets."""
     configs = qenc.corpus.configs
     types = configs["component_type"].to_numpy()
+    all_fields = sorted({n for n in stats.vocab.names if not n.startswith("@")})
     out_rows, out_names, out_kind = [], [], []
     for ctype in sorted(set(types[rows])):
         mine = rows[types[rows] == ctype]
@@ -82,6 +91,13 @@ def injected_queries(
             out_rows.append(np.repeat(mine, n_foreign))
             out_names += [pool[i] for i in picks.ravel()]
             out_kind += ["foreign"] * picks.size
+        if n_new and all_fields:
+            for row in np.repeat(mine, n_new):
+                name = recombine(rng, all_fields)
+                if name and name not in own:
+                    out_rows.append(np.array([row]))
+                    out_names.append(name)
+                    out_kind.append("new")
         if n_typos:
             for row in mine:
                 fields = [stats.vocab.names[g] for g in qenc.indices[qenc.indptr[row] : qenc.indptr[row + 1]]]
@@ -103,35 +119,65 @@ def injected_queries(
     return q, np.asarray(out_kind, dtype=object)[keep]
 
 
+def _pairs(stats: CorpusStats, pairs: frozenset[tuple[int, str]]) -> np.ndarray:
+    if not pairs:
+        return np.zeros(0, dtype=np.int64)
+    rows = np.fromiter((r for r, _ in pairs), dtype=np.int64, count=len(pairs))
+    return np.unique(rows * ROW_SHIFT + stats.vocab.ids(name for _, name in pairs))
+
+
 def query_frame(
     stats: CorpusStats, qenc: Encoded, rows: np.ndarray, spec: SuggesterSpec, code: CodeEvidence | None,
-    rng: np.random.Generator, negatives: int | None = None,
+    rng: np.random.Generator, negatives: int | None = None, corruption: Corruption | None = None,
 ) -> QueryFrame:  # fmt: skip
-    """Labelled queries for `rows`: present fields, sampled absent candidates, injected fields."""
+    """Labelled queries for `rows`, both questions:
+
+    - missing (is_set 0): each field a config sets, hidden (1); sampled absent candidates (0);
+    - unused (is_set 1): each field a config sets (1); injected foreign, misspelt and new names (0).
+
+    With a `corruption` of the corpus, the fields it removed are absent candidates labelled 1 and
+    the fields it added are set fields labelled 0.
+    """
     rows = np.sort(np.asarray(rows, dtype=np.int64))
+    removed = _pairs(stats, corruption.removed) if corruption else np.zeros(0, dtype=np.int64)
+    added = _pairs(stats, corruption.added) if corruption else np.zeros(0, dtype=np.int64)
     present = present_queries(qenc)
     present = present.take(np.flatnonzero(np.isin(present.row, rows)))
     absent = candidate_queries(stats, qenc, code)
     absent = absent.take(np.flatnonzero(np.isin(absent.row, rows)))
+    was_removed = _member(removed, absent.row * ROW_SHIFT + absent.fid)
     cap = spec.negatives_per_config if negatives is None else negatives
     if cap and len(absent):
-        noise = rng.random(len(absent))
+        noise = rng.random(len(absent)) + ~was_removed  # removed fields first: never sampled away
         order = np.lexsort((noise, absent.row))
-        absent = absent.take(order)
+        absent, was_removed = absent.take(order), was_removed[order]
         first = np.searchsorted(absent.row, absent.row, side="left")
-        absent = absent.take(np.flatnonzero(np.arange(len(absent)) - first < cap))
-    injected, kinds = injected_queries(stats, qenc, rows, spec.foreign_per_config, spec.typos_per_config, rng)
+        keep = np.flatnonzero((np.arange(len(absent)) - first < cap) | was_removed)
+        absent, was_removed = absent.take(keep), was_removed[keep]
+    injected, kinds = injected_queries(
+        stats, qenc, rows, spec.foreign_per_config, spec.typos_per_config, rng, n_new=spec.new_names_per_config
+    )
+    was_added = _member(added, present.row * ROW_SHIFT + present.fid)
     q = Queries.concat([present, absent, injected])
     kind = np.concatenate(
-        [np.full(len(present), "present", dtype=object), np.full(len(absent), "absent", dtype=object), kinds]
+        [
+            np.where(was_added, "twin_added", "present").astype(object),
+            np.where(was_removed, "twin_removed", "absent").astype(object),
+            kinds,
+        ]
     )
-    return QueryFrame(_frame(stats, qenc, q, kind, code, spec))
+    n_p, n_a = len(present), len(absent)
+    is_set = np.concatenate([np.zeros(n_p + n_a), np.ones(len(injected))])
+    frame = _frame(stats, qenc, q, kind, code, spec, is_set)
+    frame["label"] = np.concatenate([~was_added, was_removed, np.zeros(len(injected), dtype=bool)]).astype(np.int64)
+    as_set = frame.iloc[:n_p].assign(is_set=np.float32(1.0))  # the same fields, asked the other question
+    return QueryFrame(pd.concat([frame, as_set], ignore_index=True))
 
 
 def trainable(frame: pd.DataFrame) -> pd.Series:
     """Rows to learn from: a present field counts only if some other config vouches for it."""
     vouched = (frame["type_support"] > 0) | (frame["pattern_rate"] > 0) | (frame["twin_rate"] > 0)
-    return ~frame["present"] | vouched
+    return ~(frame["present"] & (frame["label"] == 1)) | vouched
 
 
 def _dataset(frame: pd.DataFrame, spec: SuggesterSpec, reference: lgb.Dataset | None = None) -> lgb.Dataset:
@@ -211,11 +257,12 @@ def fit_suggester(corpus: Corpus, spec: SuggesterSpec, code: CodeEvidence | None
     """Train on `corpus` (statistics of the whole corpus, leave-one-out; early stopping and the unused
     threshold on a share of its components)."""
     rng = np.random.default_rng(spec.seed)
-    stats = fit_corpus_stats(corpus, spec)
+    corruption = corrupt_twins(corpus, spec.twin_removals, spec.twin_additions, rng)
+    stats = fit_corpus_stats(corruption.corpus, spec)
     rows = np.arange(len(corpus))
     if len(rows) > spec.max_train_configs:
         rows = np.sort(rng.choice(rows, spec.max_train_configs, replace=False))
-    frame = query_frame(stats, stats.encoded, rows, spec, code, rng).frame
+    frame = query_frame(stats, stats.encoded, rows, spec, code, rng, corruption=corruption).frame
     valid_mask = _split_keys(corpus, spec.validation_fraction, rng)[frame["row"].to_numpy()]
     fit, valid = frame[~valid_mask], frame[valid_mask]
     fit = fit[trainable(fit)]
@@ -231,8 +278,8 @@ def fit_suggester(corpus: Corpus, spec: SuggesterSpec, code: CodeEvidence | None
         valid_names=["validation"][: len(valid_sets)], callbacks=callbacks,
     )  # fmt: skip
     tuning = valid if len(valid) else fit
-    unused_rows = tuning[tuning["present"] | tuning["kind"].isin(["foreign", "typo"])]
-    labels = (~unused_rows["present"]).to_numpy()
+    unused_rows = tuning[tuning["is_set"] == 1]
+    labels = (unused_rows["label"] == 0).to_numpy()
     model_unused = unused_scores(predict(booster, unused_rows), unused_rows, spec)
     base_unused = 1.0 - baseline_scores(unused_rows)
     threshold = spec.unused_threshold or (best_f1_threshold(model_unused, labels) if labels.any() else 0.5)

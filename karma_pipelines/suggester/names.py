@@ -36,6 +36,23 @@ def misspell(rng: np.random.Generator, path: str) -> str:
     return f"{parent}.{typo}" if parent else typo
 
 
+def recombine(rng: np.random.Generator, names: list[str]) -> str | None:
+    """A plausible field name nobody uses: the head of one known name's last segment joined to the tail
+    of another's (`log_retention_days` + `desired_count` -> `log_count`), under the first's parent."""
+    a, b = names[int(rng.integers(len(names)))], names[int(rng.integers(len(names)))]
+    parent, _, left = a.rpartition(".")
+    right = b.rpartition(".")[2]
+    ta, tb = left.split("_"), right.split("_")
+    if len(ta) < 2 and len(tb) < 2:
+        return None
+    head = ta[: int(rng.integers(1, len(ta) + 1))] if len(ta) > 1 else ta
+    tail = tb[int(rng.integers(0, len(tb))) :] if len(tb) > 1 else tb
+    name = "_".join(head + tail)
+    if name in (left, right):
+        return None
+    return f"{parent}.{name}" if parent else name
+
+
 def osa_distance(a: str, b: str) -> int:
     """Optimal string alignment distance (edits: insert, delete, substitute, swap adjacent)."""
     if a == b:

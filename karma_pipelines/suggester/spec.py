@@ -31,6 +31,9 @@ class SuggesterSpec:
     negatives_per_config: int = 40
     foreign_per_config: int = 2
     typos_per_config: int = 2
+    new_names_per_config: int = 1
+    twin_removals: float = 0.5
+    twin_additions: float = 0.3
     max_train_configs: int = 4000
     seed: int = 11
     test_fraction: float = 0.25
@@ -55,7 +58,8 @@ class SuggesterSpec:
         out = {f"lgb.{k}": str(v) for k, v in self.params.items()}
         for key in (
             "num_boost_round", "early_stopping_rounds", "min_support", "min_rule_support", "neighbours",
-            "max_vocabulary", "negatives_per_config", "foreign_per_config", "typos_per_config",
+            "max_vocabulary", "negatives_per_config", "foreign_per_config", "typos_per_config", "new_names_per_config",
+            "twin_removals", "twin_additions",
             "max_train_configs", "test_fraction", "validation_fraction", "min_field_configs",
             "missing_threshold", "code_floor",
         ):  # fmt: skip
@@ -100,6 +104,9 @@ def load_suggester_spec(name_or_path: str | Path = SPEC_NAME) -> SuggesterSpec:
             negatives_per_config=int(sampling.get("negatives_per_config", 40)),
             foreign_per_config=int(sampling.get("foreign_per_config", 2)),
             typos_per_config=int(sampling.get("typos_per_config", 2)),
+            new_names_per_config=int(sampling.get("new_names_per_config", 1)),
+            twin_removals=float(sampling.get("twin_removals", 0.5)),
+            twin_additions=float(sampling.get("twin_additions", 0.3)),
             max_train_configs=int(sampling.get("max_train_configs", 4000)),
             seed=int(sampling.get("seed", 11)),
             test_fraction=float(split.get("test_fraction", 0.25)),

@@ -5,18 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import lightgbm as lgb
+import pandas as pd
 
-from karma_pipelines.tracking.lightgbm_runs import RegisteredModel, gate_champion, log_and_register
-from karma_pipelines.tracking.registry import PromotionDecision
+from karma_pipelines.tracking.lightgbm_runs import RegisteredModel, challenge_champion, log_and_register
+from karma_pipelines.tracking.registry import PromotionDecision, promote_to_champion
 from karma_pipelines.tracking.store import MlflowTarget
 from karma_pipelines.training.metrics import calibration_table, evaluate
 from karma_pipelines.training.rollback_forecaster import ForecasterRun, labels
+from karma_pipelines.training.spec import ModelSpec
 
 
 @dataclass(frozen=True)
 class TrackedForecaster:
     registered: RegisteredModel
-    decision: PromotionDecision
+    decision: PromotionDecision | None  # None when promotion is left to a later step
 
 
 def track_forecaster(
@@ -25,6 +27,8 @@ def track_forecaster(
     tags: dict[str, str],
     dataset_source: str,
     extra_metrics: dict[str, dict[str, float]] | None = None,
+    extra_tables: dict | None = None,
+    promote: bool = True,
 ) -> TrackedForecaster:
     """Log the run, register it as `challenger`, and make it `champion` only if it wins on the
     same holdout (the champion is re-scored on this run's test period)."""
@@ -40,18 +44,40 @@ def track_forecaster(
             "feature_importance": run.importance,
             "test_predictions": run.predictions,
             "calibration": calibration_table(run.predictions["label"], run.predictions["score"]),
+            **(extra_tables or {}),
         },
         tags={**tags, "model": spec.name, "split_at": run.split.split_at.isoformat()},
         dataset_source=dataset_source,
         extra_params={f"chosen.{k}": str(v) for k, v in run.chosen_params.items()},
     )
 
+    if not promote:
+        return TrackedForecaster(registered, None)
+    decision = challenge(
+        target, registered.name, registered.version, registered.run_id, spec, test, run.metrics
+    )
+    if decision.promote:
+        promote_to_champion(target.client(), registered.name, registered.version)
+    return TrackedForecaster(registered, decision)
+
+
+def challenge(
+    target: MlflowTarget,
+    name: str,
+    version: str,
+    run_id: str,
+    spec: ModelSpec,
+    test: pd.DataFrame,
+    challenger_metrics: dict[str, float],
+) -> PromotionDecision:
+    """Compare a registered challenger with the champion on the challenger's test deploys."""
+
     def score_on_holdout(champion: lgb.Booster) -> dict[str, float]:
         missing = [f for f in champion.feature_name() if f not in test.columns]
         if missing:
             raise ValueError(f"champion needs features this run does not build: {missing}")
-        scores = champion.predict(test[champion.feature_name()])
-        return evaluate(labels(test, spec), scores)
+        return evaluate(labels(test, spec), champion.predict(test[champion.feature_name()]))
 
-    decision = gate_champion(target, registered, spec, run.metrics, score_on_holdout)
-    return TrackedForecaster(registered, decision)
+    return challenge_champion(
+        target, name, version, run_id, spec.promotion, challenger_metrics, score_on_holdout
+    )

@@ -24,7 +24,7 @@ from karma_pipelines.tracking.registry import (
     version_by_alias,
 )
 from karma_pipelines.tracking.store import MlflowTarget
-from karma_pipelines.training.spec import ModelSpec
+from karma_pipelines.training.spec import ModelSpec, PromotionGate
 
 
 @dataclass(frozen=True)
@@ -117,22 +117,25 @@ def load_booster(target: MlflowTarget, name: str, alias: str = CHAMPION) -> lgb.
     return mlflow.lightgbm.load_model(f"models:/{name}@{alias}")
 
 
-def gate_champion(
+def challenge_champion(
     target: MlflowTarget,
-    registered: RegisteredModel,
-    spec: ModelSpec,
+    name: str,
+    version: str,
+    run_id: str,
+    gate: PromotionGate,
     challenger_metrics: dict[str, float],
     score_on_holdout: Callable[[lgb.Booster], dict[str, float]],
 ) -> PromotionDecision:
-    """Score the current champion on the challenger's holdout, decide, record, and move the alias."""
+    """Score the current champion on the challenger's holdout and decide; the decision and both
+    scores are recorded on the challenger's version and run. The alias is not moved here."""
     client = target.client()
-    champion = version_by_alias(client, registered.name, CHAMPION)
+    champion = version_by_alias(client, name, CHAMPION)
     champion_metrics = None
-    if champion is not None and str(champion.version) != registered.version:
-        champion_metrics = score_on_holdout(load_booster(target, registered.name, CHAMPION))
-    decision = decide_promotion(challenger_metrics, champion_metrics, spec.promotion)
-    record_decision(client, registered.name, registered.version, decision)
-    with mlflow.start_run(run_id=registered.run_id):
+    if champion is not None and str(champion.version) != str(version):
+        champion_metrics = score_on_holdout(load_booster(target, name, CHAMPION))
+    decision = decide_promotion(challenger_metrics, champion_metrics, gate)
+    record_decision(client, name, version, decision)
+    with mlflow.start_run(run_id=run_id):
         mlflow.set_tags(decision.as_tags())
         if champion_metrics:
             mlflow.log_metrics(

@@ -60,11 +60,20 @@ def decide_promotion(
 
 
 def record_decision(client: MlflowClient, name: str, version: str, decision: PromotionDecision) -> None:
-    """Write the decision and both scores on the challenger's version; move `champion` if promoted."""
+    """Write the decision and both scores on the challenger's version."""
     for k, v in decision.as_tags().items():
         client.set_model_version_tag(name, version, k, v)
     for side, scores in (("challenger", decision.challenger), ("champion", decision.champion or {})):
         for metric, value in scores.items():
             client.set_model_version_tag(name, version, f"promotion.{side}.{metric}", f"{value:.6g}")
-    if decision.promote:
-        client.set_registered_model_alias(name, CHAMPION, version)
+
+
+def promote_to_champion(client: MlflowClient, name: str, version: str) -> None:
+    """Move `champion` to a version whose recorded decision is `promote`; refuse any other."""
+    tags = client.get_model_version(name, version).tags
+    if tags.get("promotion.decision") != "promote":
+        raise ValueError(
+            f"{name} version {version}: recorded decision is {tags.get('promotion.decision')!r}, "
+            "not 'promote': it cannot become champion"
+        )
+    client.set_registered_model_alias(name, CHAMPION, version)

@@ -1,0 +1,71 @@
+"""Readable reasons for a risk score, from LightGBM's own per-feature contributions (`pred_contrib`)."""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+# How a feature's value reads in a sentence; features not listed use a generic phrase.
+PHRASES: dict[str, str] = {
+    "n_fields_touched": "touches {v:.0f} fields",
+    "n_fields_added": "adds {v:.0f} fields",
+    "n_fields_removed": "removes {v:.0f} fields",
+    "n_fields_changed": "changes {v:.0f} fields",
+    "lines_added": "adds {v:.0f} lines of config",
+    "lines_removed": "removes {v:.0f} lines of config",
+    "changes_network": "changes {v:.0f} network field(s)",
+    "changes_capacity": "changes {v:.0f} capacity field(s)",
+    "changes_image": "changes {v:.0f} image/version field(s)",
+    "changes_security": "changes {v:.0f} security field(s)",
+    "changes_reference": "rewires {v:.0f} dependency reference(s)",
+    "is_first_deploy": "is the component's first deploy",
+    "is_promotion": "is a promotion from an earlier environment",
+    "in_degree": "{v:.0f} components read this one directly",
+    "downstream_transitive": "{v:.0f} components depend on it (transitively)",
+    "out_degree": "depends on {v:.0f} components",
+    "upstream_changed_24h": "an upstream component changed in the last 24 h",
+    "upstream_hours_since_change": "an upstream component changed {v:.0f} h before",
+    "author_prior_deploys": "its author has {v:.0f} earlier deploys",
+    "author_prior_deploys_on_component": "its author deployed this component {v:.0f} times before",
+    "author_rollback_rate": "its author's rollback rate so far is {v:.0%}",
+    "comp_rollback_rate": "the component's rollback rate so far is {v:.0%}",
+    "comp_prior_rollbacks": "the component was rolled back {v:.0f} times before",
+    "last_deploy_rolled_back": "the component's last deploy was rolled back",
+    "days_since_last_deploy": "{v:.1f} days since the component's last deploy",
+    "is_off_hours": "deployed off hours",
+    "hour": "deployed at {v:02.0f}:00 UTC",
+    "is_weekend": "deployed at the weekend",
+    "env_prod": "goes to prod",
+    "usual_fields_missing": "lacks {v:.0f} field(s) that most configs of its type set",
+    "pagerank": "central in the dependency graph (PageRank {v:.3f})",
+}
+FLAGS = {"is_first_deploy", "is_promotion", "upstream_changed_24h", "last_deploy_rolled_back", "is_off_hours",
+         "is_weekend", "env_prod"}  # fmt: skip
+
+
+def phrase(feature: str, value: float) -> str:
+    template = PHRASES.get(feature)
+    if template is None or (isinstance(value, float) and np.isnan(value)):
+        return f"{feature} = {value:g}" if not np.isnan(value) else f"{feature} unknown"
+    return template.format(v=value)
+
+
+def explain(booster: lgb.Booster, frame: pd.DataFrame, top: int = 3) -> pd.DataFrame:
+    """score, and the `top` features that raised it most, as sentences: one row per input row."""
+    features = booster.feature_name()
+    x = frame[features]
+    contrib = booster.predict(x, pred_contrib=True)[:, : len(features)]  # last column: the bias
+    scores = booster.predict(x)
+    reasons = []
+    for row, values in zip(contrib, x.to_numpy(dtype=float), strict=True):
+        order = np.argsort(-row)
+        picked = []
+        for i in order:
+            if row[i] <= 0 or len(picked) == top:
+                break
+            if features[i] in FLAGS and values[i] == 0:
+                continue  # a flag that is off raises risk only by contrast; say nothing
+            picked.append(phrase(features[i], values[i]))
+        reasons.append("; ".join(picked) if picked else "nothing stands out")
+    return pd.DataFrame({"score": scores, "reasons": reasons}, index=frame.index)
