@@ -105,7 +105,9 @@ DEPLOY_RECORDS = Table(
         Column("n_fields_added", "int64", "len(fields_added)"),
         Column("n_fields_removed", "int64", "len(fields_removed)"),
         Column("n_fields_changed", "int64", "len(fields_changed)"),
-        Column("lines_added", "int64", "lines added: canonical JSON (event log) or the files, like numstat (Git)"),
+        Column(
+            "lines_added", "int64", "lines added: canonical JSON (event log) or the files, like numstat (Git)"
+        ),
         Column("lines_removed", "int64", "lines removed"),
         Column("outcome", "string", "`succeeded` or `failed` (known only after the deploy)"),
         Column("is_rollback", "bool", "this deploy undoes an earlier one"),

@@ -8,8 +8,9 @@ from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
 from karma_pipelines.tracking.forecaster import challenge, track_forecaster
 from karma_pipelines.tracking.lightgbm_runs import load_booster
 from karma_pipelines.tracking.registry import CHAMPION, promote_to_champion
-from karma_pipelines.training.baselines import baseline_metrics, ratios
+from karma_pipelines.training.baselines import baseline_scores, ratios
 from karma_pipelines.training.explain import explain
+from karma_pipelines.training.metrics import evaluate
 from karma_pipelines.training.oracle import load_truth, oracle_metrics
 from karma_pipelines.training.rollback_forecaster import TIME, model_population, train_forecaster
 from karma_pipelines.training.rolling_origin import rolling_origin
@@ -42,7 +43,9 @@ def rollback_forecaster(
     and a rolling-origin backtest; log to MLflow and register the version as `challenger`."""
     spec = load_spec(config.spec)
     run = train_forecaster(rollback_features, spec)
-    baselines = baseline_metrics(run.split.train, run.split.test, spec.target)
+    base_scores = baseline_scores(run.split.train, run.split.test, spec.target)
+    labels = run.predictions["label"].to_numpy()
+    baselines = {name: evaluate(labels, scores) for name, scores in base_scores.items()}
     world = karma_source.world()
     truth = load_truth(world.root) if world.kind == "events" else None
     oracle = oracle_metrics(run.predictions, truth) if truth is not None else None
@@ -64,6 +67,7 @@ def rollback_forecaster(
         | {"ratio": ratios(run.metrics, baselines)},
         extra_tables={"backtest": backtest, "comparison": _comparison_table(scorers)},
         promote=False,
+        curves={name: (labels, scores) for name, scores in base_scores.items()},
     )
     reg = tracked.registered
     metadata = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import lightgbm as lgb
 import pandas as pd
@@ -11,6 +12,7 @@ from karma_pipelines.tracking.lightgbm_runs import RegisteredModel, challenge_ch
 from karma_pipelines.tracking.registry import PromotionDecision, promote_to_champion
 from karma_pipelines.tracking.store import MlflowTarget
 from karma_pipelines.training.metrics import calibration_table, evaluate
+from karma_pipelines.training.plots import calibration_plot, capture_curve_plot, importance_plot
 from karma_pipelines.training.rollback_forecaster import ForecasterRun, labels
 from karma_pipelines.training.spec import ModelSpec
 
@@ -29,6 +31,7 @@ def track_forecaster(
     extra_metrics: dict[str, dict[str, float]] | None = None,
     extra_tables: dict | None = None,
     promote: bool = True,
+    curves: dict[str, tuple] | None = None,
 ) -> TrackedForecaster:
     """Log the run, register it as `challenger`, and make it `champion` only if it wins on the
     same holdout (the champion is re-scored on this run's test period)."""
@@ -49,6 +52,14 @@ def track_forecaster(
         tags={**tags, "model": spec.name, "split_at": run.split.split_at.isoformat()},
         dataset_source=dataset_source,
         extra_params={f"chosen.{k}": str(v) for k, v in run.chosen_params.items()},
+        plots={
+            "feature_importance": partial(importance_plot, run.importance),
+            "calibration": partial(calibration_plot, run.predictions["label"], run.predictions["score"]),
+            "capture_curve": partial(
+                capture_curve_plot,
+                {"model": (run.predictions["label"], run.predictions["score"]), **(curves or {})},
+            ),
+        },
     )
 
     if not promote:

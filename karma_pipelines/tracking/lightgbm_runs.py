@@ -54,6 +54,7 @@ def log_and_register(
     register: bool = True,
     id_column: str = "deploy_id",
     extra_params: dict[str, str] | None = None,
+    plots: dict[str, Callable[[Path], Path]] | None = None,
 ) -> RegisteredModel:
     """One MLflow run: params, metrics (`<prefix>_<metric>`), datasets, tables, and the model with its
     signature and input example, registered as a new version with alias `challenger` (unless
@@ -81,6 +82,8 @@ def log_and_register(
                 path = Path(tmp) / f"{name}.csv"
                 table.to_csv(path, index=False)
                 mlflow.log_artifact(str(path), artifact_path="tables")
+            for name, draw in (plots or {}).items():
+                mlflow.log_artifact(str(draw(Path(tmp) / f"{name}.png")), artifact_path="plots")
         example = test_frame[spec.features].head(5)
         info = mlflow.lightgbm.log_model(
             booster,

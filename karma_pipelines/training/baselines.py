@@ -37,13 +37,17 @@ def logistic_scores(train: pd.DataFrame, test: pd.DataFrame, target: str) -> np.
     return model.predict_proba(test[LOGISTIC_FEATURES].fillna(0).clip(lower=0))[:, 1]
 
 
+def baseline_scores(train: pd.DataFrame, test: pd.DataFrame, target: str) -> dict[str, np.ndarray]:
+    return {
+        "random": random_scores(test),
+        "parrot": parrot_scores(test),
+        "logistic": logistic_scores(train, test, target),
+    }
+
+
 def baseline_metrics(train: pd.DataFrame, test: pd.DataFrame, target: str) -> dict[str, dict[str, float]]:
     y = test[target].astype(int).to_numpy()
-    return {
-        "random": evaluate(y, random_scores(test)),
-        "parrot": evaluate(y, parrot_scores(test)),
-        "logistic": evaluate(y, logistic_scores(train, test, target)),
-    }
+    return {name: evaluate(y, s) for name, s in baseline_scores(train, test, target).items()}
 
 
 def ratios(model: dict[str, float], baselines: dict[str, dict[str, float]]) -> dict[str, float]:
