@@ -67,6 +67,27 @@ def _backtest(args: argparse.Namespace) -> int:
     return 0
 
 
+def _score(args: argparse.Namespace) -> int:
+    from karma_pipelines.scoring import load_scorer, worktree_commit
+
+    scorer = load_scorer(Path(args.repo), Path(args.home), args.layout)
+    rev = worktree_commit(Path(args.repo)) if args.worktree else args.rev
+    result = scorer.score(rev)
+    gate = args.fail_above is not None and result["max_score"] > args.fail_above
+    result["fail_above"] = args.fail_above
+    result["blocked"] = bool(gate)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        n = len(result["deploys"])
+        print(f"commit {result['commit'][:12]}: {n} deploy(s), champion v{result['version']}")
+        for d in result["deploys"]:
+            print(f"  {d['score']:.3f}  {d['component']}: {d['reasons']}")
+        if gate:
+            print(f"risk {result['max_score']:.3f} is above {args.fail_above}: blocking")
+    return 3 if gate else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="karma-pipelines", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -90,6 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--predictions", default=None, help="write test-period predictions to this CSV")
     bt.add_argument("--home", default=".karma", help="MLflow store folder (default .karma)")
     bt.set_defaults(func=_backtest)
+
+    sc = sub.add_parser("score", help="rollback risk of a commit not deployed yet, with reasons")
+    sc.add_argument("--repo", required=True, help="the Git repository of component configs")
+    sc.add_argument("--rev", default="HEAD", help="the commit to score (default HEAD)")
+    sc.add_argument("--worktree", action="store_true", help="score the uncommitted changes instead")
+    sc.add_argument("--layout", default="iac/{env}/{component_type}/{nickname}/config.json")
+    sc.add_argument("--home", default=".karma", help="MLflow store folder (default .karma)")
+    sc.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    sc.add_argument("--fail-above", type=float, default=None, help="exit 3 when any risk exceeds this")
+    sc.set_defaults(func=_score)
 
     run = sub.add_parser("run", help="materialize every asset on the DAGSTER_HOME instance")
     run.add_argument(

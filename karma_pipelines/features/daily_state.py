@@ -52,12 +52,16 @@ def _usual_fields(latest: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
     return usual.reset_index()[["component_type", "field_paths"]].assign(day=day)
 
 
-def daily_state_features(deploys: pd.DataFrame, snapshots: pd.DataFrame) -> pd.DataFrame:
-    """deploy_id, downstream_transitive, pagerank, usual_fields_missing (index aligned with deploys)."""
+def daily_state_features(
+    deploys: pd.DataFrame, snapshots: pd.DataFrame, only_days: set[pd.Timestamp] | None = None
+) -> pd.DataFrame:
+    """deploy_id, downstream_transitive, pagerank, usual_fields_missing (index aligned with deploys).
+    With `only_days`, the state is built for those days alone (other rows get NaN / 0)."""
     days = deploys["deployed_at"].dt.floor("D")
     snaps = snapshots.sort_values(["captured_at", "deploy_id"], kind="stable")
     graph_parts, usual_parts = [], []
-    for day in sorted(days.unique()):
+    wanted = sorted(days.unique()) if only_days is None else sorted(only_days)
+    for day in wanted:
         latest = _latest_before(snaps, day)
         rows = _graph_rows(latest, day)
         if rows is not None:

@@ -25,8 +25,11 @@ def stable_code(values: pd.Series, buckets: int = 997) -> pd.Series:
     return values.astype(str).map(lambda v: zlib.crc32(v.encode()) % buckets).astype("int64")
 
 
-def build_rollback_features(deploys: pd.DataFrame, snapshots: pd.DataFrame) -> pd.DataFrame:
-    """Label columns plus every feature, in deploy time order."""
+def build_rollback_features(
+    deploys: pd.DataFrame, snapshots: pd.DataFrame, only: set[str] | None = None
+) -> pd.DataFrame:
+    """Label columns plus every feature, in deploy time order. With `only` (deploy ids), just those
+    rows are returned (the whole history is still used, so their values are the same)."""
     d = deploys.sort_values(["deployed_at", "deploy_id"], kind="stable").reset_index(drop=True)
     t = d["deployed_at"]
     f = d[LABEL_COLUMNS].copy()
@@ -76,7 +79,8 @@ def build_rollback_features(deploys: pd.DataFrame, snapshots: pd.DataFrame) -> p
     f["upstream_hours_since_change"] = hours
     f["upstream_changed_24h"] = (hours < 24).astype("int64")
     f["config_n_fields"] = d["deploy_id"].map(snaps["n_fields"]).fillna(0).astype("int64")
-    state = daily_state_features(d, snapshots)
+    wanted = None if only is None else set(d.loc[d["deploy_id"].isin(only), "deployed_at"].dt.floor("D"))
+    state = daily_state_features(d, snapshots, only_days=wanted)
     for col in ("downstream_transitive", "pagerank", "usual_fields_missing"):
         f[col] = state[col].to_numpy()
 
@@ -93,4 +97,4 @@ def build_rollback_features(deploys: pd.DataFrame, snapshots: pd.DataFrame) -> p
     numeric = [c for c in f.columns if c not in LABEL_COLUMNS]
     f[numeric] = f[numeric].astype("float64")
     f[numeric] = f[numeric].replace([np.inf, -np.inf], np.nan)
-    return f
+    return f if only is None else f[f["deploy_id"].isin(only)].reset_index(drop=True)

@@ -1,0 +1,80 @@
+"""Score a commit that is not deployed yet: its deploys' rollback risk under the champion, with reasons.
+The engine behind `karma-pipelines score` (a CI gate with `--fail-above`)."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightgbm as lgb
+import pandas as pd
+
+from karma_pipelines.features import build_rollback_features
+from karma_pipelines.sources.git import extract_git_history, resolve_ref
+from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
+from karma_pipelines.training.explain import explain
+
+FORECASTER = "karma-rollback-forecaster"
+
+
+def worktree_commit(repo: Path) -> str:
+    """A commit object of the working tree's uncommitted changes (`git stash create`), nothing touched;
+    HEAD when there are none."""
+    out = subprocess.run(
+        ["git", "-C", str(repo), "stash", "create", "karma-pipelines score"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise ValueError(f"{repo}: cannot read the working tree ({out.stderr.strip()})")
+    return out.stdout.strip() or resolve_ref(repo, "HEAD")
+
+
+@dataclass
+class CommitScorer:
+    """A warm scorer: the champion booster and the repository's history are loaded once."""
+
+    booster: lgb.Booster
+    model_version: str
+    repo: Path
+    layout: str = DEFAULT_LAYOUT
+
+    def score(self, rev: str) -> dict:
+        sha = resolve_ref(self.repo, rev)
+        history = extract_git_history(self.repo, layout=self.layout, ref=sha)
+        deploys = history.deploy_records
+        mine = set(deploys.loc[deploys["change_id"] == sha, "deploy_id"])
+        result = {"commit": sha, "model": f"models:/{FORECASTER}@champion", "version": self.model_version}
+        if not mine:
+            return {**result, "max_score": 0.0, "deploys": []}
+        rows = build_rollback_features(deploys, history.config_snapshots, only=mine)
+        scored = rows[["deploy_id", "component"]].join(explain(self.booster, rows))
+        items = [
+            {
+                "deploy_id": r.deploy_id,
+                "component": r.component,
+                "score": float(r.score),
+                "reasons": r.reasons,
+            }
+            for r in scored.sort_values("score", ascending=False).itertuples()
+        ]
+        return {**result, "max_score": items[0]["score"], "deploys": items}
+
+
+def load_scorer(repo: Path, home: Path, layout: str = DEFAULT_LAYOUT) -> CommitScorer:
+    """The champion from the MLflow store in `home` (ValueError when there is none yet)."""
+    from karma_pipelines.tracking.lightgbm_runs import load_booster
+    from karma_pipelines.tracking.registry import CHAMPION, version_by_alias
+    from karma_pipelines.tracking.store import MlflowTarget
+
+    target = MlflowTarget.local(home)
+    version = version_by_alias(target.client(), FORECASTER, CHAMPION)
+    if version is None:
+        raise ValueError(
+            f"no models:/{FORECASTER}@champion in {home}: run `make run` (or the pipeline) first"
+        )
+    return CommitScorer(load_booster(target, FORECASTER, CHAMPION), str(version.version), Path(repo), layout)
+
+
+def score_table(result: dict) -> pd.DataFrame:
+    return pd.DataFrame(result["deploys"], columns=["deploy_id", "component", "score", "reasons"])
