@@ -11,7 +11,7 @@ import lightgbm as lgb
 import pandas as pd
 
 from karma_pipelines.features import build_rollback_features
-from karma_pipelines.sources.git import extract_git_history, resolve_ref
+from karma_pipelines.sources.git import GitExtraction, extract_git_history, resolve_ref
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
 from karma_pipelines.training.explain import explain
 
@@ -38,10 +38,13 @@ class CommitScorer:
     model_version: str
     repo: Path
     layout: str = DEFAULT_LAYOUT
+    base: GitExtraction | None = None  # history already read (the pipeline's incremental state)
 
     def score(self, rev: str) -> dict:
+        """Risk of each deploy in commit `rev`. Only commits after the known history are read when
+        `rev` descends from it; otherwise the whole history up to `rev` is read."""
         sha = resolve_ref(self.repo, rev)
-        history = extract_git_history(self.repo, layout=self.layout, ref=sha)
+        history = extract_git_history(self.repo, layout=self.layout, ref=sha, previous=self.base)
         deploys = history.deploy_records
         mine = set(deploys.loc[deploys["change_id"] == sha, "deploy_id"])
         result = {"commit": sha, "model": f"models:/{FORECASTER}@champion", "version": self.model_version}
@@ -62,7 +65,10 @@ class CommitScorer:
 
 
 def load_scorer(repo: Path, home: Path, layout: str = DEFAULT_LAYOUT) -> CommitScorer:
-    """The champion from the MLflow store in `home` (ValueError when there is none yet)."""
+    """The champion from the MLflow store in `home` (ValueError when there is none yet), and the
+    repository's history as the pipeline last read it (`<home>/git_state`), when there is one."""
+    from karma_pipelines.source_tables import load_git_state
+
     from karma_pipelines.tracking.lightgbm_runs import load_booster
     from karma_pipelines.tracking.registry import CHAMPION, version_by_alias
     from karma_pipelines.tracking.store import MlflowTarget
@@ -73,7 +79,9 @@ def load_scorer(repo: Path, home: Path, layout: str = DEFAULT_LAYOUT) -> CommitS
         raise ValueError(
             f"no models:/{FORECASTER}@champion in {home}: run `make run` (or the pipeline) first"
         )
-    return CommitScorer(load_booster(target, FORECASTER, CHAMPION), str(version.version), Path(repo), layout)
+    booster = load_booster(target, FORECASTER, CHAMPION)
+    base = load_git_state(Path(home) / "git_state", Path(repo), layout, None)
+    return CommitScorer(booster, str(version.version), Path(repo), layout, base)
 
 
 def score_table(result: dict) -> pd.DataFrame:

@@ -72,6 +72,12 @@ def _state_file(state_dir: Path, repo: Path, layout: str, ref: str | None) -> Pa
     return Path(state_dir) / f"git-{key}.pkl"
 
 
+def load_git_state(state_dir: Path, repo: Path, layout: str, ref: str | None):
+    """The last extraction `git_tables` kept for this repository, layout and ref, or None."""
+    path = _state_file(state_dir, repo, layout, ref)
+    return pickle.loads(path.read_bytes()).get("extraction") if path.exists() else None
+
+
 def git_tables(
     repo: Path,
     layout: str,

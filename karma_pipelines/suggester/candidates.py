@@ -21,7 +21,9 @@ def _ids(stats: CorpusStats, names: np.ndarray) -> np.ndarray:
     return stats.vocab.ids(uniq)[inv] if len(uniq) else np.zeros(0, dtype=np.int64)
 
 
-def _pattern_candidates(stats: CorpusStats, ts: TypeStats, entries: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def _pattern_candidates(
+    stats: CorpusStats, ts: TypeStats, entries: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
     pat = ts.patterns
     if not pat.parents or entries.empty or not len(pat.n_pattern):
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
@@ -31,12 +33,16 @@ def _pattern_candidates(stats: CorpusStats, ts: TypeStats, entries: pd.DataFrame
         {
             "row": entries["row"].to_numpy(),
             "instance": np.array([k.instance if k else None for k in kids], dtype=object)[inv],
-            "pid": np.array([pat.parent_id.get(k.parent, -1) if k else -1 for k in kids], dtype=np.int64)[inv],
+            "pid": np.array([pat.parent_id.get(k.parent, -1) if k else -1 for k in kids], dtype=np.int64)[
+                inv
+            ],
         }
     )
     frame = frame[frame["pid"] >= 0].drop_duplicates(["row", "instance"])
     common = np.flatnonzero(pat.n_pattern >= stats.min_support)
-    patterns = pd.DataFrame({"pid": pat.pattern_parent[common], "suffix": np.array(pat.pattern_suffix, dtype=object)[common]})
+    patterns = pd.DataFrame(
+        {"pid": pat.pattern_parent[common], "suffix": np.array(pat.pattern_suffix, dtype=object)[common]}
+    )
     pairs = frame.merge(patterns, on="pid")
     if pairs.empty:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
@@ -61,9 +67,13 @@ def _code_candidates(
             under = np.array([n.startswith(prefix) and "." in n[len(prefix) :] for n in names], dtype=bool)
             if not under.any():
                 continue
-            keys = np.array([n[len(prefix) :].partition(".")[0] if u else "" for n, u in zip(names, under, strict=True)])
+            keys = np.array(
+                [n[len(prefix) :].partition(".")[0] if u else "" for n, u in zip(names, under, strict=True)]
+            )
             hit = under[inv]
-            pairs = pd.DataFrame({"row": entries["row"].to_numpy()[hit], "key": keys[inv][hit]}).drop_duplicates()
+            pairs = pd.DataFrame(
+                {"row": entries["row"].to_numpy()[hit], "key": keys[inv][hit]}
+            ).drop_duplicates()
             out_rows.append(pairs["row"].to_numpy(dtype=np.int64))
             out_ids.append(_ids(stats, (prefix + pairs["key"] + "." + tail).to_numpy()))
     return np.concatenate(out_rows), np.concatenate(out_ids)

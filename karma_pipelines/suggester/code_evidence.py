@@ -74,7 +74,9 @@ class TypeCode:
 
     def is_required(self, path: str) -> bool:
         """Read without a default, unconditionally (a deploy without it fails)."""
-        return any(r.required and (path_matches(r.path, path) or covers_leaf(path, r.path)) for r in self.reads)
+        return any(
+            r.required and (path_matches(r.path, path) or covers_leaf(path, r.path)) for r in self.reads
+        )
 
     def fields(self) -> dict[str, bool]:
         """Path pattern -> has a default everywhere it is read."""
@@ -126,6 +128,7 @@ class CodeEvidence:
 
 
 # --- the HCL walk -------------------------------------------------------------------------------------
+
 
 class Binding(NamedTuple):
     """What a local, variable or iterator holds: a config path ("" = the whole config)."""
@@ -196,7 +199,9 @@ class _ModuleWalker:
         self.reads_everything = False
 
     # traversals: `local.config.a["b"].c` -> (binding, ["a", "b", "c"])
-    def traversal(self, node: Tree, scope: dict[str, Binding]) -> tuple[Binding, list[str], list[Tree]] | None:
+    def traversal(
+        self, node: Tree, scope: dict[str, Binding]
+    ) -> tuple[Binding, list[str], list[Tree]] | None:
         segments: list[str] = []
         index_exprs: list[Tree] = []
         node = _unwrap(node)
@@ -483,7 +488,9 @@ def _module_bindings(trees: list[Tree]) -> tuple[dict[str, Binding], dict[str, B
                     if attribute.data == "attribute":
                         locals_[_name(_trees(attribute)[0]) or ""] = _trees(attribute)[-1]
             elif kind == "variable":
-                labels = [_name(p) for p in parts[1:] if isinstance(p, Tree) and p.data in ("identifier", "string")]
+                labels = [
+                    _name(p) for p in parts[1:] if isinstance(p, Tree) and p.data in ("identifier", "string")
+                ]
                 if labels and labels[0] in CONFIG_LOCAL_NAMES:
                     variables[labels[0]] = Binding("")
     aliases: dict[str, Binding] = {n: Binding("") for n, v in locals_.items() if _is_config_root(n, v)}

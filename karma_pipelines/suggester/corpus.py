@@ -156,7 +156,8 @@ def corpus_from_configs(items: Iterable[dict[str, Any]], source: str = "configs"
             }
         )
     frame = pd.DataFrame(
-        rows, columns=["component", "component_type", "environment", "captured_at", "field_paths", "references"]
+        rows,
+        columns=["component", "component_type", "environment", "captured_at", "field_paths", "references"],
     )
     return make_corpus(frame, source=source)
 

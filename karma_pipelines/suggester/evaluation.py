@@ -88,7 +88,10 @@ def rank_of_targets(cases: np.ndarray, scores: np.ndarray, target: np.ndarray, n
     agg = frame.groupby("case")[["greater", "tie"]].sum().reindex(np.arange(n_cases), fill_value=0)
     found = np.isin(np.arange(n_cases), tscore.index.to_numpy())
     return pd.concat(
-        [agg.reset_index(drop=True), expected_rank_metrics(agg["greater"].to_numpy(), agg["tie"].to_numpy(), found)],
+        [
+            agg.reset_index(drop=True),
+            expected_rank_metrics(agg["greater"].to_numpy(), agg["tie"].to_numpy(), found),
+        ],
         axis=1,
     ).assign(found=found)
 
@@ -100,7 +103,9 @@ def summarize_ranks(table: pd.DataFrame, prefix: str) -> dict[str, float]:
         part = table[table["kind"] == kind]
         if part.empty:
             continue
-        per_type = part.groupby("component_type")[[f"{prefix}hit_at_1", f"{prefix}hit_at_5", f"{prefix}rr"]].mean()
+        per_type = part.groupby("component_type")[
+            [f"{prefix}hit_at_1", f"{prefix}hit_at_5", f"{prefix}rr"]
+        ].mean()
         out[f"{kind}_hit_at_1"] = float(per_type[f"{prefix}hit_at_1"].mean())
         out[f"{kind}_hit_at_5"] = float(per_type[f"{prefix}hit_at_5"].mean())
         out[f"{kind}_mrr"] = float(per_type[f"{prefix}rr"].mean())
@@ -172,7 +177,9 @@ def masked_table(cases: MaskedCases, model_scores: np.ndarray, spec: SuggesterSp
     """Model and baseline rank metrics per case."""
     frame = cases.candidates
     n = len(cases.cases)
-    model = rank_of_targets(frame["case"].to_numpy(), missing_scores(model_scores, frame, spec), frame["target"].to_numpy(), n)
+    model = rank_of_targets(
+        frame["case"].to_numpy(), missing_scores(model_scores, frame, spec), frame["target"].to_numpy(), n
+    )
     base = rank_of_targets(frame["case"].to_numpy(), baseline_scores(frame), frame["target"].to_numpy(), n)
     cols = ["hit_at_1", "hit_at_5", "rr", "rank", "found"]
     return pd.concat(
@@ -186,7 +193,12 @@ class UnusedCases:
 
 
 def unused_cases(
-    stats: CorpusStats, full: Corpus, test: Corpus, spec: SuggesterSpec, code: CodeEvidence | None, seed: int = 1
+    stats: CorpusStats,
+    full: Corpus,
+    test: Corpus,
+    spec: SuggesterSpec,
+    code: CodeEvidence | None,
+    seed: int = 1,
 ) -> UnusedCases:
     """Test configs with injected fields (half of other types' fields, half misspellings): every field
     they then set is scored; the injected ones should come out unused."""
@@ -260,7 +272,12 @@ def holdout_metrics(frame: pd.DataFrame, scores: np.ndarray) -> dict[str, float]
 
 
 def history_metrics(
-    booster: lgb.Booster, then: Corpus, now: Corpus, spec: SuggesterSpec, code: CodeEvidence | None, top: int = 5
+    booster: lgb.Booster,
+    then: Corpus,
+    now: Corpus,
+    spec: SuggesterSpec,
+    code: CodeEvidence | None,
+    top: int = 5,
 ) -> dict[str, dict[str, float]]:
     """Fields added between `then` and `now`: in the config's top-`top` missing (as of `then`)?
     Fields removed: in its top-`top` unused? Model and baseline, micro-averaged over fields."""
@@ -273,7 +290,9 @@ def history_metrics(
     absent["model_rank"] = absent.groupby("row")["missing_score"].rank(ascending=False, method="average")
     absent["baseline_rank"] = absent.groupby("row")["baseline"].rank(ascending=False, method="average")
     present["model_rank"] = present.groupby("row")["unused_score"].rank(ascending=False, method="average")
-    present["baseline_rank"] = (1.0 - present["baseline"]).groupby(present["row"]).rank(ascending=False, method="average")
+    present["baseline_rank"] = (
+        (1.0 - present["baseline"]).groupby(present["row"]).rank(ascending=False, method="average")
+    )
     added, removed = [], []
     for key, fields in zip(keys, then.fields, strict=True):
         if key not in later:
@@ -286,7 +305,11 @@ def history_metrics(
         index = table.set_index(["key", "field"])
         result = {"n": float(len(pairs))}
         for who in ("model", "baseline"):
-            ranks = index[f"{who}_rank"].reindex(pd.MultiIndex.from_tuples(pairs, names=["key", "field"])) if pairs else pd.Series(dtype=float)
+            ranks = (
+                index[f"{who}_rank"].reindex(pd.MultiIndex.from_tuples(pairs, names=["key", "field"]))
+                if pairs
+                else pd.Series(dtype=float)
+            )
             hits = (ranks <= top).fillna(False)
             result[f"{who}_hit_at_{top}"] = float(hits.mean()) if pairs else float("nan")
             result[f"{who}_candidates"] = float(ranks.notna().mean()) if pairs else float("nan")
@@ -322,10 +345,14 @@ def planted_metrics(
     out["missing"] = {"n": float(len(miss))}
     for who in ("model", "baseline"):
         ranks = table[f"{who}_rank"].reindex(idx)
-        out["missing"][f"{who}_hit_at_{top}"] = float((ranks <= top).fillna(False).mean()) if len(miss) else float("nan")
+        out["missing"][f"{who}_hit_at_{top}"] = (
+            float((ranks <= top).fillna(False).mean()) if len(miss) else float("nan")
+        )
     unused = truth[truth["kind"] == "unused"]
     planted = set(zip(unused["component"], unused["field"], strict=True))
-    labels = np.array([(c, f) in planted for c, f in zip(present["component"], present["field"], strict=True)])
+    labels = np.array(
+        [(c, f) in planted for c, f in zip(present["component"], present["field"], strict=True)]
+    )
     out["unused"] = {"n": float(len(unused))}
     for who, score, threshold in (
         ("model", present["unused_score"].to_numpy(), unused_threshold),

@@ -137,13 +137,18 @@ class _TypeFeaturizer:
         env = configs["environment"].map(ts.env_index).fillna(-1).to_numpy(dtype=np.int64)[r]
         same_env = in_stats & (ts.row_env[safe_srow] == env)
         env_n = np.where(env >= 0, ts.env_n[np.maximum(env, 0)], 0.0) - same_env
-        env_count = np.where((env >= 0) & known, ts.env_count[np.maximum(env, 0), safe_lf], 0.0) - y_f * same_env
+        env_count = (
+            np.where((env >= 0) & known, ts.env_count[np.maximum(env, 0), safe_lf], 0.0) - y_f * same_env
+        )
         with np.errstate(invalid="ignore", divide="ignore"):
             out["type_env_rate"][idx] = np.where(env_n > 0, env_count / env_n, np.nan)
         group = configs["group"].map(ts.group_index).fillna(-1).to_numpy(dtype=np.int64)[r]
         same_group = in_stats & (ts.row_group[safe_srow] == group)
         group_n = np.where(group >= 0, ts.group_n[np.maximum(group, 0)], 0.0) - same_group
-        twin = np.where((group >= 0) & known, ts.group_count[np.maximum(group, 0), safe_lf], 0.0) - y_f * same_group
+        twin = (
+            np.where((group >= 0) & known, ts.group_count[np.maximum(group, 0), safe_lf], 0.0)
+            - y_f * same_group
+        )
         with np.errstate(invalid="ignore", divide="ignore"):
             out["twin_rate"][idx] = np.where(group_n > 0, twin / group_n, np.nan)
         out["n_twins"][idx] = group_n
@@ -159,7 +164,9 @@ class _TypeFeaturizer:
         local = np.where(ctx >= 0, ts.local(np.maximum(ctx, 0).ravel()).reshape(ctx.shape), -1)
         s_rows = self.srow_all[rows]
         safe = np.maximum(local, 0)
-        in_row = np.where((local >= 0) & (s_rows[:, None] >= 0), ts.X[np.maximum(s_rows, 0)[:, None], safe], 0.0)
+        in_row = np.where(
+            (local >= 0) & (s_rows[:, None] >= 0), ts.X[np.maximum(s_rows, 0)[:, None], safe], 0.0
+        )
         minimum = self.stats.min_rule_support
         for start in range(0, len(r), CHUNK):
             sl = slice(start, start + CHUNK)
@@ -195,7 +202,10 @@ class _TypeFeaturizer:
         ctx_ptr, ctx_idx = qenc.indptr, qenc.indices
         lens = ctx_ptr[rows + 1] - ctx_ptr[rows]
         which = np.repeat(np.arange(len(rows)), lens)
-        ids = ctx_idx[np.repeat(ctx_ptr[rows], lens) + (np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens))]
+        ids = ctx_idx[
+            np.repeat(ctx_ptr[rows], lens)
+            + (np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens))
+        ]
         loc = ts.local(ids)
         ok = (loc >= 0) & (loc < self.n_fields_local)
         Q = np.zeros((len(rows), self.n_fields_local), dtype=np.float32)
@@ -271,10 +281,12 @@ class _TypeFeaturizer:
         e_uniq, e_inv = np.unique(entries["fid"].to_numpy(), return_inverse=True)
         e_kids = [ts.child(int(g), vocab) for g in e_uniq]
         entries["instance"] = np.array([k.instance if k else None for k in e_kids], dtype=object)[e_inv]
-        entries["pid"] = np.array([pat.parent_id.get(k.parent, -1) if k else -1 for k in e_kids], dtype=np.int64)[e_inv]
-        entries["tid"] = np.array([pat.pattern_id.get(k.pattern, -1) if k else -1 for k in e_kids], dtype=np.int64)[
-            e_inv
-        ]
+        entries["pid"] = np.array(
+            [pat.parent_id.get(k.parent, -1) if k else -1 for k in e_kids], dtype=np.int64
+        )[e_inv]
+        entries["tid"] = np.array(
+            [pat.pattern_id.get(k.pattern, -1) if k else -1 for k in e_kids], dtype=np.int64
+        )[e_inv]
         entries = entries[entries["instance"].notna()]
         per_instance = entries.groupby(["row", "instance"]).size()
         per_parent = entries.drop_duplicates(["row", "instance"]).groupby(["row", "pid"]).size()
@@ -285,7 +297,9 @@ class _TypeFeaturizer:
         out["instance_in_context"][idx] = np.where(is_child, (m_inst - pres) > 0, np.nan)
         others = q_inst - (m_inst > 0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out["sibling_instance_rate"][idx] = np.where(is_child & (others > 0), (q_pat - pres) / others, np.nan)
+            out["sibling_instance_rate"][idx] = np.where(
+                is_child & (others > 0), (q_pat - pres) / others, np.nan
+            )
 
 
 def _entries(qenc: Encoded, rows: np.ndarray) -> pd.DataFrame:
@@ -338,7 +352,9 @@ class _NameEvidence:
         near_support = ts.count[ts.g2l[near_id]]
         return near_id if support < 0.5 * near_support else -1
 
-    def fill(self, ctype: str, q: Queries, qenc: Encoded, out: dict[str, np.ndarray], idx: np.ndarray) -> None:
+    def fill(
+        self, ctype: str, q: Queries, qenc: Encoded, out: dict[str, np.ndarray], idx: np.ndarray
+    ) -> None:
         stats, vocab = self.stats, self.stats.vocab
         ts = stats.types.get(ctype)
         uniq, inv = np.unique(q.fid, return_inverse=True)
@@ -350,7 +366,9 @@ class _NameEvidence:
         rows = np.unique(q.row)
         entries = _entries(qenc, rows)
         e_uniq, e_inv = np.unique(entries["fid"].to_numpy(), return_inverse=True)
-        e_parent = np.array([vocab.id(p) if (p := parent_of(vocab.names[g])) else -1 for g in e_uniq], dtype=np.int64)
+        e_parent = np.array(
+            [vocab.id(p) if (p := parent_of(vocab.names[g])) else -1 for g in e_uniq], dtype=np.int64
+        )
         entries["parent"] = e_parent[e_inv]
         counts = entries.groupby(["row", "parent"]).size().astype(np.float64)
         same_parent = _lookup(counts, q.row, parent_gid) - q.present
@@ -361,7 +379,9 @@ class _NameEvidence:
         if ts is not None:
             local = ts.local(uniq)
             support = np.where(local >= 0, ts.count[np.maximum(local, 0)], 0.0)
-            near = np.array([self.near(ts, int(g), s) for g, s in zip(uniq, support, strict=True)], dtype=np.int64)
+            near = np.array(
+                [self.near(ts, int(g), s) for g, s in zip(uniq, support, strict=True)], dtype=np.int64
+            )
         else:
             near = np.full(len(uniq), -1, dtype=np.int64)
         near_q = near[inv]
@@ -383,7 +403,11 @@ class _NameEvidence:
 
 
 def featurize(
-    stats: CorpusStats, qenc: Encoded, queries: Queries, code: CodeEvidence | None = None, neighbours: int = 10
+    stats: CorpusStats,
+    qenc: Encoded,
+    queries: Queries,
+    code: CodeEvidence | None = None,
+    neighbours: int = 10,
 ) -> pd.DataFrame:
     """One row per query: FEATURES (and the EXPLAIN columns), in query order."""
     n = len(queries)

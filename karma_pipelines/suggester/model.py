@@ -40,7 +40,13 @@ def fit_corpus_stats(corpus: Corpus, spec: SuggesterSpec) -> CorpusStats:
 
 
 def _frame(
-    stats: CorpusStats, qenc: Encoded, q: Queries, kind: np.ndarray, code, spec, is_set: np.ndarray | None = None
+    stats: CorpusStats,
+    qenc: Encoded,
+    q: Queries,
+    kind: np.ndarray,
+    code,
+    spec,
+    is_set: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Features of queries. `is_set` (default: the config sets the field) is the question asked: 0 =
     "should this absent field be here?" (missing), 1 = "does this field that is here belong?" (unused)."""
@@ -111,7 +117,9 @@ def injected_queries(
                         out_names.append(typo)
                         out_kind.append("typo")
     if not out_names:
-        return Queries(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)), np.array([])
+        return Queries(
+            np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)
+        ), np.array([])
     row_arr = np.concatenate(out_rows).astype(np.int64)
     fid = stats.vocab.ids(out_names)
     keep = ~qenc.has(row_arr, fid)
@@ -155,7 +163,13 @@ def query_frame(
         keep = np.flatnonzero((np.arange(len(absent)) - first < cap) | was_removed)
         absent, was_removed = absent.take(keep), was_removed[keep]
     injected, kinds = injected_queries(
-        stats, qenc, rows, spec.foreign_per_config, spec.typos_per_config, rng, n_new=spec.new_names_per_config
+        stats,
+        qenc,
+        rows,
+        spec.foreign_per_config,
+        spec.typos_per_config,
+        rng,
+        n_new=spec.new_names_per_config,
     )
     was_added = _member(added, present.row * ROW_SHIFT + present.fid)
     q = Queries.concat([present, absent, injected])
@@ -169,7 +183,9 @@ def query_frame(
     n_p, n_a = len(present), len(absent)
     is_set = np.concatenate([np.zeros(n_p + n_a), np.ones(len(injected))])
     frame = _frame(stats, qenc, q, kind, code, spec, is_set)
-    frame["label"] = np.concatenate([~was_added, was_removed, np.zeros(len(injected), dtype=bool)]).astype(np.int64)
+    frame["label"] = np.concatenate([~was_added, was_removed, np.zeros(len(injected), dtype=bool)]).astype(
+        np.int64
+    )
     as_set = frame.iloc[:n_p].assign(is_set=np.float32(1.0))  # the same fields, asked the other question
     return QueryFrame(pd.concat([frame, as_set], ignore_index=True))
 
@@ -319,12 +335,17 @@ def _missing_reason(row, ctype: str, names: list[str], types: list[str]) -> str:
         parts.append(f"the {ctype} Terraform reads it without a default")
     evidence = []
     if row.n_twins > 0 and row.twin_rate >= 0.5:
-        evidence.append((row.twin_rate + 0.2, f"set by {_pct(row.twin_rate)} of its twins in other environments"))
+        evidence.append(
+            (row.twin_rate + 0.2, f"set by {_pct(row.twin_rate)} of its twins in other environments")
+        )
     if row.is_map_child == 1 and row.pattern_rate == row.pattern_rate:
         evidence.append((row.pattern_rate, f"{_pct(row.pattern_rate)} of entries like it set this key"))
     if row.assoc_max == row.assoc_max and row.why_rule_from >= 0:
         evidence.append(
-            (row.assoc_max, f"{_pct(row.assoc_max)} of {ctype} configs with `{names[row.why_rule_from]}` set it")
+            (
+                row.assoc_max,
+                f"{_pct(row.assoc_max)} of {ctype} configs with `{names[row.why_rule_from]}` set it",
+            )
         )
     if row.knn_rate == row.knn_rate:
         evidence.append((row.knn_rate, f"set by {_pct(row.knn_rate)} of the most similar {ctype} configs"))

@@ -74,7 +74,9 @@ class SuggesterRun:
         missing = [f for f in booster.feature_name() if f not in INPUTS]
         if missing:
             raise ValueError(f"the booster needs features the suggester does not build: {missing}")
-        metrics = _measure(booster, self.holdout, self.spec, self.unused_threshold, self.baseline_threshold)[0]
+        metrics = _measure(booster, self.holdout, self.spec, self.unused_threshold, self.baseline_threshold)[
+            0
+        ]
         return flat_gate_metrics(metrics)
 
 
@@ -193,7 +195,9 @@ def comparison_table(model: dict, baseline: dict) -> pd.DataFrame:
     for section in ("masked", "unused"):
         for key, value in model.get(section, {}).items():
             if key in baseline.get(section, {}):
-                rows.append({"section": section, "metric": key, "model": value, "baseline": baseline[section][key]})
+                rows.append(
+                    {"section": section, "metric": key, "model": value, "baseline": baseline[section][key]}
+                )
     return pd.DataFrame(rows, columns=["section", "metric", "model", "baseline"])
 
 
@@ -224,7 +228,9 @@ def cross_validate(
 
     labels = unused_all["injected"].to_numpy()
     model_unused = detection_metrics(
-        unused_all["model_unused_score"].to_numpy() - unused_all["model_threshold"].to_numpy() + 0.5, labels, 0.5
+        unused_all["model_unused_score"].to_numpy() - unused_all["model_threshold"].to_numpy() + 0.5,
+        labels,
+        0.5,
     )
     base_unused = detection_metrics(
         unused_all["baseline_unused_score"].to_numpy() - unused_all["baseline_threshold"].to_numpy() + 0.5,

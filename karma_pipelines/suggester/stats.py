@@ -178,7 +178,9 @@ class CorpusStats:
         return np.maximum(top, 0.0), best
 
 
-def _pattern_stats(local_rows: np.ndarray, gids: np.ndarray, vocab: Vocab, parents: frozenset[str]) -> PatternStats:
+def _pattern_stats(
+    local_rows: np.ndarray, gids: np.ndarray, vocab: Vocab, parents: frozenset[str]
+) -> PatternStats:
     stats = PatternStats(parents)
     if not parents or len(gids) == 0:
         stats.own_instances = pd.Series(dtype=np.float64)
@@ -286,7 +288,10 @@ def fit_stats(
         cols.append(ts.gids[fields])
         vals.append(ts.count[fields] / max(ts.n, 1))
     rates = sp.csr_matrix(
-        (np.concatenate(vals) if vals else [], (np.concatenate(rows) if rows else [], np.concatenate(cols) if cols else [])),
+        (
+            np.concatenate(vals) if vals else [],
+            (np.concatenate(rows) if rows else [], np.concatenate(cols) if cols else []),
+        ),
         shape=(len(type_names), len(vocab)),
     )
     return CorpusStats(vocab, enc, types, rates, type_names, min_support, min_rule_support)

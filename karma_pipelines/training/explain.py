@@ -39,16 +39,36 @@ PHRASES: dict[str, str] = {
     "env_prod": "goes to prod",
     "usual_fields_missing": "lacks {v:.0f} field(s) that most configs of its type set",
     "pagerank": "central in the dependency graph (PageRank {v:.3f})",
+    "config_n_fields": "its config sets {v:.0f} fields",
+    "author_prior_rollbacks": "its author's deploys were rolled back {v:.0f} times before",
+    "comp_prior_deploys": "the component was deployed {v:.0f} times before",
+    "comp_deploys_1d": "{v:.0f} other deploys of the component in the last day",
+    "comp_deploys_7d": "{v:.0f} deploys of the component in the last 7 days",
+    "comp_deploys_30d": "{v:.0f} deploys of the component in the last 30 days",
+    "components_in_change": "the same change deploys {v:.0f} components",
+    "weekday": "deployed on a {day}",
+    "last_deploy_was_rollback": "follows a rollback of the same component",
+    "env_staging": "goes to staging",
+    "env_dev": "goes to dev",
+    "component_type_code": "its component type",
 }
+WHEN_UNKNOWN = {
+    "upstream_hours_since_change": "no upstream component has changed yet",
+    "days_since_last_deploy": "the component has no earlier deploy",
+}
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 FLAGS = {"is_first_deploy", "is_promotion", "upstream_changed_24h", "last_deploy_rolled_back", "is_off_hours",
          "is_weekend", "env_prod"}  # fmt: skip
 
 
 def phrase(feature: str, value: float) -> str:
+    if np.isnan(value):
+        return WHEN_UNKNOWN.get(feature, f"{feature} is unknown")
     template = PHRASES.get(feature)
-    if template is None or (isinstance(value, float) and np.isnan(value)):
-        return f"{feature} = {value:g}" if not np.isnan(value) else f"{feature} unknown"
-    return template.format(v=value)
+    if template is None:
+        return f"{feature} = {value:g}"
+    day = DAYS[int(value) % 7] if feature == "weekday" else ""
+    return template.format(v=value, day=day)
 
 
 def explain(booster: lgb.Booster, frame: pd.DataFrame, top: int = 3) -> pd.DataFrame:
