@@ -68,7 +68,6 @@ def load_scorer(repo: Path, home: Path, layout: str = DEFAULT_LAYOUT) -> CommitS
     """The champion from the MLflow store in `home` (ValueError when there is none yet), and the
     repository's history as the pipeline last read it (`<home>/git_state`), when there is one."""
     from karma_pipelines.source_tables import load_git_state
-
     from karma_pipelines.tracking.lightgbm_runs import load_booster
     from karma_pipelines.tracking.registry import CHAMPION, version_by_alias
     from karma_pipelines.tracking.store import MlflowTarget
