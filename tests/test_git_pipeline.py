@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from karma_pipelines.cli import main
-from karma_pipelines.defs.automation import git_commits_sensor
 from karma_pipelines.definitions import build_definitions
+from karma_pipelines.defs.automation import git_commits_sensor
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
 from karma_pipelines.source_tables import git_tables
 from karma_pipelines.sources.git.synthetic_repo import make_repo
@@ -89,8 +89,11 @@ def test_incremental_reads_only_new_commits(tmp_path):
     assert len(third.deploy_records) == len(first.deploy_records) + 1
 
 
-def test_dagster_graph_runs_on_a_git_source_and_the_sensor_sees_new_commits(repo, tmp_path):
-    source = KarmaSourceResource(kind="git", path=str(repo), state_dir=str(tmp_path / "state"))
+def test_dagster_graph_runs_on_a_git_source_and_the_sensor_sees_new_commits(repo, tmp_path, capsys):
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
+    repo = clone
+    source = KarmaSourceResource(kind="git", path=str(repo), state_dir=str(tmp_path / "git_state"))
     defs = build_definitions(source=source, mlflow_store=MlflowResource(home=str(tmp_path)))
     result = defs.resolve_job_def("karma_pipeline_job").execute_in_process()
     assert result.success
@@ -104,3 +107,20 @@ def test_dagster_graph_runs_on_a_git_source_and_the_sensor_sees_new_commits(repo
         head = first.run_key
         context.update_cursor(head)
         assert isinstance(git_commits_sensor(context), dg.SkipReason)
+
+    # A new commit, not deployed yet: scored by the champion, read incrementally, gated by a threshold.
+    _commit(
+        repo, "iac/prod/vpc/edge-prod/config.json", '{"cidr": "10.7.0.0/16", "az_count": 3}', "Add edge vpc"
+    )
+    assert main(["score", "--repo", str(repo), "--home", str(tmp_path), "--json", "--fail-above", "0"]) == 3
+    scored = json.loads(capsys.readouterr().out)
+    assert (
+        scored["commit"]
+        == subprocess.run(
+            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
+    assert [d["component"] for d in scored["deploys"]] == ["vpc/edge-prod"]
+    assert 0 < scored["max_score"] < 1 and scored["blocked"] is True
+    assert scored["deploys"][0]["reasons"]
+    assert main(["score", "--repo", str(repo), "--home", str(tmp_path), "--fail-above", "1"]) == 0
