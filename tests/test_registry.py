@@ -32,15 +32,24 @@ def test_first_model_becomes_champion_and_a_worse_one_never_does(target):
     assert first.decision.promote and first.decision.reason == "no champion yet"
 
     client = target.client()
-    assert str(version_by_alias(client, spec.registered_model_name, CHAMPION).version) == first.registered.version
+    assert (
+        str(version_by_alias(client, spec.registered_model_name, CHAMPION).version)
+        == first.registered.version
+    )
 
     # Same table, so the same holdout, but blind to the features that carry the signal.
     blind = spec.without_groups("change", "time", "graph")
     bad = train_forecaster(feature_table(3000, seed=2), blind)
     second = track_forecaster(target, bad, {"dagster.run_id": "run-2"}, dataset_source="tests")
     assert not second.decision.promote
-    assert str(version_by_alias(client, spec.registered_model_name, CHAMPION).version) == first.registered.version
-    assert str(version_by_alias(client, spec.registered_model_name, CHALLENGER).version) == second.registered.version
+    assert (
+        str(version_by_alias(client, spec.registered_model_name, CHAMPION).version)
+        == first.registered.version
+    )
+    assert (
+        str(version_by_alias(client, spec.registered_model_name, CHALLENGER).version)
+        == second.registered.version
+    )
 
     # The decision and both scores are recorded in MLflow, on the run and on the version.
     run = client.get_run(second.registered.run_id)
