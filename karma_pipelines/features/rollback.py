@@ -15,6 +15,7 @@ from karma_pipelines.features.graph import (
     upstream_hours_since_change,
 )
 from karma_pipelines.features.point_in_time import count_before, count_in_window
+from karma_pipelines.features.text import text_features
 
 LABEL_COLUMNS = ["deploy_id", "deployed_at", "component", "is_rollback", "labelled", "rolled_back"]
 WORK_HOURS = range(8, 19)
@@ -93,6 +94,7 @@ def build_rollback_features(
     for env in ("prod", "staging", "dev"):
         f[f"env_{env}"] = (d["environment"] == env).astype("int64")
     f["component_type_code"] = stable_code(d["component_type"])
+    f = f.join(text_features(d["message"]))
 
     numeric = [c for c in f.columns if c not in LABEL_COLUMNS]
     f[numeric] = f[numeric].astype("float64")
