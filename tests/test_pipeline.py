@@ -9,6 +9,7 @@ import yaml
 
 from karma_pipelines.definitions import build_definitions, defs
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
+from karma_pipelines.defs.run import execute_all
 from karma_pipelines.tracking.registry import CHAMPION, version_by_alias
 from karma_pipelines.tracking.store import MlflowTarget
 
@@ -40,7 +41,7 @@ def pipeline_run(tmp_path_factory):
     local = build_definitions(source=source, mlflow_store=MlflowResource(home=str(home)))
     (home / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(home / "dagster")) as instance:
-        result = local.resolve_job_def("karma_pipeline_job").execute_in_process(instance=instance)
+        result = execute_all(local, instance, source)
         yield home, result
 
 
@@ -113,8 +114,10 @@ def test_a_worse_challenger_never_becomes_champion(pipeline_run, tmp_path):
     source = KarmaSourceResource(kind="simulator", path=str(home / "world"), **SMALL_WORLD)
     local = build_definitions(source=source, mlflow_store=MlflowResource(home=str(home)))
     with dg.instance_for_test() as instance:
-        result = local.resolve_job_def("karma_pipeline_job").execute_in_process(
-            instance=instance,
+        result = execute_all(
+            local,
+            instance,
+            source,
             run_config={"ops": {"rollback_forecaster": {"config": {"spec": str(worse)}}}},
             raise_on_error=False,
         )

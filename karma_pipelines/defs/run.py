@@ -4,7 +4,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from karma_pipelines.defs.automation import range_tags
+from karma_pipelines.defs.extract import karma_event_days
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
+from karma_pipelines.sources.event_log import event_days
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
 
 SUMMARY_ASSETS = {
@@ -51,17 +54,36 @@ def parse_source(
     raise ValueError(f"SOURCE={spec!r}: expected 'simulator', 'events:/path/to/world' or 'git:/path/to/repo'")
 
 
+def execute_all(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    source: KarmaSourceResource,
+    run_config: dict | None = None,
+    raise_on_error: bool = True,
+) -> dg.ExecuteInProcessResult:
+    """Materialize every asset of `defs` in one run: for an event log, every day file is registered
+    as a partition and the ingest job covers them all; a Git source runs the pipeline job."""
+    if source.kind == "git":
+        job, tags = defs.resolve_job_def("karma_pipeline_job"), {}
+    else:
+        days = event_days(source.world().events_dir)
+        known = set(instance.get_dynamic_partitions(karma_event_days.name))
+        instance.add_dynamic_partitions(karma_event_days.name, [d for d in days if d not in known])
+        partitions = instance.get_dynamic_partitions(karma_event_days.name)
+        job, tags = defs.resolve_job_def("karma_ingest_job"), range_tags(partitions)
+    return job.execute_in_process(
+        instance=instance, run_config=run_config, tags=tags, raise_on_error=raise_on_error
+    )
+
+
 def run_pipeline(source: KarmaSourceResource, home: Path) -> dict:
     """Materialize every asset (checks included) with the DAGSTER_HOME instance; return a summary."""
     from karma_pipelines.definitions import build_definitions
 
     defs = build_definitions(source=source, mlflow_store=MlflowResource(home=str(home)))
     instance = dg.DagsterInstance.get()
-    result = defs.resolve_job_def("karma_pipeline_job").execute_in_process(
-        raise_on_error=False,
-        instance=instance,
-        run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
-    )
+    logs = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+    result = execute_all(defs, instance, source, run_config=logs, raise_on_error=False)
     summary: dict = {"dagster_run_id": result.run_id, "success": result.success, "assets": {}}
     for asset, keys in SUMMARY_ASSETS.items():
         event = instance.get_latest_materialization_event(dg.AssetKey(asset))

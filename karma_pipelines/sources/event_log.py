@@ -128,9 +128,28 @@ def _parse_line(line: str, decode_error: str | None) -> tuple[Any, ...]:
     )
 
 
-def read_event_log(events_dir: Path) -> pd.DataFrame:
-    """Every non-blank line of every `*.jsonl` file in `events_dir` as one `karma_events` row."""
+def event_days(events_dir: Path) -> list[str]:
+    """The event files' stems (`2026-01-05` for `2026-01-05.jsonl`), in file order: the partitions."""
+    return [path.stem for path in _event_files(events_dir)]
+
+
+def combine_event_days(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """One `karma_events` table from per-file tables (file order), re-delivery marked across files."""
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return KARMA_EVENTS.empty()
+    frame = pd.concat(frames, ignore_index=True)
+    frame["duplicate_of"] = _duplicate_of(frame["record_id"], frame["idempotency_key"])
+    return KARMA_EVENTS.conform(frame)
+
+
+def read_event_log(events_dir: Path, days: list[str] | None = None) -> pd.DataFrame:
+    """Every non-blank line of every `*.jsonl` file in `events_dir` (or only the files whose stem is
+    in `days`) as one `karma_events` row."""
     files = _event_files(events_dir)
+    if days is not None:
+        wanted = set(days)
+        files = [f for f in files if f.stem in wanted]
     with _without_cyclic_gc():
         rows: list[tuple[Any, ...]] = []
         for path in files:
