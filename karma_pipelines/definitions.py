@@ -6,11 +6,11 @@ import dagster as dg
 
 from karma_pipelines.defs import checks, features, models, validate
 from karma_pipelines.defs.automation import (
+    daily_schedule,
     git_commits_sensor,
-    karma_daily_schedule,
     karma_event_files_sensor,
     karma_ingest_job,
-    karma_pipeline_job,
+    pipeline_job,
 )
 from karma_pipelines.defs.extract import EVENT_LOG_ASSETS, GIT_ASSETS
 from karma_pipelines.defs.io import PartitionedPickleIOManager
@@ -43,11 +43,12 @@ def build_definitions(
     source = source or source_from_environment()
     is_git = source.kind == "git"
     extract = GIT_ASSETS if is_git else EVENT_LOG_ASSETS
+    karma_pipeline_job = pipeline_job(with_event_files=not is_git)
     return dg.Definitions(
         assets=[*extract, *dg.load_assets_from_modules(MODULES)],
         asset_checks=dg.load_asset_checks_from_modules(MODULES),
         jobs=[karma_pipeline_job] if is_git else [karma_pipeline_job, karma_ingest_job],
-        schedules=[karma_daily_schedule],
+        schedules=[daily_schedule(karma_pipeline_job)],
         sensors=[git_commits_sensor] if is_git else [karma_event_files_sensor],
         resources={
             "karma_source": source,

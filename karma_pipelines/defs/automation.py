@@ -11,12 +11,19 @@ from karma_pipelines.sources.git import resolve_ref
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
-# Everything but the day files: reads what has been ingested so far (retraining, the Git source).
-karma_pipeline_job = dg.define_asset_job(
-    "karma_pipeline_job",
-    selection=dg.AssetSelection.all() - dg.AssetSelection.assets("karma_event_files"),
-    description="Validate, build features, train and promote every model, and the insight assets.",
-)
+
+def pipeline_job(with_event_files: bool):
+    """Everything but the day files: reads what has been ingested so far (retraining; a Git source)."""
+    selection = dg.AssetSelection.all()
+    if with_event_files:
+        selection = selection - dg.AssetSelection.assets("karma_event_files")
+    return dg.define_asset_job(
+        "karma_pipeline_job",
+        selection=selection,
+        description="Validate, build features, train and promote every model, and the insight assets.",
+    )
+
+
 # Day files of the event log (a partition range) and everything downstream of them.
 karma_ingest_job = dg.define_asset_job(
     "karma_ingest_job",
@@ -25,14 +32,16 @@ karma_ingest_job = dg.define_asset_job(
     description="Read new or changed event-log day files, then update everything downstream.",
 )
 
-karma_daily_schedule = dg.ScheduleDefinition(
-    name="karma_daily_schedule",
-    job=karma_pipeline_job,
-    cron_schedule="0 5 * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.STOPPED,
-    description="Retrain and re-gate every model daily at 05:00 UTC (off by default).",
-)
+
+def daily_schedule(job) -> dg.ScheduleDefinition:
+    return dg.ScheduleDefinition(
+        name="karma_daily_schedule",
+        job=job,
+        cron_schedule="0 5 * * *",
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        description="Retrain and re-gate every model daily at 05:00 UTC (off by default).",
+    )
 
 
 def range_tags(days: list[str]) -> dict[str, str]:
@@ -80,7 +89,7 @@ def karma_event_files_sensor(context: dg.SensorEvaluationContext, karma_source: 
 
 
 @dg.sensor(
-    job=karma_pipeline_job,
+    job_name="karma_pipeline_job",
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="For a Git source: run the pipeline when the watched ref moves to a new commit.",

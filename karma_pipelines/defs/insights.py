@@ -1,6 +1,5 @@
 """Insights: answers to Karma users' questions, as tables with their numbers, summary and plot."""
 
-
 import base64
 import tempfile
 from pathlib import Path
