@@ -322,3 +322,11 @@ def test_a_suite_gx_cannot_read_is_an_error_not_a_pass(tmp_path):
         validate_table(
             snapshots({}), CONFIG_SNAPSHOTS, PARAMS, suite=load_suite("config_snapshots", tmp_path)
         )
+
+
+def test_data_docs_page_is_written_for_a_validation(events, tmp_path):
+    docs = tmp_path / "docs" / "karma_events.html"
+    outcome = validate_table(events, KARMA_EVENTS, PARAMS, docs_path=docs)
+    html = docs.read_text()
+    assert "<html" in html.lower() and "karma_events" in html
+    assert not outcome.success and "idempotency_key" in html

@@ -1,5 +1,8 @@
 """Blocking data-quality checks: clean tables pass their suites, and every raw row is accounted for."""
 
+import os
+from pathlib import Path
+
 import dagster as dg
 import pandas as pd
 
@@ -13,11 +16,13 @@ from karma_pipelines.world import World
 def _suite_check(frame: pd.DataFrame, table: Table, world: World) -> dg.AssetCheckResult:
     # A Git history's components are the ones it names itself (there is no separate config tree).
     params = git_suite_parameters(frame) if world.kind == "git" else world.suite_parameters()
-    outcome = validate_table(frame, table, params)
+    docs = Path(os.environ.get("KARMA_HOME", ".karma"), "gx_docs", f"{table.name}.html").resolve()
+    outcome = validate_table(frame, table, params, docs_path=docs)
     return dg.AssetCheckResult(
         passed=bool(outcome.success),
         metadata={
             "suite": f"assets/expectations/{table.name}.json",
+            "data_docs": dg.MetadataValue.path(str(docs)),
             "rows": len(frame),
             "failing_rows": len(outcome.quarantined),
             "expectations": markdown_table(outcome.results, max_rows=40),

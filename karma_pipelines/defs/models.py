@@ -1,5 +1,7 @@
 """Models: the LightGBM rollback forecaster, its champion gate, and the risk of recent deploys."""
 
+from datetime import timedelta
+
 import dagster as dg
 import pandas as pd
 
@@ -156,7 +158,14 @@ def rollback_forecaster_champion(rollback_forecaster: dict, mlflow_store: Mlflow
     )
 
 
-@dg.asset(kinds={"lightgbm", "pandas"}, **META)
+@dg.asset(
+    kinds={"lightgbm", "pandas"},
+    # The daily schedule refreshes it; the UI shows it as stale after a missed day, failed after two.
+    freshness_policy=dg.FreshnessPolicy.time_window(
+        fail_window=timedelta(hours=48), warn_window=timedelta(hours=26)
+    ),
+    **META,
+)
 def deploy_risk_scores(
     rollback_forecaster_champion: dict, rollback_features: pd.DataFrame, mlflow_store: MlflowResource
 ) -> dg.Output[pd.DataFrame]:

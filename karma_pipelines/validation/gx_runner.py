@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -65,8 +66,11 @@ def gx_parameters(suite: Suite, frame: pd.DataFrame, parameters: dict[str, Any])
     return out
 
 
-def run_suite(frame: pd.DataFrame, suite: Suite, parameters: dict[str, Any]) -> list[ExpectationResult]:
-    """Validate the suite's columns of `frame` with GX; one result per expectation, in suite order."""
+def run_suite(
+    frame: pd.DataFrame, suite: Suite, parameters: dict[str, Any], docs_path: Path | None = None
+) -> list[ExpectationResult]:
+    """Validate the suite's columns of `frame` with GX; one result per expectation, in suite order.
+    With `docs_path`, the validation's Data Docs page (GX's own renderer) is written there."""
     gx = _gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
@@ -103,6 +107,8 @@ def run_suite(frame: pd.DataFrame, suite: Suite, parameters: dict[str, Any]) -> 
             },
         )
 
+    if docs_path is not None:
+        write_data_docs(validation, Path(docs_path))
     results = []
     for res in validation.results:
         index = int(res.expectation_config.meta["karma_index"])
@@ -127,3 +133,15 @@ def run_suite(frame: pd.DataFrame, suite: Suite, parameters: dict[str, Any]) -> 
     if sorted(r.index for r in results) != list(range(len(suite.expectations))):
         raise SuiteExecutionError(f"suite {suite.name!r}: GX did not return every expectation")
     return sorted(results, key=lambda r: r.index)
+
+
+def write_data_docs(validation, path: Path) -> Path:
+    """GX's Data Docs page for one validation result, as a standalone HTML file."""
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        path.write_text(DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(validation)))
+    return path

@@ -8,6 +8,7 @@ import math
 import re
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,13 +38,18 @@ class ValidationOutcome:
 
 
 def validate_table(
-    frame: pd.DataFrame, table: Table, parameters: dict[str, Any], suite: Suite | None = None
+    frame: pd.DataFrame,
+    table: Table,
+    parameters: dict[str, Any],
+    suite: Suite | None = None,
+    docs_path: Path | None = None,
 ) -> ValidationOutcome:
     """Run `table`'s suite (assets/expectations/<table>.json) with GX on `frame` and split it.
 
     Every input row ends in exactly one of `clean` / `quarantined`; a row failing several
     expectations is quarantined once, with every reason in suite order. `parameters` fills the
-    suite's `{"$PARAMETER": …}` values (extra names are ignored).
+    suite's `{"$PARAMETER": …}` values (extra names are ignored). With `docs_path`, GX's Data Docs
+    page of this validation is written there (HTML).
     """
     suite = suite or load_suite(table.name)
     suite.check_parameters(parameters)
@@ -52,7 +58,7 @@ def validate_table(
         raise KeyError(f"{table.name}: suite {suite.name!r} needs missing columns {missing}")
 
     frame = frame.reset_index(drop=True)
-    outcomes = run_suite(frame, suite, parameters)
+    outcomes = run_suite(frame, suite, parameters, docs_path=docs_path)
 
     failed = np.zeros((len(frame), len(suite.expectations)), dtype=bool)
     for res in outcomes:
