@@ -4,7 +4,7 @@ import os
 
 import dagster as dg
 
-from karma_pipelines.defs import checks, features, models, validate
+from karma_pipelines.defs import checks, features, insights, models, validate
 from karma_pipelines.defs.automation import (
     daily_schedule,
     git_commits_sensor,
@@ -17,7 +17,7 @@ from karma_pipelines.defs.io import PartitionedPickleIOManager
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
 
-MODULES = [validate, features, models, checks]
+MODULES = [validate, features, models, checks, insights]
 
 
 def source_from_environment() -> KarmaSourceResource:
