@@ -37,8 +37,17 @@ test: setup
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen pytest
 
+DAGSTER_PORT ?= 3000
+MLFLOW_PORT  ?= 5000
+
 ui: setup
-	$(UV) run --frozen karma-pipelines ui --home $(KARMA_HOME)
+	$(UV) run --frozen karma-pipelines ui --home $(KARMA_HOME) \
+		--dagster-port $(DAGSTER_PORT) --mlflow-port $(MLFLOW_PORT)
+
+# Stops a running `make ui` (SIGTERM to the pid in $(KARMA_HOME)/ui.pid) and whatever is left of both servers.
+.PHONY: ui-stop
+ui-stop:
+	$(UV) run --frozen python -m karma_pipelines.ui stop --home $(KARMA_HOME)
 
 bench: setup
 	$(UV) run --frozen python -m karma_pipelines.bench

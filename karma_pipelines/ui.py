@@ -1,7 +1,14 @@
-"""`make ui`: Dagster and MLflow on 127.0.0.1 against the project's stores, stopped together."""
+"""`make ui`: Dagster and MLflow on 127.0.0.1 against the project's stores, stopped together.
+
+`serve` writes `<home>/ui.pid`: the supervisor's pid on the first line (so `kill $(head -n1 ui.pid)` works),
+then one `name pid starttime` line per process it watches (the supervisor and each server's process group,
+whose id is the server's pid). `stop_ui` (`make ui-stop`) reads it, stops the supervisor with SIGTERM and
+then makes sure nothing of either server's process group is left, even when the supervisor was killed.
+"""
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import signal
@@ -9,6 +16,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+PID_FILE = "ui.pid"
 
 
 def _reset_signals() -> None:
@@ -47,50 +56,221 @@ def server_commands(home: Path, dagster_port: int, mlflow_port: int) -> dict[str
     }
 
 
+# --- processes: /proc on Linux, `ps` elsewhere ------------------------------------------------------
+
+
+def _process_table() -> dict[int, tuple[int, str]]:
+    """{pid: (process group id, start time)} of every live (non-zombie) process.
+
+    The start time (an opaque token) tells a process from a later one that reuses its pid."""
+    table = {}
+    if Path("/proc/self/stat").exists():
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                text = Path(f"/proc/{entry.name}/stat").read_text()
+            except OSError:
+                continue
+            fields = text[text.rindex(")") + 2 :].split()  # [state, ppid, pgrp, ..., starttime at 19]
+            if fields[0] not in ("Z", "X"):
+                table[int(entry.name)] = (int(fields[2]), fields[19])
+        return table
+    out = subprocess.run(["ps", "-A", "-o", "pid=,pgid=,stat=,lstart="], capture_output=True, text=True)
+    for line in out.stdout.splitlines():
+        pid, pgid, stat, *started = line.split()
+        if not stat.startswith("Z"):
+            table[int(pid)] = (int(pgid), "_".join(started))
+    return table
+
+
+def start_time(pid: int) -> str | None:
+    """Start time of a live process, or None."""
+    entry = _process_table().get(pid)
+    return entry[1] if entry else None
+
+
+def group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes of a process group."""
+    return [pid for pid, (group, _) in _process_table().items() if group == pgid]
+
+
+def our_group_members(pgid: int, leader_start: str) -> list[int]:
+    """Members of a server's group, unless its id now belongs to another process's group.
+
+    A pid is not reused while a process group still holds it, so members without a leader are ours;
+    with a leader, it must be the one that was started (same start time)."""
+    leader = start_time(pgid)
+    if leader is not None and leader != leader_start:
+        return []
+    return group_members(pgid)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+# --- the supervisor ---------------------------------------------------------------------------------
+
+
+def stop_groups(procs: list[subprocess.Popen], grace: float = 10.0) -> None:
+    """Stop servers and every process they started, all at once (each server is its own process group).
+
+    SIGINT first (both servers shut their children down on it), then SIGTERM, then SIGKILL."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+        running = [p for p in procs if p.poll() is None]
+        if not running:
+            break
+        for proc in running:
+            _signal_group(proc.pid, sig)
+        deadline = time.monotonic() + grace
+        for proc in running:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    for proc in procs:  # children that outlived their parent
+        _signal_group(proc.pid, signal.SIGKILL)
+    deadline = time.monotonic() + grace  # gone, not only signalled, when this returns
+    while any(group_members(p.pid) for p in procs) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def stop_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
     """Stop a server and every process it started (each server runs in its own process group)."""
-    if proc.poll() is not None:
-        return
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(timeout=grace)
-            break
-        except subprocess.TimeoutExpired:
-            continue
-    with contextlib.suppress(ProcessLookupError):  # children that outlived their parent
-        os.killpg(proc.pid, signal.SIGKILL)
+    stop_groups([proc], grace)
+
+
+def read_pid_file(home: Path) -> dict[str, tuple[int, str]]:
+    """{name: (pid, start time)} from `<home>/ui.pid` ('supervisor', 'dagster', 'mlflow'); {} if none."""
+    path = home.resolve() / PID_FILE
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        return {}
+    entries = {}
+    for line in lines[1:]:
+        name, pid, started = line.split()
+        entries[name] = (int(pid), started)
+    return entries
+
+
+def _write_pid_file(home: Path, procs: dict[str, subprocess.Popen]) -> None:
+    me = os.getpid()
+    lines = [str(me), f"supervisor {me} {start_time(me)}"]
+    lines += [f"{name} {p.pid} {start_time(p.pid) or '-'}" for name, p in procs.items()]
+    tmp = home / f".{PID_FILE}.{me}"
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.replace(home / PID_FILE)
+
+
+def _running_supervisor(home: Path) -> int | None:
+    entry = read_pid_file(home).get("supervisor")
+    if entry and start_time(entry[0]) == entry[1]:
+        return entry[0]
+    return None
 
 
 def serve(home: Path, dagster_port: int = 3000, mlflow_port: int = 5000) -> int:
     """Start both servers and wait; Ctrl-C or SIGTERM stops both and all their children."""
     home = home.resolve()
+    running = _running_supervisor(home)
+    if running is not None:
+        print(
+            f"karma-pipelines ui: already running for {home} (pid {running}); stop it with `make ui-stop`",
+            file=sys.stderr,
+        )
+        return 1
     env = {**os.environ, "DAGSTER_HOME": str(home / "dagster"), "KARMA_HOME": str(home)}
     env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
+    # MLflow 3's server also starts a job runner with 7 Huey consumers (GenAI jobs, trace scoring), which
+    # we do not use: without them it is ready in about 17 s instead of 50 and stops in about 5 s.
+    env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     (home / "dagster").mkdir(parents=True, exist_ok=True)
-    procs = {
-        name: subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_reset_signals)
-        for name, cmd in server_commands(home, dagster_port, mlflow_port).items()
-    }
-    print(
-        f"Dagster http://127.0.0.1:{dagster_port}  MLflow http://127.0.0.1:{mlflow_port}  (Ctrl-C stops both)"
-    )
     stopping = False
 
     def _stop(*_: object) -> None:
         nonlocal stopping
         stopping = True
 
+    # Before the servers start: a signal during start-up must still stop them.
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
+    procs: dict[str, subprocess.Popen] = {}
     try:
+        for name, cmd in server_commands(home, dagster_port, mlflow_port).items():
+            procs[name] = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_reset_signals)
+        _write_pid_file(home, procs)
+        print(
+            f"Dagster http://127.0.0.1:{dagster_port}  MLflow http://127.0.0.1:{mlflow_port}  "
+            "(Ctrl-C or `make ui-stop` stops both)",
+            flush=True,
+        )
         while not stopping and all(p.poll() is None for p in procs.values()):
             time.sleep(0.5)
     finally:
-        for proc in procs.values():
-            stop_group(proc)
+        stop_groups(list(procs.values()))
+        if _running_supervisor(home) == os.getpid():
+            (home / PID_FILE).unlink(missing_ok=True)
     failed = [n for n, p in procs.items() if p.returncode not in (0, -2, -15, -9, None) and not stopping]
     return 1 if failed else 0
+
+
+def leftovers(entries: dict[str, tuple[int, str]]) -> dict[str, list[int]]:
+    """Live processes of the servers in `read_pid_file`'s entries, by server (empty when all stopped)."""
+    servers = {name: entry for name, entry in entries.items() if name != "supervisor"}
+    found = {name: our_group_members(pid, started) for name, (pid, started) in servers.items()}
+    return {name: pids for name, pids in found.items() if pids}
+
+
+def stop_ui(home: Path, timeout: float = 60.0, grace: float = 10.0) -> int:
+    """`make ui-stop`: SIGTERM the `karma-pipelines ui` of `home`, wait for it, then stop whatever is
+    left of both servers' process groups. 0 when nothing of ours is left, else 1."""
+    home = home.resolve()
+    entries = read_pid_file(home)  # read once: a supervisor that stops removes the file
+    if not entries:
+        print(f"ui-stop: no {home / PID_FILE}: nothing to stop")
+        return 0
+    supervisor = _running_supervisor(home)
+    if supervisor is None:
+        print(f"ui-stop: the supervisor (pid {entries['supervisor'][0]}) is not running")
+    else:
+        print(f"ui-stop: SIGTERM to the supervisor (pid {supervisor})")
+        os.kill(supervisor, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while start_time(supervisor) == entries["supervisor"][1] and time.monotonic() < deadline:
+            time.sleep(0.2)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):  # the supervisor was killed or hung
+        left = leftovers(entries)
+        if not left:
+            break
+        print(f"ui-stop: {sig.name} to what is left: {left}")
+        for name in left:
+            _signal_group(entries[name][0], sig)
+        deadline = time.monotonic() + grace
+        while leftovers(entries) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    if supervisor is not None and start_time(supervisor) == entries["supervisor"][1]:
+        print(f"ui-stop: the supervisor (pid {supervisor}) did not stop; killing it")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(supervisor, signal.SIGKILL)
+    left = leftovers(entries)
+    if left:
+        print(f"ui-stop: still running: {left}", file=sys.stderr)
+        return 1
+    if read_pid_file(home) == entries:  # stale (the supervisor was killed), not a newer `make ui`'s
+        (home / PID_FILE).unlink(missing_ok=True)
+    print("ui-stop: no Dagster or MLflow process of this `make ui` is left")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m karma_pipelines.ui")
+    parser.add_argument("action", choices=["stop"], help="stop: stop the `karma-pipelines ui` of --home")
+    parser.add_argument("--home", default=".karma", help="folder of the stores (default .karma)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for a clean stop")
+    args = parser.parse_args(argv)
+    return stop_ui(Path(args.home), timeout=args.timeout)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,517 @@
+"""The UIs for real: a small pipeline run, then `karma-pipelines ui` (Dagster + MLflow servers) on free ports,
+checked through Dagster's GraphQL API, MLflow's REST API and a headless Chromium, then stopped.
+
+Screenshots go to .karma/screenshots/ (ignored). The browser tests are skipped when /usr/bin/chromium (or
+$KARMA_CHROMIUM) is absent (`apt-get install -y --no-install-recommends chromium`). Deselect the whole file
+with -m "not live_ui".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from karma_pipelines.definitions import build_definitions
+from karma_pipelines.defs.resources import KarmaSourceResource
+from karma_pipelines.defs.run import run_pipeline
+from karma_pipelines.ui import read_pid_file, stop_ui
+
+pytestmark = pytest.mark.live_ui
+
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOTS = ROOT / ".karma" / "screenshots"
+SMALL_WORLD = {"components": 45, "days": 75, "seed": 11}
+MODEL = "karma-rollback-forecaster"
+READY_TIMEOUT = 120.0
+CHROMIUM = Path(os.environ.get("KARMA_CHROMIUM", "/usr/bin/chromium"))  # Debian's package
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Named here to be read at a glance; the full sets come from the definitions themselves (`expected`).
+CORE_ASSETS = {
+    "karma_world",
+    "karma_events",
+    "deploy_records",
+    "config_snapshots",
+    "quarantined_records",
+    "rollback_features",
+    "rollback_forecaster",
+    "rollback_forecaster_champion",
+    "deploy_risk_scores",
+}
+CORE_CHECKS = {
+    ("clean_karma_events", "check_clean_karma_events_suite"),
+    ("deploy_records", "check_deploy_records_suite"),
+    ("config_snapshots", "check_config_snapshots_suite"),
+    ("quarantined_records", "check_quarantine_accounting"),
+    ("rollback_features", "check_rollback_features_point_in_time"),
+    ("rollback_forecaster", "check_rollback_forecaster_beats_random"),
+    ("rollback_forecaster", "check_rollback_forecaster_challenger"),
+}
+
+
+@dataclass
+class LiveUI:
+    home: Path
+    dagster: str
+    mlflow: str
+    ports: tuple[int, int]
+    supervisor: subprocess.Popen
+    log: Path
+    summary: dict
+    source: KarmaSourceResource
+    pids: dict[str, tuple[int, int]]  # from <home>/ui.pid: name -> (pid = process group id, start time)
+    stopped: bool = False
+
+    def log_tail(self, lines: int = 60) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(1.0)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def _http(url: str, body: dict | None = None, timeout: float = 30.0) -> dict | str:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        text = response.read().decode()
+    return json.loads(text) if response.headers.get_content_type() == "application/json" else text
+
+
+def graphql(ui: LiveUI, query: str, variables: dict | None = None) -> dict:
+    answer = _http(f"{ui.dagster}/graphql", {"query": query, "variables": variables or {}})
+    assert not answer.get("errors"), answer["errors"]
+    return answer["data"]
+
+
+def mlflow_get(ui: LiveUI, endpoint: str, **params: str) -> dict:
+    return _http(f"{ui.mlflow}/api/2.0/mlflow/{endpoint}?{urllib.parse.urlencode(params)}")
+
+
+def _ours(home: Path) -> list[str]:
+    """Every live process started for this home: the servers' environment has KARMA_HOME=<home> (a temp
+    folder no other process uses), whatever process group or session a child may have moved to."""
+    marker = f"KARMA_HOME={home}".encode()
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        with contextlib.suppress(OSError):
+            if marker in Path(f"/proc/{entry.name}/environ").read_bytes().split(b"\0"):
+                state = Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()[0]
+                if state not in ("Z", "X"):
+                    cmd = Path(f"/proc/{entry.name}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                    found.append(f"{entry.name}: {cmd[:160]}")
+    return found
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (non-zombie: a killed orphan waits a moment for init to reap it) processes of a process group."""
+    members = []
+    for entry in os.scandir("/proc"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{entry.name}/stat").read_text().rsplit(")", 1)[1].split()
+            if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+                members.append(int(entry.name))
+    return members
+
+
+def _wait_ready(ui: LiveUI) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT
+    waiting = {"dagster", "mlflow"}
+    while waiting and time.monotonic() < deadline:
+        if ui.supervisor.poll() is not None:
+            raise RuntimeError(f"`karma-pipelines ui` exited with {ui.supervisor.returncode}")
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            if "dagster" in waiting:
+                answer = _http(
+                    f"{ui.dagster}/graphql",
+                    {"query": "{ repositoriesOrError { ... on RepositoryConnection { nodes { name } } } }"},
+                    timeout=5,
+                )
+                if answer["data"]["repositoriesOrError"]["nodes"]:  # the code location is loaded
+                    waiting.discard("dagster")
+            if "mlflow" in waiting and _http(f"{ui.mlflow}/health", timeout=5) == "OK":
+                waiting.discard("mlflow")
+        time.sleep(0.5)
+    if waiting:
+        raise TimeoutError(f"not ready after {READY_TIMEOUT:.0f} s: {sorted(waiting)}")
+
+
+def stop_and_check(ui: LiveUI) -> list[str]:
+    """Stop the supervisor like `make ui-stop` (SIGTERM to the pid in ui.pid); return the problems seen."""
+    if ui.stopped:
+        return []
+    ui.stopped = True
+    problems = []
+    code = stop_ui(ui.home, timeout=60)
+    try:
+        ui.supervisor.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        problems.append("the supervisor did not exit")
+        ui.supervisor.kill()
+        ui.supervisor.wait()
+    if code != 0:
+        problems.append(f"stop_ui returned {code}")
+    if ui.supervisor.returncode != 0:
+        problems.append(f"the supervisor exited with {ui.supervisor.returncode}")
+    for name, (pgid, _) in ui.pids.items():
+        members = _group_members(pgid)
+        if members:
+            problems.append(f"{name}: process group {pgid} still has processes {members}")
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+    left = _ours(ui.home)
+    if left:
+        problems.append(f"processes with KARMA_HOME={ui.home} left: {left}")
+        for line in left:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(line.split(":")[0]), signal.SIGKILL)
+    problems += [f"port {port} still open" for port in ui.ports if _port_open(port)]
+    if (ui.home / "ui.pid").exists():
+        problems.append("ui.pid was not removed")
+    return problems
+
+
+@pytest.fixture(scope="module")
+def live_ui(tmp_path_factory):
+    home = tmp_path_factory.mktemp("karma_live_ui")
+    (home / "dagster").mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
+    source = KarmaSourceResource(kind="simulator", path=str(home / "world"), **SMALL_WORLD)
+    with pytest.MonkeyPatch.context() as env:  # restored afterwards
+        env.setenv("DAGSTER_HOME", str(home / "dagster"))
+        summary = run_pipeline(source, home)
+    assert summary["success"], summary
+
+    dagster_port, mlflow_port = _free_port(), _free_port()
+    while mlflow_port == dagster_port:
+        mlflow_port = _free_port()
+    server_env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DAGSTER_HOME")}
+    server_env.update(
+        KARMA_SOURCE_KIND="simulator", KARMA_SOURCE_PATH=str(home / "world"), PYTHONUNBUFFERED="1"
+    )
+    log = home / "ui.log"
+    command = [
+        str(Path(sys.executable).parent / "karma-pipelines"),
+        *("ui", "--home", str(home), "--dagster-port", str(dagster_port), "--mlflow-port", str(mlflow_port)),
+    ]
+    with log.open("wb") as out:
+        supervisor = subprocess.Popen(
+            command, cwd=ROOT, env=server_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    ui = LiveUI(
+        home=home,
+        dagster=f"http://127.0.0.1:{dagster_port}",
+        mlflow=f"http://127.0.0.1:{mlflow_port}",
+        ports=(dagster_port, mlflow_port),
+        supervisor=supervisor,
+        log=log,
+        summary=summary,
+        source=source,
+        pids={},
+    )
+    started = time.monotonic()
+    try:
+        _wait_ready(ui)
+    except BaseException as exc:  # Ctrl-C included: never leave the servers running
+        ui.pids = {k: v for k, v in read_pid_file(home).items() if k != "supervisor"}
+        problems = stop_and_check(ui)
+        if not isinstance(exc, RuntimeError | TimeoutError):
+            raise
+        pytest.fail(f"{exc}; stop: {problems or 'clean'}\n--- servers' log (tail) ---\n{ui.log_tail()}")
+    ui.pids = {k: v for k, v in read_pid_file(home).items() if k != "supervisor"}
+    print(f"servers ready in {time.monotonic() - started:.1f} s: {ui.dagster} {ui.mlflow}")
+    yield ui
+    problems = stop_and_check(ui)  # already done by test_ui_stop_leaves_nothing_running unless deselected
+    assert not problems, f"{problems}\n--- servers' log (tail) ---\n{ui.log_tail()}"
+
+
+# --- Dagster: GraphQL -----------------------------------------------------------------------------------
+
+REPOSITORY_QUERY = """
+query Repository {
+  repositoriesOrError {
+    __typename
+    ... on RepositoryConnection {
+      nodes {
+        name
+        location { name }
+        jobs { name }
+        schedules { name cronSchedule executionTimezone scheduleState { status } }
+        sensors { name sensorState { status } }
+        assetNodes {
+          assetKey { path }
+          groupName
+          assetChecksOrError {
+            __typename
+            ... on AssetChecks { checks { name blocking executionForLatestMaterialization { status } } }
+          }
+        }
+      }
+    }
+    ... on PythonError { message }
+  }
+}
+"""
+
+LATEST_MATERIALIZATION_QUERY = """
+query Latest($path: [String!]!) {
+  assetOrError(assetKey: {path: $path}) {
+    __typename
+    ... on Asset {
+      assetMaterializations(limit: 1) {
+        runId
+        metadataEntries {
+          __typename
+          label
+          ... on UrlMetadataEntry { url }
+          ... on TextMetadataEntry { text }
+          ... on IntMetadataEntry { intValue }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def repository(live_ui):
+    answer = graphql(live_ui, REPOSITORY_QUERY)["repositoriesOrError"]
+    assert answer["__typename"] == "RepositoryConnection", answer
+    (repo,) = answer["nodes"]
+    return repo
+
+
+@pytest.fixture(scope="module")
+def expected(live_ui):
+    """What the code location defines for this source, loaded in process: the UI must show the same."""
+    defs = build_definitions(source=live_ui.source)
+    graph = defs.resolve_asset_graph()
+    return {
+        "assets": {k.to_user_string() for k in graph.get_all_asset_keys()},
+        "checks": {(k.asset_key.to_user_string(), k.name) for k in graph.asset_check_keys},
+        "jobs": {j.name for j in defs.jobs},
+        "schedules": {s.name: s.default_status.value for s in defs.schedules},
+        "sensors": {s.name: s.default_status.value for s in defs.sensors},
+    }
+
+
+def test_dagster_asset_graph_and_checks(repository, expected):
+    assert repository["location"]["name"] == "karma_pipelines"
+    assert {j["name"] for j in repository["jobs"]} >= expected["jobs"] | {"karma_pipeline_job"}
+    nodes = {"/".join(n["assetKey"]["path"]): n for n in repository["assetNodes"]}
+    assert set(nodes) >= CORE_ASSETS, CORE_ASSETS - set(nodes)
+    assert set(nodes) == expected["assets"]
+    checks = {}
+    for key, node in nodes.items():
+        assert node["assetChecksOrError"]["__typename"] == "AssetChecks", node["assetChecksOrError"]
+        checks |= {(key, c["name"]): c for c in node["assetChecksOrError"]["checks"]}
+    assert set(checks) >= CORE_CHECKS, CORE_CHECKS - set(checks)
+    assert set(checks) == expected["checks"]
+    not_passed = {
+        k: (c["executionForLatestMaterialization"] or {}).get("status")
+        for k, c in checks.items()
+        if (c["executionForLatestMaterialization"] or {}).get("status") != "SUCCEEDED"
+    }
+    assert not not_passed, not_passed  # every check ran on the latest materialization and passed
+    assert all(checks[k]["blocking"] for k in CORE_CHECKS)
+
+
+def test_dagster_schedule_and_sensors(repository, expected):
+    schedules = {s["name"]: s for s in repository["schedules"]}
+    daily = schedules["karma_daily_schedule"]
+    assert (daily["cronSchedule"], daily["executionTimezone"]) == ("0 5 * * *", "UTC")
+    assert daily["scheduleState"]["status"] == "STOPPED"  # off by default
+    assert {n: s["scheduleState"]["status"] for n, s in schedules.items()} == expected["schedules"]
+    # A simulator/event-log source has the day-file sensor; `git_commits_sensor` comes with a Git source.
+    sensors = {s["name"]: s["sensorState"]["status"] for s in repository["sensors"]}
+    assert sensors and sensors == expected["sensors"]
+
+
+def test_dagster_latest_forecaster_materialization_links_mlflow(live_ui):
+    answer = graphql(live_ui, LATEST_MATERIALIZATION_QUERY, {"path": ["rollback_forecaster"]})["assetOrError"]
+    assert answer["__typename"] == "Asset", answer
+    (latest,) = answer["assetMaterializations"]
+    assert latest["runId"] == live_ui.summary["dagster_run_id"]
+    meta = {e["label"]: e for e in latest["metadataEntries"]}
+    assert meta["mlflow_run"]["__typename"] == "UrlMetadataEntry"
+    assert meta["mlflow_run"]["url"] == live_ui.summary["assets"]["rollback_forecaster"]["mlflow_run"]
+    assert "/#/experiments/" in meta["mlflow_run"]["url"]
+    assert meta["registered_model"]["text"] == MODEL
+    assert meta["version"]["intValue"] == 1
+
+
+# --- MLflow: REST ---------------------------------------------------------------------------------------
+
+
+def test_mlflow_registered_model_and_champion(live_ui):
+    model = mlflow_get(live_ui, "registered-models/get", name=MODEL)["registered_model"]
+    assert model["name"] == MODEL
+    assert {a["alias"]: a["version"] for a in model.get("aliases", [])}.get("champion") == "1"
+    champion = mlflow_get(live_ui, "registered-models/alias", name=MODEL, alias="champion")["model_version"]
+    assert champion["version"] == "1"
+    assert champion["run_id"] in live_ui.summary["assets"]["rollback_forecaster"]["mlflow_run"]
+    run = mlflow_get(live_ui, "runs/get", run_id=champion["run_id"])["run"]
+    tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+    assert tags["dagster.run_id"] == live_ui.summary["dagster_run_id"]
+    assert tags["dagster.asset_key"] == "rollback_forecaster"
+    found = mlflow_get(live_ui, "registered-models/search", filter=f"name='{MODEL}'")
+    assert [m["name"] for m in found["registered_models"]] == [MODEL]
+
+
+# --- the browser ----------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser(live_ui, tmp_path_factory):
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} is absent: apt-get install -y --no-install-recommends chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_api.sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path_factory.mktemp("chromium_profile")),
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1600, "height": 1000},
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def _shoot(
+    browser,
+    url: str,
+    texts: list[str],
+    name: str,
+    close: str | None = None,
+    then: Callable[[Any], None] | None = None,
+) -> Path:
+    """Open url, wait until every text is on the page, close a panel, run `then(page)`, save a full-page
+    screenshot; return its path."""
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto(url, wait_until="domcontentloaded", timeout=60_000)
+        for text in texts:
+            try:
+                page.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=60_000)
+            except Exception as exc:
+                page.screenshot(path=str(SCREENSHOTS / f"FAILED-{name}.png"), full_page=True)
+                raise AssertionError(f"{text!r} not shown on {url}; page errors: {errors}") from exc
+        if close:  # e.g. MLflow's assistant side panel, open by default
+            with contextlib.suppress(Exception):
+                page.get_by_role("button", name=close, exact=True).first.click(timeout=3_000)
+        if then:
+            try:
+                then(page)
+            except Exception as exc:
+                page.screenshot(path=str(SCREENSHOTS / f"FAILED-{name}.png"), full_page=True)
+                raise AssertionError(f"on {url}: {exc}; page errors: {errors}") from exc
+        page.wait_for_timeout(1_500)  # let the last requests render (neither UI ever goes network-idle)
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+    finally:
+        page.close()
+
+
+def _show_mlflow_metadata(page) -> None:
+    """Filter the metadata table down to the MLflow links (`mlflow_run`, `mlflow_model`)."""
+    page.get_by_placeholder("Filter metadata keys").fill("mlflow")
+    page.get_by_text("mlflow_run", exact=True).first.wait_for(state="visible", timeout=30_000)
+
+
+def test_browser_dagster_asset_page(live_ui, browser):
+    path = _shoot(
+        browser,
+        f"{live_ui.dagster}/assets/rollback_forecaster",
+        ["rollback_forecaster", "Latest materialization", "karma_pipeline_job", "test_roc_auc"],
+        "dagster-asset-rollback_forecaster",
+        then=_show_mlflow_metadata,
+    )
+    assert path.stat().st_size > 20_000
+
+
+def test_browser_dagster_downstream_lineage(live_ui, browser):
+    path = _shoot(
+        browser,
+        f"{live_ui.dagster}/assets/rollback_forecaster?view=lineage&lineageScope=downstream&lineageDepth=2",
+        ["rollback_forecaster_champion", "deploy_risk_scores", "2 / 2 Passed"],
+        "dagster-lineage-rollback_forecaster-downstream",
+    )
+    assert path.stat().st_size > 20_000
+
+
+def test_browser_mlflow_registered_model_page(live_ui, browser):
+    path = _shoot(
+        browser,
+        f"{live_ui.mlflow}/#/models/{MODEL}",
+        [MODEL, "Version 1", "champion", "challenger"],
+        "mlflow-registered-model-karma-rollback-forecaster",
+        close="Close",
+    )
+    assert path.stat().st_size > 20_000
+
+
+def test_browser_mlflow_champion_run_page(live_ui, browser):
+    # The metadata link points at the default UI address; keep its path (experiment and run ids).
+    run_url = live_ui.summary["assets"]["rollback_forecaster"]["mlflow_run"]
+    fragment = run_url[run_url.index("/#/") :]
+    path = _shoot(
+        browser,
+        f"{live_ui.mlflow}{fragment}",
+        ["test_roc_auc", "dagster.run_id", MODEL],
+        "mlflow-champion-run",
+        close="Close",
+    )
+    assert path.stat().st_size > 20_000
+
+
+# --- stop (last: runs after every test above) ------------------------------------------------------------
+
+
+def test_ui_stop_leaves_nothing_running(live_ui):
+    assert _ours(live_ui.home), "the servers should be running before the stop"
+    assert set(live_ui.pids) == {"dagster", "mlflow"}
+    problems = stop_and_check(live_ui)
+    assert not problems, f"{problems}\n--- servers' log (tail) ---\n{live_ui.log_tail()}"
