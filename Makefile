@@ -12,12 +12,12 @@ export KARMA_HOME
 # uv from PATH, else a private copy installed from PyPI into .karma/tools.
 UV := $(or $(shell command -v uv 2>/dev/null),$(KARMA_HOME)/tools/bin/uv)
 
-.PHONY: help setup run test ui bench lint format clean
+.PHONY: help setup browser run test ui bench lint format clean
 
 help:
 	@echo "make run    # set up, then run the whole pipeline on the embedded simulated world"
 	@echo "make test   # set up, then run the tests"
-	@echo "make ui     # Dagster (127.0.0.1:3000) and MLflow (127.0.0.1:5000) on the same stores"
+	@echo "make ui     # Dagster (127.0.0.1:\$$DAGSTER_PORT, 3000) and MLflow (\$$MLFLOW_PORT, 5000); make ui-stop"
 	@echo "make bench  # benchmark figures"
 
 $(KARMA_HOME)/tools/bin/uv:
@@ -33,7 +33,19 @@ run: setup
 	$(UV) run --frozen karma-pipelines run --source '$(SOURCE)' --home $(KARMA_HOME) \
 		$(if $(LAYOUT),--layout '$(LAYOUT)') $(if $(REF),--ref '$(REF)')
 
-test: setup
+# The live UI test drives Debian's Chromium: install it when missing and possible (root + apt);
+# without it the browser tests skip themselves with a message.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (Debian) for the browser test"; \
+	    (DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null) \
+	      || echo "chromium could not be installed: the browser tests will be skipped"; \
+	  else echo "chromium not found: the browser tests will be skipped"; fi; \
+	fi
+
+test: setup browser
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen pytest
 
