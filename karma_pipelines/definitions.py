@@ -4,7 +4,7 @@ import os
 
 import dagster as dg
 
-from karma_pipelines.defs import checks, features, insights, models, validate
+from karma_pipelines.defs import checks, features, insights, models, suggester, validate
 from karma_pipelines.defs.automation import (
     daily_schedule,
     git_commits_sensor,
@@ -17,7 +17,7 @@ from karma_pipelines.defs.io import PartitionedPickleIOManager
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
 
-MODULES = [validate, features, models, checks, insights]
+MODULES = [validate, features, models, suggester, checks, insights]
 
 
 def source_from_environment() -> KarmaSourceResource:
@@ -29,6 +29,7 @@ def source_from_environment() -> KarmaSourceResource:
         layout=os.environ.get("KARMA_GIT_LAYOUT", DEFAULT_LAYOUT),
         ref=os.environ.get("KARMA_GIT_REF") or None,
         state_dir=os.path.join(os.environ.get("KARMA_HOME", ".karma"), "git_state"),
+        iac=os.environ.get("KARMA_IAC_PATH", ""),
     )
 
 

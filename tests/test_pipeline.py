@@ -49,7 +49,7 @@ def test_every_asset_and_check_succeeds(pipeline_run):
     _, result = pipeline_run
     assert result.success
     evaluations = result.get_asset_check_evaluations()
-    assert len(evaluations) == 7
+    assert len(evaluations) == 8
     assert all(e.passed for e in evaluations), [
         (e.check_name, e.metadata) for e in evaluations if not e.passed
     ]
@@ -139,3 +139,14 @@ def test_risk_scores_explain_recent_deploys(pipeline_run):
     assert len(scores) > 0 and scores["score"].between(0, 1).all()
     assert scores["score"].is_monotonic_decreasing
     assert scores["reasons"].str.len().gt(0).all()
+
+
+def test_field_suggester_is_gated_registered_and_suggests(pipeline_run):
+    home, result = pipeline_run
+    pointer = result.output_for_node("config_field_suggester")
+    champion = version_by_alias(MlflowTarget.local(home).client(), "karma-config-field-suggester", CHAMPION)
+    assert pointer["version"] == "1" and champion.tags["promotion.decision"] == "promote"
+    table = result.output_for_node("config_field_suggestions")
+    assert list(table.columns) == ["component", "kind", "field", "score", "reason"]
+    assert set(table["kind"]) <= {"missing", "unused"} and len(table) > 0
+    assert table["reason"].str.len().gt(0).all()

@@ -19,6 +19,7 @@ class KarmaSourceResource(dg.ConfigurableResource):
     layout: str = DEFAULT_LAYOUT
     ref: str | None = None
     state_dir: str = ".karma/git_state"
+    iac: str = ""  # an IaC repository (Terraform per component type) for the suggester's code evidence
     seed: int = 7
     components: int = 240
     days: int = 180

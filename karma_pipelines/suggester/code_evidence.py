@@ -62,15 +62,17 @@ class TypeCode:
     reads: list[Read] = field(default_factory=list)
     reads_everything: bool = False  # the whole config is used as a value somewhere
 
+    def read_kind(self, path: str) -> str | None:
+        """`exact`: the path itself is read (or a leaf holding it is read inside); `covered`: only
+        as part of a subtree used whole (a bag of environment variables, `tags`); None: not read."""
+        if any(path_matches(r.path, path) or covers_leaf(path, r.path) for r in self.reads):
+            return "exact"
+        if self.reads_everything or any(r.whole and covers(r.path, path) for r in self.reads):
+            return "covered"
+        return None
+
     def is_read(self, path: str) -> bool:
-        if self.reads_everything:
-            return True
-        for read in self.reads:
-            if read.whole and covers(read.path, path):
-                return True
-            if path_matches(read.path, path) or covers_leaf(path, read.path):
-                return True
-        return False
+        return self.read_kind(path) is not None
 
     def is_required(self, path: str) -> bool:
         """Read without a default, unconditionally (a deploy without it fails)."""
@@ -110,6 +112,10 @@ class CodeEvidence:
         """True/False when the type's Terraform is known, None otherwise."""
         code = self.types.get(component_type)
         return None if code is None else code.is_read(path)
+
+    def read_kind(self, component_type: str, path: str) -> str | None:
+        code = self.types.get(component_type)
+        return None if code is None else code.read_kind(path)
 
     def is_required(self, component_type: str, path: str) -> bool:
         code = self.types.get(component_type)

@@ -98,9 +98,10 @@ def make_corpus(rows: pd.DataFrame, source: str = "", skipped: list[str] | None 
     """A corpus from rows with component, component_type, environment, field_paths, references
     (captured_at and nickname optional). Rows without any field are dropped (deleted components)."""
     frame = rows.copy()
-    frame = frame[frame["field_paths"].map(lambda f: f is not None and len(f) > 0)].reset_index(drop=True)
+    keep = frame["field_paths"].map(lambda f: f is not None and len(f) > 0).astype(bool)
+    frame = frame.loc[keep].reset_index(drop=True)
     if "nickname" not in frame:
-        frame["nickname"] = frame["component"].str.partition("/")[2]
+        frame["nickname"] = frame["component"].map(lambda c: c.partition("/")[2])
     if "captured_at" not in frame:
         frame["captured_at"] = pd.NaT
     frame["environment"] = frame["environment"].fillna(DEFAULT_ENV).astype(str)
@@ -195,7 +196,7 @@ def corpus_from_folder(root: Path | str, layout: str = DEFAULT_LAYOUT) -> Corpus
     `default`; without `{component_type}` it is the folder holding the nickname's segment."""
     root = Path(root)
     pattern = _layout_regex(layout)
-    items, skipped = [], []
+    items, skipped, seen = [], [], set()
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in CONFIG_SUFFIXES):
         rel = path.relative_to(root).as_posix()
         match = pattern.match(rel)
@@ -213,14 +214,16 @@ def corpus_from_folder(root: Path | str, layout: str = DEFAULT_LAYOUT) -> Corpus
         except (ValueError, yaml.YAMLError, UnicodeDecodeError):
             skipped.append(rel)
             continue
-        if not isinstance(config, dict):
-            skipped.append(rel)
+        env = groups.get("env") or DEFAULT_ENV
+        if not isinstance(config, dict) or (env, f"{ctype}/{nickname}") in seen:
+            skipped.append(rel)  # not an object, or a second file for a component already read
             continue
+        seen.add((env, f"{ctype}/{nickname}"))
         items.append(
             {
                 "component": f"{ctype}/{nickname}",
                 "component_type": ctype,
-                "environment": groups.get("env") or DEFAULT_ENV,
+                "environment": env,
                 "config": config,
             }
         )

@@ -19,9 +19,7 @@ class Corruption:
     added: frozenset[tuple[int, str]]  # (row, field) put in (they do not: label 0)
 
 
-def corrupt_twins(
-    corpus: Corpus, removals: float, additions: float, rng: np.random.Generator
-) -> Corruption:  # fmt: skip
+def corrupt_twins(corpus: Corpus, removals: float, additions: float, rng: np.random.Generator) -> Corruption:
     """For each group of twins (2+ configs of one service), drop a field they share with probability
     `removals`, and add one stray field (another type's field or a misspelling) with `additions`."""
     configs = corpus.configs

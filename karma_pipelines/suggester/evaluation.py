@@ -124,9 +124,14 @@ class MaskedCases:
 
 
 def masked_cases(
-    stats: CorpusStats, full: Corpus, test: Corpus, spec: SuggesterSpec, code: CodeEvidence | None,
-    max_cases: int = 4000, seed: int = 0,
-) -> MaskedCases:  # fmt: skip
+    stats: CorpusStats,
+    full: Corpus,
+    test: Corpus,
+    spec: SuggesterSpec,
+    code: CodeEvidence | None,
+    max_cases: int = 4000,
+    seed: int = 0,
+) -> MaskedCases:
     """One case per (test config, field it sets that `min_field_configs` configs of its type set in
     the full corpus), at most `max_cases` (a random sample)."""
     counts: dict[tuple[str, str], int] = {}
@@ -321,9 +326,15 @@ def history_metrics(
 
 
 def planted_metrics(
-    booster: lgb.Booster, corpus: Corpus, mistakes: pd.DataFrame, spec: SuggesterSpec, code: CodeEvidence | None,
-    unused_threshold: float, baseline_threshold: float, top: int = 5,
-) -> dict[str, dict[str, float]]:  # fmt: skip
+    booster: lgb.Booster,
+    corpus: Corpus,
+    mistakes: pd.DataFrame,
+    spec: SuggesterSpec,
+    code: CodeEvidence | None,
+    unused_threshold: float,
+    baseline_threshold: float,
+    top: int = 5,
+) -> dict[str, dict[str, float]]:
     """Planted missing fields: in the config's top-`top` missing? Planted unused fields: flagged (at
     the threshold) and in its top-`top` unused? Also the precision of all unused flags (the
     simulator's truth lists every field its Terraform catalogue does not read)."""
@@ -378,9 +389,16 @@ def load_mistakes(world: Path | str) -> pd.DataFrame:
 
 
 def evaluate_split(
-    booster: lgb.Booster, full: Corpus, train: Corpus, test: Corpus, spec: SuggesterSpec,
-    code: CodeEvidence | None, unused_threshold: float, baseline_threshold: float, seed: int = 0,
-) -> dict:  # fmt: skip
+    booster: lgb.Booster,
+    full: Corpus,
+    train: Corpus,
+    test: Corpus,
+    spec: SuggesterSpec,
+    code: CodeEvidence | None,
+    unused_threshold: float,
+    baseline_threshold: float,
+    seed: int = 0,
+) -> dict:
     """Everything measurable on one train/test split by component (statistics from `train` only)."""
     stats = fit_corpus_stats(train, spec)
     cases = masked_cases(stats, full, test, spec, code, seed=seed)

@@ -175,7 +175,7 @@ class _TypeFeaturizer:
             Ls = np.maximum(L, 0)
             num = np.where(col[:, None] >= 0, ts.C[Ls, np.maximum(col, 0)[:, None]], 0.0) - Y * y_f[sl, None]
             den = ts.count[Ls] - Y
-            valid = (L >= 0) & (den >= minimum) & (L != col[:, None])
+            valid = (L >= 0) & (den >= minimum) & (col[:, None] != L)
             with np.errstate(invalid="ignore", divide="ignore"):
                 conf = num / np.maximum(den, 1.0)
             token = ts.is_token[Ls]
@@ -393,7 +393,8 @@ class _NameEvidence:
             typo[hit] = qenc.has(q.row[hit], near_q[hit]).astype(np.float32)
         out["typo_of_present"][idx] = typo
         if self.code is not None and self.code.has(ctype):
-            read = np.array([self.code.is_read(ctype, n) for n in names], dtype=np.float32)
+            level = {"exact": 1.0, "covered": 0.5, None: 0.0}
+            read = np.array([level[self.code.read_kind(ctype, n)] for n in names], dtype=np.float32)
             required = np.array([self.code.is_required(ctype, n) for n in names], dtype=np.float32)
             out["code_available"][idx] = 1.0
             out["code_read"][idx] = read[inv]

@@ -69,9 +69,15 @@ def _frame(
 
 
 def injected_queries(
-    stats: CorpusStats, qenc: Encoded, rows: np.ndarray, n_foreign: int, n_typos: int, rng: np.random.Generator,
-    min_other_support: int = 2, n_new: int = 0,
-) -> tuple[Queries, np.ndarray]:  # fmt: skip
+    stats: CorpusStats,
+    qenc: Encoded,
+    rows: np.ndarray,
+    n_foreign: int,
+    n_typos: int,
+    rng: np.random.Generator,
+    min_other_support: int = 2,
+    n_new: int = 0,
+) -> tuple[Queries, np.ndarray]:
     """Fields a row does not set and its type never sets: fields of other types (`foreign`),
     misspelt names of fields it sets (`typo`) and names made of parts of known names (`new`).
     Returned as absent queries: the evidence is the rest of the config, as for a field it sets."""
@@ -135,9 +141,15 @@ def _pairs(stats: CorpusStats, pairs: frozenset[tuple[int, str]]) -> np.ndarray:
 
 
 def query_frame(
-    stats: CorpusStats, qenc: Encoded, rows: np.ndarray, spec: SuggesterSpec, code: CodeEvidence | None,
-    rng: np.random.Generator, negatives: int | None = None, corruption: Corruption | None = None,
-) -> QueryFrame:  # fmt: skip
+    stats: CorpusStats,
+    qenc: Encoded,
+    rows: np.ndarray,
+    spec: SuggesterSpec,
+    code: CodeEvidence | None,
+    rng: np.random.Generator,
+    negatives: int | None = None,
+    corruption: Corruption | None = None,
+) -> QueryFrame:
     """Labelled queries for `rows`, both questions:
 
     - missing (is_set 0): each field a config sets, hidden (1); sampled absent candidates (0);
@@ -208,23 +220,28 @@ def predict(booster: lgb.Booster, frame: pd.DataFrame) -> np.ndarray:
 
 
 def missing_scores(p: np.ndarray, frame: pd.DataFrame, spec: SuggesterSpec) -> np.ndarray:
-    """Score of an absent field being missing: the model's probability, raised to `code_floor` when
-    the type's Terraform reads it without a default, halved when no Terraform of the type reads it."""
-    score = np.asarray(p, dtype=np.float64).copy()
+    """Score of an absent field being missing: the model's probability; lifted into [code_floor, 1]
+    when the type's Terraform reads it without a default (for an entry of a user-named map, only when
+    the entry exists), halved when no Terraform of the type reads it. Order within each band is kept."""
+    p = np.asarray(p, dtype=np.float64)
     code = frame["code_available"].to_numpy() == 1
-    read, required = frame["code_read"].to_numpy(), frame["code_required"].to_numpy()
-    score = np.where(code & (read == 0), 0.5 * score, score)
-    return np.where(code & (required == 1), np.maximum(score, spec.code_floor), score)
+    read, required = frame["code_read"].to_numpy(), frame["code_required"].to_numpy() == 1
+    in_scope = (frame["is_map_child"].to_numpy() != 1) | (frame["instance_in_context"].to_numpy() == 1)
+    score = np.where(code & (read == 0), 0.5 * p, p)
+    floor = spec.code_floor
+    return np.where(code & required & in_scope, floor + (1.0 - floor) * p, score)
 
 
 def unused_scores(p: np.ndarray, frame: pd.DataFrame, spec: SuggesterSpec) -> np.ndarray:
-    """Score of a present field being unused: 1 - the model's probability, raised to `code_floor` when
-    no Terraform of the type reads it, capped at 1 - `code_floor` when one does."""
+    """Score of a set field being unused: 1 - the model's probability; lifted into [code_floor, 1] when
+    no Terraform of the type reads it, pressed into [0, 1 - code_floor] when one reads that very path
+    (a field only inside a subtree used whole, like an environment variable, keeps the model's score)."""
     score = 1.0 - np.asarray(p, dtype=np.float64)
     code = frame["code_available"].to_numpy() == 1
     read = frame["code_read"].to_numpy()
-    score = np.where(code & (read == 0), np.maximum(score, spec.code_floor), score)
-    return np.where(code & (read == 1), np.minimum(score, 1.0 - spec.code_floor), score)
+    floor = spec.code_floor
+    score = np.where(code & (read == 0), floor + (1.0 - floor) * score, score)
+    return np.where(code & (read == 1), (1.0 - floor) * score, score)
 
 
 def best_f1_threshold(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -296,9 +313,13 @@ def fit_suggester(corpus: Corpus, spec: SuggesterSpec, code: CodeEvidence | None
     tuning = valid if len(valid) else fit
     unused_rows = tuning[tuning["is_set"] == 1]
     labels = (unused_rows["label"] == 0).to_numpy()
-    model_unused = unused_scores(predict(booster, unused_rows), unused_rows, spec)
+    # The threshold is the model's (tuned on 1 - p, before code evidence), kept inside the band code
+    # evidence leaves to the model: a field no Terraform reads is always flagged, one read never.
+    model_unused = 1.0 - predict(booster, unused_rows)
     base_unused = 1.0 - baseline_scores(unused_rows)
-    threshold = spec.unused_threshold or (best_f1_threshold(model_unused, labels) if labels.any() else 0.5)
+    tuned = best_f1_threshold(model_unused, labels) if labels.any() else 0.5
+    low, high = 1.0 - spec.code_floor, spec.code_floor
+    threshold = spec.unused_threshold or float(np.clip(tuned, low + 1e-6, high))
     base_threshold = best_f1_threshold(base_unused, labels) if labels.any() else 0.5
     importance = pd.DataFrame(
         {
@@ -329,64 +350,69 @@ def _pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
-def _missing_reason(row, ctype: str, names: list[str], types: list[str]) -> str:
+def _missing_reason(row: dict, ctype: str, names: list[str], types: list[str]) -> str:
     parts = []
-    if row.code_required == 1:
+    if row["code_required"] == 1:
         parts.append(f"the {ctype} Terraform reads it without a default")
     evidence = []
-    if row.n_twins > 0 and row.twin_rate >= 0.5:
+    if row["n_twins"] > 0 and row["twin_rate"] >= 0.5:
         evidence.append(
-            (row.twin_rate + 0.2, f"set by {_pct(row.twin_rate)} of its twins in other environments")
+            (row["twin_rate"] + 0.2, f"set by {_pct(row['twin_rate'])} of its twins in other environments")
         )
-    if row.is_map_child == 1 and row.pattern_rate == row.pattern_rate:
-        evidence.append((row.pattern_rate, f"{_pct(row.pattern_rate)} of entries like it set this key"))
-    if row.assoc_max == row.assoc_max and row.why_rule_from >= 0:
+    if row["is_map_child"] == 1 and not np.isnan(row["pattern_rate"]):
+        evidence.append((row["pattern_rate"], f"{_pct(row['pattern_rate'])} of entries like it set this key"))
+    rule_adds = not np.isnan(row["type_rate"]) and row["assoc_max"] > row["type_rate"] + 0.05
+    if not np.isnan(row["assoc_max"]) and row["why_rule_from"] >= 0 and rule_adds:
         evidence.append(
             (
-                row.assoc_max,
-                f"{_pct(row.assoc_max)} of {ctype} configs with `{names[row.why_rule_from]}` set it",
+                row["assoc_max"],
+                f"{_pct(row['assoc_max'])} of {ctype} configs with `{names[row['why_rule_from']]}` set it",
             )
         )
-    if row.knn_rate == row.knn_rate:
-        evidence.append((row.knn_rate, f"set by {_pct(row.knn_rate)} of the most similar {ctype} configs"))
-    if row.type_rate == row.type_rate:
-        evidence.append((row.type_rate, f"set by {_pct(row.type_rate)} of {ctype} configs"))
+    if not np.isnan(row["knn_rate"]):
+        evidence.append(
+            (row["knn_rate"], f"set by {_pct(row['knn_rate'])} of the most similar {ctype} configs")
+        )
+    if not np.isnan(row["type_rate"]):
+        evidence.append((row["type_rate"], f"set by {_pct(row['type_rate'])} of {ctype} configs"))
     evidence.sort(key=lambda e: -e[0])
     parts += [text for _, text in evidence[:2]]
-    if row.code_available == 1 and row.code_read == 0:
+    if row["code_available"] == 1 and row["code_read"] == 0:
         parts.append(f"but no {ctype} Terraform reads it")
     return "; ".join(parts) or "corpus evidence"
 
 
-def _unused_reason(row, ctype: str, names: list[str], types: list[str]) -> str:
+def _unused_reason(row: dict, ctype: str, names: list[str], types: list[str]) -> str:
     parts = []
-    if row.code_available == 1 and row.code_read == 0:
+    if row["code_available"] == 1 and row["code_read"] == 0:
         parts.append(f"no {ctype} Terraform reads it")
-    if row.typo_of_present == 1 and row.why_near >= 0:
-        parts.append(f"looks like a misspelling of `{names[row.why_near]}`, which is set")
-    elif row.near_common_field == 1 and row.why_near >= 0:
-        parts.append(f"looks like a misspelling of `{names[row.why_near]}`")
-    if row.type_support == 0:
-        if row.other_type_rate >= 0.2 and row.why_other_type >= 0:
+    if row["why_near"] >= 0 and (row["typo_of_present"] == 1 or row["near_common_field"] == 1):
+        which = ", which is set" if row["typo_of_present"] == 1 else ""
+        parts.append(f"looks like a misspelling of `{names[row['why_near']]}`{which}")
+    if row["type_support"] == 0:
+        if row["other_type_rate"] >= 0.2 and row["why_other_type"] >= 0:
             parts.append(
-                f"no other {ctype} config sets it; {_pct(row.other_type_rate)} of "
-                f"{types[row.why_other_type]} configs do"
+                f"no other {ctype} config sets it; {_pct(row['other_type_rate'])} of "
+                f"{types[row['why_other_type']]} configs do"
             )
         else:
             parts.append(f"no other {ctype} config sets it")
     else:
-        parts.append(f"set by only {int(row.type_support)} of {int(row.n_type)} other {ctype} configs")
-        if row.n_twins > 0 and row.twin_rate == 0:
+        parts.append(f"set by only {int(row['type_support'])} of {int(row['n_type'])} other {ctype} configs")
+        if row["n_twins"] > 0 and row["twin_rate"] == 0:
             parts.append("none of its twins in other environments")
-    if row.code_available == 1 and row.code_read == 1:
+    if row["code_available"] == 1 and row["code_read"] == 1:
         parts.append(f"(the {ctype} Terraform reads it)")
     return "; ".join(parts)
 
 
 def score_corpus(
-    booster: lgb.Booster, corpus: Corpus, spec: SuggesterSpec, code: CodeEvidence | None = None,
+    booster: lgb.Booster,
+    corpus: Corpus,
+    spec: SuggesterSpec,
+    code: CodeEvidence | None = None,
     rows: np.ndarray | None = None,
-) -> tuple[pd.DataFrame, CorpusStats]:  # fmt: skip
+) -> tuple[pd.DataFrame, CorpusStats]:
     """Every candidate (absent) and every present field of `corpus` (or of `rows`), scored: one frame
     with `missing_score` (absent fields) and `unused_score` (present fields), statistics of `corpus`."""
     stats = fit_corpus_stats(corpus, spec)
@@ -408,10 +434,16 @@ def score_corpus(
 
 
 def suggest(
-    run_or_booster, corpus: Corpus, component: str | None = None, top: int = 5, *,
-    code: CodeEvidence | None = None, spec: SuggesterSpec | None = None, unused_threshold: float | None = None,
+    run_or_booster,
+    corpus: Corpus,
+    component: str | None = None,
+    top: int = 5,
+    *,
+    code: CodeEvidence | None = None,
+    spec: SuggesterSpec | None = None,
+    unused_threshold: float | None = None,
     missing_threshold: float | None = None,
-) -> list[dict]:  # fmt: skip
+) -> list[dict]:
     """Ranked suggestions per config: `missing` (absent fields scoring at least the missing threshold)
     and `unused` (present fields scoring at least the unused threshold), each with a reason. Field
     names only: no value of any config is read or returned."""
@@ -430,33 +462,43 @@ def suggest(
         raise KeyError(f"no config for component {component!r}")
     frame, stats = score_corpus(booster, corpus, spec, code, rows)
     names, types = stats.vocab.names, stats.type_names
+    present = frame["present"].to_numpy()
+    missing = ~present & (frame["missing_score"].to_numpy() >= missing_threshold)
+    unused = present & (frame["unused_score"].to_numpy() >= unused_threshold)
+    picked = []
+    for mask, column in ((missing, "missing_score"), (unused, "unused_score")):
+        part = frame[mask].sort_values(["row", column, "field"], ascending=[True, False, True], kind="stable")
+        part = part[part.groupby("row").cumcount() < top]
+        explain = _missing_reason if column == "missing_score" else _unused_reason
+        reasons = [explain(r, r["component_type"], names, types) for r in part.to_dict("records")]
+        picked.append(
+            pd.DataFrame(
+                {"row": part["row"].to_numpy(), "field": part["field"].to_numpy(),
+                 "score": part[column].round(4).to_numpy(), "reason": reasons}
+            )
+        )  # fmt: skip
     configs = corpus.configs
+    by_row = [_by_row(p) for p in picked]
     out = []
-    by_row = dict(tuple(frame.groupby("row", sort=True)))
     for row in rows if rows is not None else range(len(corpus)):
-        part = by_row.get(row, frame.iloc[:0])
-        ctype = configs["component_type"].iat[row]
-        absent = part[~part["present"] & (part["missing_score"] >= missing_threshold)]
-        absent = absent.sort_values(["missing_score", "field"], ascending=[False, True]).head(top)
-        present = part[part["present"] & (part["unused_score"] >= unused_threshold)]
-        present = present.sort_values(["unused_score", "field"], ascending=[False, True]).head(top)
         out.append(
             {
                 "component": configs["component"].iat[row],
                 "environment": configs["environment"].iat[row],
-                "component_type": ctype,
-                "missing": [
-                    {"field": r.field, "score": round(float(r.missing_score), 4),
-                     "reason": _missing_reason(r, ctype, names, types)}
-                    for r in absent.itertuples(index=False)
-                ],
-                "unused": [
-                    {"field": r.field, "score": round(float(r.unused_score), 4),
-                     "reason": _unused_reason(r, ctype, names, types)}
-                    for r in present.itertuples(index=False)
-                ],
+                "component_type": configs["component_type"].iat[row],
+                "missing": by_row[0].get(row, []),
+                "unused": by_row[1].get(row, []),
             }
-        )  # fmt: skip
+        )
+    return out
+
+
+def _by_row(part: pd.DataFrame) -> dict[int, list[dict]]:
+    out: dict[int, list[dict]] = {}
+    for rec in part.to_dict("records"):
+        row = rec.pop("row")
+        rec["score"] = float(rec["score"])
+        out.setdefault(int(row), []).append(rec)
     return out
 
 

@@ -126,9 +126,13 @@ def _unused_table(unused: UnusedCases, p: np.ndarray, spec: SuggesterSpec) -> pd
 
 
 def evaluate_holdout(
-    booster_fit, full: Corpus, train_rows: np.ndarray, test_rows: np.ndarray, spec: SuggesterSpec,
+    booster_fit,
+    full: Corpus,
+    train_rows: np.ndarray,
+    test_rows: np.ndarray,
+    spec: SuggesterSpec,
     code: CodeEvidence | None,
-) -> tuple[Holdout, dict, dict, pd.DataFrame]:  # fmt: skip
+) -> tuple[Holdout, dict, dict, pd.DataFrame]:
     train, test = full.subset(train_rows), full.subset(test_rows)
     stats = fit_corpus_stats(train, spec)
     cases = masked_cases(stats, full, test, spec, code, seed=spec.seed)
@@ -144,9 +148,11 @@ def evaluate_holdout(
 
 
 def train_suggester(
-    corpus: Corpus, spec: SuggesterSpec | None = None, code: CodeEvidence | None = None,
+    corpus: Corpus,
+    spec: SuggesterSpec | None = None,
+    code: CodeEvidence | None = None,
     split: tuple[np.ndarray, np.ndarray] | None = None,
-) -> SuggesterRun:  # fmt: skip
+) -> SuggesterRun:
     """Fit on the training components and measure on the held-out ones (split by component)."""
     spec = spec or load_suggester_spec()
     train_rows, test_rows = split or split_by_component(corpus, spec.test_fraction, spec.seed)
@@ -202,9 +208,12 @@ def comparison_table(model: dict, baseline: dict) -> pd.DataFrame:
 
 
 def cross_validate(
-    corpus: Corpus, spec: SuggesterSpec | None = None, code: CodeEvidence | None = None, folds: int = 4,
+    corpus: Corpus,
+    spec: SuggesterSpec | None = None,
+    code: CodeEvidence | None = None,
+    folds: int = 4,
     progress: Callable[[str], None] | None = None,
-) -> dict:  # fmt: skip
+) -> dict:
     """K-fold by component: every component is held out once; cases are pooled over folds."""
     spec = spec or load_suggester_spec()
     ranks, unused_tables, holdouts, thresholds = [], [], [], []

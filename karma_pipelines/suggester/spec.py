@@ -58,8 +58,8 @@ class SuggesterSpec:
         out = {f"lgb.{k}": str(v) for k, v in self.params.items()}
         for key in (
             "num_boost_round", "early_stopping_rounds", "min_support", "min_rule_support", "neighbours",
-            "max_vocabulary", "negatives_per_config", "foreign_per_config", "typos_per_config", "new_names_per_config",
-            "twin_removals", "twin_additions",
+            "max_vocabulary", "negatives_per_config", "foreign_per_config", "typos_per_config",
+            "new_names_per_config", "twin_removals", "twin_additions",
             "max_train_configs", "test_fraction", "validation_fraction", "min_field_configs",
             "missing_threshold", "code_floor",
         ):  # fmt: skip

@@ -269,9 +269,12 @@ def _type_stats(name: str, enc: Encoded, rows: np.ndarray, vocab: Vocab, max_voc
 
 
 def fit_stats(
-    corpus: Corpus, min_support: int = 2, min_rule_support: int = 2, max_vocabulary: int = 3000,
+    corpus: Corpus,
+    min_support: int = 2,
+    min_rule_support: int = 2,
+    max_vocabulary: int = 3000,
     vocab: Vocab | None = None,
-) -> CorpusStats:  # fmt: skip
+) -> CorpusStats:
     """Statistics of `corpus` (the evidence every suggestion is read from)."""
     vocab = vocab or Vocab()
     enc = encode(corpus, vocab)

@@ -60,12 +60,24 @@ TYPES: dict[str, dict[str, Any]] = {
             ("flow_logs_enabled", "env", 0, {"prod": 0.9, "staging": 0.3}),
             ("flow_logs_retention_days", "with", 0.95, "flow_logs_enabled"),
             ("enable_ipv6", "opt", 0.1),
+            ("enable_dns_hostnames", "style", 0.8),
+            ("enable_dns_support", "with", 0.95, "enable_dns_hostnames"),
+            ("public_subnet_cidrs", "style", 0.6),
+            ("private_subnet_cidrs", "with", 0.95, "public_subnet_cidrs"),
+            ("database_subnet_cidrs", "opt", 0.3),
+            ("enable_vpn_gateway", "opt", 0.1),
+            ("vpc_endpoints", "opt", 0.3),
         ),
         "maps": {},
     },
     "route53-zone": {
         "fields": _fields(
-            ("zone_name", "req"), ("comment", "style", 0.9), ("force_destroy", "env", 0, {"dev": 0.8})
+            ("zone_name", "req"),
+            ("comment", "style", 0.9),
+            ("force_destroy", "env", 0, {"dev": 0.8}),
+            ("enable_dnssec", "env", 0.05, {"prod": 0.5}),
+            ("delegation_set_id", "opt", 0.15),
+            ("query_logging_enabled", "env", 0, {"prod": 0.4}),
         ),
         "maps": {"root_records": (("MX", 0.7), ("TXT", 0.8), ("CAA", 0.3), ("SPF", 0.2))},
     },
@@ -83,6 +95,14 @@ TYPES: dict[str, dict[str, Any]] = {
             ("lifecycle_expiration_days", "opt", 0.3),
             ("lifecycle_transition_days", "with", 0.7, "lifecycle_expiration_days"),
             ("replication_bucket", "env", 0, {"prod": 0.35}),
+            ("object_lock_enabled", "opt", 0.05),
+            ("cors_rules", "opt", 0.2),
+            ("website_enabled", "opt", 0.1),
+            ("website_index_document", "with", 0.95, "website_enabled"),
+            ("logging_bucket", "env", 0.05, {"prod": 0.5}),
+            ("logging_prefix", "with", 0.9, "logging_bucket"),
+            ("intelligent_tiering", "opt", 0.2),
+            ("notification_queue_runtime_path", "dep", 0.3, "sqs-queue"),
         ),
         "maps": {},
     },
@@ -95,8 +115,13 @@ TYPES: dict[str, dict[str, Any]] = {
             ("message_retention_seconds", "style", 0.7),
             ("dlq_enabled", "style", 0.8),
             ("max_receive_count", "with", 0.95, "dlq_enabled"),
+            ("redrive_allow_policy", "with", 0.3, "dlq_enabled"),
             ("kms_key_alias", "opt", 0.15),
             ("alarm_queue_depth", "env", 0, {"prod": 0.8}),
+            ("alarm_sns_topic", "with", 0.9, "alarm_queue_depth"),
+            ("delay_seconds", "opt", 0.2),
+            ("receive_wait_time_seconds", "style", 0.5),
+            ("max_message_size", "opt", 0.15),
         ),
         "maps": {},
     },
@@ -112,6 +137,12 @@ TYPES: dict[str, dict[str, Any]] = {
             ("google_client_id", "group", 0.0, "google"),
             ("google_client_secret", "group", 0.0, "google"),
             ("password_min_length", "opt", 0.3),
+            ("access_token_validity", "style", 0.5),
+            ("refresh_token_validity", "with", 0.9, "access_token_validity"),
+            ("id_token_validity", "with", 0.9, "access_token_validity"),
+            ("advanced_security_mode", "env", 0, {"prod": 0.6}),
+            ("email_sending_account", "opt", 0.3),
+            ("ses_from_address", "with", 0.9, "email_sending_account"),
         ),
         "maps": {},
         "groups": {"google": 0.4},
@@ -127,6 +158,9 @@ TYPES: dict[str, dict[str, Any]] = {
             ("enable_container_insights", "env", 0.2, {"prod": 0.9}),
             ("capacity_providers", "style", 0.8),
             ("default_capacity_strategy", "with", 0.9, "capacity_providers"),
+            ("spot_weight", "with", 0.4, "capacity_providers"),
+            ("service_connect_namespace", "opt", 0.25),
+            ("kms_key_alias", "opt", 0.15),
         ),
         "maps": {},
     },
@@ -141,15 +175,29 @@ TYPES: dict[str, dict[str, Any]] = {
             ("max_allocated_storage", "opt", 0.3),
             ("multi_az", "env", 0.1, {"prod": 0.95}),
             ("backup_retention_days", "env", 0.3, {"prod": 0.95}),
+            ("backup_window", "with", 0.8, "backup_retention_days"),
+            ("maintenance_window", "style", 0.7),
             ("deletion_protection", "env", 0.05, {"prod": 0.9}),
             ("performance_insights", "env", 0.1, {"prod": 0.6}),
             ("security_groups", "style", 0.8),
             ("parameter_group_family", "opt", 0.3),
+            ("storage_type", "opt", 0.5),
+            ("iops", "with", 0.4, "storage_type"),
+            ("storage_encrypted", "style", 0.9),
+            ("kms_key_alias", "with", 0.4, "storage_encrypted"),
+            ("monitoring_interval", "env", 0.05, {"prod": 0.6}),
+            ("auto_minor_version_upgrade", "style", 0.6),
+            ("apply_immediately", "env", 0.1, {"dev": 0.6}),
+            ("skip_final_snapshot", "env", 0.05, {"dev": 0.8}),
+            ("final_snapshot_identifier", "env", 0, {"prod": 0.7}),
+            ("iam_database_authentication", "opt", 0.3),
+            ("ca_cert_identifier", "opt", 0.2),
+            ("read_replica_count", "env", 0, {"prod": 0.2}),
         ),
         "maps": {},
     },
     "lambda": {
-        "fields": _fields(("log_retention_days", "style", 0.6)),
+        "fields": _fields(("log_retention_days", "style", 0.6), ("layers_bucket", "opt", 0.2)),
         "maps": {"functions": "lambda"},
     },
     "ecs-service": {
@@ -169,17 +217,42 @@ TYPES: dict[str, dict[str, Any]] = {
             ("autoscaling_min", "env", 0.05, {"prod": 0.8}),
             ("autoscaling_max", "with", 0.95, "autoscaling_min"),
             ("autoscaling_cpu_target", "with", 0.8, "autoscaling_min"),
+            ("deployment_minimum_healthy_percent", "style", 0.8),
+            ("deployment_maximum_percent", "with", 0.9, "deployment_minimum_healthy_percent"),
+            ("enable_circuit_breaker", "style", 0.7),
+            ("circuit_breaker_rollback", "with", 0.9, "enable_circuit_breaker"),
+            ("propagate_tags", "style", 0.6),
+            ("enable_ecs_managed_tags", "with", 0.8, "propagate_tags"),
+            ("task_role_policy_arns", "opt", 0.4),
+            ("execution_role_policy_arns", "opt", 0.3),
+            ("ephemeral_storage_gb", "opt", 0.1),
+            ("runtime_platform.cpu_architecture", "style", 0.4),
+            ("runtime_platform.os_family", "with", 0.95, "runtime_platform.cpu_architecture"),
+            ("service_discovery.namespace", "opt", 0.25),
+            ("service_discovery.name", "with", 0.95, "service_discovery.namespace"),
+            ("log_retention_days", "style", 0.8),
             ("container.name", "req"),
             ("container.image", "req"),
             ("container.port", "req"),
             ("container.command", "opt", 0.15),
             ("container.health_check", "style", 0.7),
+            ("container.readonly_root_filesystem", "style", 0.5),
+            ("container.stop_timeout", "opt", 0.2),
+            ("container.ulimits", "opt", 0.1),
+            ("container.mount_points", "opt", 0.15),
             ("load_balancer.enabled", "opt", 0.75),
             ("load_balancer.target_port", "with", 0.95, "load_balancer.enabled"),
             ("load_balancer.health_check_path", "with", 0.9, "load_balancer.enabled"),
             ("load_balancer.certificate_arn", "env", 0.0, {"prod": 0.6, "staging": 0.3}),
+            ("load_balancer.idle_timeout", "with", 0.3, "load_balancer.enabled"),
+            ("sidecars.datadog.enabled", "group", 0.0, "datadog"),
+            ("sidecars.datadog.site", "group", 0.0, "datadog"),
+            ("sidecars.datadog.api_key_path", "group", 0.0, "datadog"),
+            ("enable_xray", "group", 0.0, "tracing"),
+            ("xray_sampling_rate", "group", 0.0, "tracing"),
         ),
         "maps": {"container.environment": "env_vars", "container.secrets": "secrets"},
+        "groups": {"datadog": 0.25, "tracing": 0.2},
     },
     "serverless-api": {
         "fields": _fields(
@@ -192,6 +265,13 @@ TYPES: dict[str, dict[str, Any]] = {
             ("throttling_rate_limit", "style", 0.6),
             ("throttling_burst_limit", "with", 0.9, "throttling_rate_limit"),
             ("cors_allowed_origins", "opt", 0.4),
+            ("access_log_format", "style", 0.5),
+            ("access_log_retention_days", "with", 0.8, "access_log_format"),
+            ("waf_acl_arn", "env", 0, {"prod": 0.4}),
+            ("authorizer_type", "opt", 0.5),
+            ("cognito_sso_nickname", "dep", 0.6, "cognito-sso"),
+            ("api_key_required", "opt", 0.2),
+            ("usage_plan_quota", "with", 0.9, "api_key_required"),
             ("openapi", "legacy", 0.4),
         ),
         "maps": {},
@@ -205,6 +285,11 @@ TYPES: dict[str, dict[str, Any]] = {
             ("domain_aliases", "with", 0.8, "enable_custom_domain"),
             ("route53_zone_name", "with", 0.95, "enable_custom_domain"),
             ("price_class", "opt", 0.3),
+            ("spa_fallback", "opt", 0.4),
+            ("cache_default_ttl", "style", 0.5),
+            ("cache_max_ttl", "with", 0.9, "cache_default_ttl"),
+            ("waf_acl_arn", "env", 0, {"prod": 0.3}),
+            ("security_headers", "style", 0.6),
             ("index_document", "legacy", 0.3),
             ("error_document", "with", 0.95, "index_document"),
         ),
@@ -221,6 +306,9 @@ TYPES: dict[str, dict[str, Any]] = {
             ("cpu", "style", 0.8),
             ("memory", "with", 0.95, "cpu"),
             ("plugins", "opt", 0.5),
+            ("grafana_domain", "style", 0.6),
+            ("anonymous_access", "opt", 0.2),
+            ("clickhouse_nickname", "dep", 0.6, "clickhouse"),
             ("smtp_host", "group", 0.0, "smtp"),
             ("smtp_user", "group", 0.0, "smtp"),
             ("smtp_from", "group", 0.0, "smtp"),
@@ -245,7 +333,12 @@ TYPES: dict[str, dict[str, Any]] = {
             ("allowed_cidrs", "opt", 0.3),
             ("allowed_security_group_ids", "style", 0.6),
             ("grafana_url", "opt", 0.4),
+            ("grafana_admin", "with", 0.6, "grafana_url"),
             ("prometheus_url", "opt", 0.4),
+            ("prometheus_ds_name", "with", 0.8, "prometheus_url"),
+            ("key_name", "opt", 0.2),
+            ("backup_schedule", "env", 0, {"prod": 0.7}),
+            ("backup_retention_days", "with", 0.9, "backup_schedule"),
             ("enable_redpanda", "group", 0.0, "redpanda"),
             ("redpanda_version", "group", 0.0, "redpanda"),
             ("redpanda_instance_type", "group", 0.0, "redpanda"),
@@ -271,17 +364,23 @@ TYPES: dict[str, dict[str, Any]] = {
             ("vpc_nickname", "dep", 1.0, "vpc"),
             ("endpoint_public_access", "env", 0.3, {"dev": 0.8}),
             ("enabled_log_types", "style", 0.7),
+            ("cluster_log_retention_days", "with", 0.8, "enabled_log_types"),
             ("node_instance_types", "req"),
             ("node_min_size", "style", 0.9),
             ("node_max_size", "with", 0.95, "node_min_size"),
             ("node_desired_size", "with", 0.8, "node_min_size"),
+            ("node_disk_size", "opt", 0.4),
+            ("node_capacity_type", "env", 0.1, {"dev": 0.6}),
             ("enable_irsa", "style", 0.8),
+            ("fargate_profiles", "opt", 0.15),
             ("addons_vpc_cni", "group", 0.0, "addons"),
             ("addons_coredns", "group", 0.0, "addons"),
             ("addons_kube_proxy", "group", 0.0, "addons"),
+            ("karpenter_enabled", "group", 0.0, "karpenter"),
+            ("karpenter_version", "group", 0.0, "karpenter"),
         ),
         "maps": {},
-        "groups": {"addons": 0.6},
+        "groups": {"addons": 0.6, "karpenter": 0.3},
     },
 }
 FOUNDATION = ("vpc", "ecs-cluster", "s3-bucket", "route53-zone")
@@ -317,9 +416,15 @@ FUNCTION_NAMES = (
     "cleanup",
 )
 FUNCTION_FIELDS = _fields(
-    ("runtime", "req"), ("handler", "req"), ("artifact", "req"), ("memory_size", "style", 0.8), ("timeout", "style", 0.8),
-    ("src_type", "with", 1.0, "src_nickname"), ("src_nickname", "dep", 0.9, "s3-bucket"),
-    ("vpc_nickname", "dep", 0.7, "vpc"), ("log_retention_days", "style", 0.5), ("reserved_concurrency", "opt", 0.15),
+    ("runtime", "req"), ("handler", "req"), ("artifact", "req"), ("memory_size", "style", 0.8),
+    ("timeout", "style", 0.8), ("src_type", "with", 1.0, "src_nickname"),
+    ("src_nickname", "dep", 0.9, "s3-bucket"),
+    ("vpc_nickname", "dep", 0.7, "vpc"), ("log_retention_days", "style", 0.5),
+    ("reserved_concurrency", "opt", 0.15), ("architectures", "style", 0.5), ("layers", "opt", 0.3),
+    ("tracing_mode", "style", 0.4), ("dead_letter_target", "opt", 0.2), ("ephemeral_storage", "opt", 0.1),
+    ("schedule_expression", "opt", 0.25), ("event_queue_runtime_path", "dep", 0.5, "sqs-queue"),
+    ("description", "style", 0.6), ("provisioned_concurrency", "env", 0, {"prod": 0.3}),
+    ("alias_name", "with", 0.9, "provisioned_concurrency"),
 )  # fmt: skip
 ENV_VARS = ("LOG_LEVEL", "CACHE_TTL_SECONDS", "RETRY_LIMIT", "WORKER_CONCURRENCY", "REQUEST_TIMEOUT_MS",
             "SENTRY_DSN_PATH", "FEATURE_NEW_CHECKOUT", "FEATURE_FAST_PATH", "REGION", "METRICS_NAMESPACE",
@@ -417,9 +522,15 @@ def _decide(spec: F, env: str, service_draw: float, env_draw: float, style: dict
 
 
 def _fields_of(
-    specs: tuple[F, ...], env: str, refs: dict[str, str], rng: np.random.Generator, shape: np.random.Generator,
-    style: dict[str, bool], groups: dict[str, float], drift: float,
-) -> list[str]:  # fmt: skip
+    specs: tuple[F, ...],
+    env: str,
+    refs: dict[str, str],
+    rng: np.random.Generator,
+    shape: np.random.Generator,
+    style: dict[str, bool],
+    groups: dict[str, float],
+    drift: float,
+) -> list[str]:
     """Field names of one config: service-level draws from `shape` (shared by twins), env-level from `rng`."""
     chosen: set[str] = set()
     draws = {s.name: float(shape.random()) for s in specs}
@@ -519,7 +630,10 @@ def _plan(rng: np.random.Generator, n_configs: int) -> tuple[list[Service], dict
             for env in envs:
                 refs[env] = {t: f"{n}-{env}" for t, n in producers.items() if t != ctype}
             services.append(Service(project, ctype, name, envs, refs, int(rng.integers(1 << 30))))
-            if ctype in ("rds-postgres", "sqs-queue", "lambda", "cognito-sso") and rng.random() < 0.6:
+            if (
+                ctype in ("rds-postgres", "sqs-queue", "lambda", "cognito-sso", "clickhouse")
+                and rng.random() < 0.6
+            ):
                 producers[ctype] = name
             total += len(envs)
     return services, styles
@@ -607,8 +721,13 @@ def generate_world(
         for t, s_ in TYPES.items()
     }  # fmt: skip
     before, now, planted = [], [], []
-    adopt = {p: {t: [f.name for f in s["fields"] if f.kind == "style" and rng.random() < 0.15] for t, s in TYPES.items()}
-             for p in styles}  # fmt: skip
+    adopt = {  # style fields a team adopts between `before` and now
+        p: {
+            t: [f.name for f in s["fields"] if f.kind == "style" and rng.random() < 0.15]
+            for t, s in TYPES.items()
+        }
+        for p in styles
+    }
     for svc in services:
         mrng = np.random.default_rng([svc.seed, 99])
         shared = None
@@ -710,7 +829,9 @@ def _type_terraform(ctype: str, spec: dict[str, Any], i: int) -> dict[str, str]:
             out.append(
                 "locals {\n"
                 f"  functions = try(local.{local}.functions, {{}})\n"
-                '  with_vpc  = { for name, fn in local.functions : name => fn if try(fn.vpc_nickname, "") != "" }\n'
+                "  with_vpc  = {\n"
+                '    for name, fn in local.functions : name => fn if try(fn.vpc_nickname, "") != ""\n'
+                "  }\n"
                 "}\n"
                 'resource "terraform_data" "function" {\n'
                 "  for_each = local.functions\n"
@@ -724,6 +845,16 @@ def _type_terraform(ctype: str, spec: dict[str, Any], i: int) -> dict[str, str]:
                 "    logs     = try(each.value.log_retention_days, 14)\n"
                 "    reserved = try(each.value.reserved_concurrency, -1)\n"
                 "    env      = try(each.value.environment, {})\n"
+                '    arch     = try(each.value.architectures, ["x86_64"])\n'
+                "    layers   = try(each.value.layers, [])\n"
+                '    tracing  = try(each.value.tracing_mode, "PassThrough")\n'
+                "    dlq      = try(each.value.dead_letter_target, null)\n"
+                "    storage  = try(each.value.ephemeral_storage, 512)\n"
+                "    schedule = try(each.value.schedule_expression, null)\n"
+                "    queue    = try(each.value.event_queue_runtime_path, null)\n"
+                '    about    = try(each.value.description, "")\n'
+                "    warm     = try(each.value.provisioned_concurrency, 0)\n"
+                '    alias    = try(each.value.alias_name, "live")\n'
                 "  }\n"
                 "}\n"
                 'data "aws_ssm_parameter" "vpc" {\n'
@@ -757,3 +888,58 @@ def terraform() -> dict[str, str]:
         files.update(_type_terraform(ctype, spec, i))
     files["modules/tagging/main.tf"] = 'variable "tags" {}\noutput "tags" { value = var.tags }\n'
     return files
+
+
+def catalog_terraform() -> dict[str, str]:
+    """Terraform for the simulator's component types, rendered from its catalogue (the fields each
+    type reads and the ones it cannot do without): the code evidence of a simulated world."""
+    from karma_pipelines.simulator.catalog import SPECS
+
+    files: dict[str, str] = {}
+    for ctype, spec in sorted(SPECS.items()):
+        required = set(spec.required)
+        plain = [
+            f for f in spec.fields if "*" not in f and not any(g.startswith(f + ".") for g in spec.fields)
+        ]
+        bags = sorted({f[:-2] for f in spec.fields if f.endswith(".*") and f.count("*") == 1})
+        per_item: dict[str, list[str]] = {}
+        for f in spec.fields:
+            head, star, tail = f.partition(".*.")
+            if star and tail and "*" not in tail:
+                per_item.setdefault(head, []).append(tail)
+        lines = [
+            _HEADER.format(ctype=ctype, local="config"),
+            'resource "terraform_data" "component" {',
+            "  input = {",
+        ]
+        for f in plain:
+            if f in bags or f in per_item:
+                continue
+            read = f"local.config.{f}" if f in required else f"try(local.config.{f}, null)"
+            lines.append(f"    {f.replace('.', '_')} = {read}")
+        for bag in bags:
+            lines.append(f"    {bag.replace('.', '_')} = jsonencode(try(local.config.{bag}, {{}}))")
+        lines += ["    tags = local.tags", "  }", "}"]
+        for head, tails in sorted(per_item.items()):
+            lines += [f'resource "terraform_data" "{head.replace(".", "_")}" {{',
+                      f"  for_each = try(local.config.{head}, {{}})", "  input = {"]  # fmt: skip
+            for tail in sorted(set(tails)):
+                key = tail.replace(".", "_")
+                if f"{head}.*.{tail}" in required:
+                    lines.append(f"    {key} = each.value.{tail}")
+                elif f"{head}.*.{tail}.*" in spec.fields:
+                    lines.append(f"    {key} = jsonencode(try(each.value.{tail}, {{}}))")
+                else:
+                    lines.append(f"    {key} = try(each.value.{tail}, null)")
+            lines += ["  }", "}"]
+        files[f"components/{ctype}/main.tf"] = "\n".join(lines) + "\n"
+    return files
+
+
+def write_terraform(files: dict[str, str], root: Path | str) -> Path:
+    root = Path(root)
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    return root

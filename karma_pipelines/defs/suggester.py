@@ -1,0 +1,176 @@
+"""The config-field suggester: trained on the corpus of configs, gated like the forecaster, and its
+suggestions for every component."""
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from karma_pipelines.defs.metadata import markdown_table, numbers
+from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
+from karma_pipelines.suggester import (
+    corpus_from_snapshots,
+    load_suggester_spec,
+    read_code_evidence,
+    suggest,
+    train_suggester,
+)
+from karma_pipelines.suggester.evaluation import load_mistakes, planted_metrics
+from karma_pipelines.suggester.tracking import track_suggester
+from karma_pipelines.tracking.lightgbm_runs import load_booster
+from karma_pipelines.tracking.registry import CHAMPION, promote_to_champion
+
+META = {"group_name": "models", "code_version": "1", "owners": ["team:ml-platform"]}
+
+
+def _code(karma_source: KarmaSourceResource):
+    return read_code_evidence(Path(karma_source.iac)) if karma_source.iac else None
+
+
+@dg.asset(kinds={"lightgbm", "mlflow"}, **META)
+def config_field_suggester(
+    context: dg.AssetExecutionContext,
+    config_snapshots: pd.DataFrame,
+    karma_source: KarmaSourceResource,
+    mlflow_store: MlflowResource,
+) -> dg.Output[dict]:
+    """Self-supervised LightGBM on the latest config of every component (field names only): held-out
+    components, masked-field recovery and unused-field detection beside the association-rule
+    baseline; logged to MLflow and registered as `challenger` (the champion is re-scored on the
+    same held-out cases for the gate)."""
+    spec = load_suggester_spec()
+    corpus = corpus_from_snapshots(config_snapshots)
+    code = _code(karma_source)
+    run = train_suggester(corpus, spec, code)
+    world = karma_source.world()
+    planted = None
+    if world.kind == "events" and (world.root / "ground_truth" / "config_mistakes.csv").exists():
+        planted = planted_metrics(
+            run.booster, corpus, load_mistakes(world.root), spec, code, run.unused_threshold,
+            run.baseline_threshold,
+        )  # fmt: skip
+    tags = {
+        "dagster.run_id": context.run_id,
+        "dagster.asset_key": context.asset_key.to_user_string(),
+        "source.kind": karma_source.kind,
+    }
+    extra = {f"planted_{k}": v for k, v in (planted or {}).items()}
+    tracked = track_suggester(
+        mlflow_store.target(), run, tags, str(world.root.resolve()), extra_metrics=extra, promote=False
+    )
+    reg, decision = tracked.registered, tracked.decision
+    flat = run.gate_metrics
+    metadata = {
+        **numbers(flat),
+        "configs": len(corpus),
+        "test_components": len(run.test_components),
+        "code_evidence": code is not None,
+        "unused_threshold": float(run.unused_threshold),
+        "version": int(reg.version),
+        "alias": "challenger",
+        "decision": "promote" if decision.promote else "keep",
+        "reason": decision.reason,
+        "mlflow_run": dg.MetadataValue.url(reg.run_url),
+        "mlflow_model": dg.MetadataValue.url(reg.model_url),
+        "model_vs_baseline": markdown_table(_side_by_side(run)),
+    }
+    if planted:
+        metadata["planted_mistakes"] = markdown_table(pd.DataFrame(planted).T.reset_index(names="kind"))
+    pointer = {
+        "name": reg.name,
+        "version": reg.version,
+        "run_id": reg.run_id,
+        "run_url": reg.run_url,
+        "unused_threshold": float(run.unused_threshold),
+        "promote": bool(decision.promote),
+        "reason": decision.reason,
+        "metrics": flat,
+    }
+    return dg.Output(pointer, metadata=metadata)
+
+
+def _side_by_side(run) -> pd.DataFrame:
+    rows = []
+    for group, values in run.metrics.items():
+        for metric, value in (values or {}).items():
+            base = (run.baseline_metrics.get(group) or {}).get(metric)
+            rows.append({"evaluation": group, "metric": metric, "model": value, "baseline": base})
+    return pd.DataFrame(rows)
+
+
+@dg.asset_check(asset=config_field_suggester, blocking=True)
+def check_config_field_suggester_challenger(config_field_suggester: dict) -> dg.AssetCheckResult:
+    """The challenger is at least as good as the champion on the same held-out components, by the
+    gate of models/config_field_suggester.yaml (blocks `config_field_suggester_champion` if not)."""
+    p = config_field_suggester
+    return dg.AssetCheckResult(
+        passed=p["promote"],
+        metadata={
+            "decision": "promote" if p["promote"] else "keep",
+            "reason": p["reason"],
+            **numbers(p["metrics"]),
+        },
+    )
+
+
+@dg.asset(kinds={"mlflow"}, **META)
+def config_field_suggester_champion(
+    config_field_suggester: dict, mlflow_store: MlflowResource
+) -> dg.Output[dict]:
+    """Moves the suggester's `champion` alias to the challenger (only after the gate passed)."""
+    client = mlflow_store.target().client()
+    promote_to_champion(client, config_field_suggester["name"], config_field_suggester["version"])
+    return dg.Output(
+        {**config_field_suggester, "alias": CHAMPION},
+        metadata={"version": int(config_field_suggester["version"]), "alias": CHAMPION},
+    )
+
+
+@dg.asset(kinds={"lightgbm", "pandas"}, **META)
+def config_field_suggestions(
+    config_field_suggester_champion: dict,
+    config_snapshots: pd.DataFrame,
+    karma_source: KarmaSourceResource,
+    mlflow_store: MlflowResource,
+) -> dg.Output[pd.DataFrame]:
+    """For every component: the champion's top missing and unused fields, with score and reason."""
+    pointer = config_field_suggester_champion
+    booster = load_booster(mlflow_store.target(), pointer["name"], CHAMPION)
+    corpus = corpus_from_snapshots(config_snapshots)
+    found = suggest(
+        booster, corpus, top=5, code=_code(karma_source), spec=load_suggester_spec(),
+        unused_threshold=pointer["unused_threshold"],
+    )  # fmt: skip
+    table = suggestions_table(found)
+    per_type = (
+        table.assign(component_type=table["component"].str.split("/").str[0])
+        .groupby(["component_type", "kind"])
+        .size()
+        .unstack(fill_value=0)
+        .reset_index()
+        if len(table)
+        else pd.DataFrame()
+    )
+    return dg.Output(
+        table,
+        metadata={
+            "dagster/row_count": len(table),
+            "components": len(found),
+            "missing": int((table["kind"] == "missing").sum()) if len(table) else 0,
+            "unused": int((table["kind"] == "unused").sum()) if len(table) else 0,
+            "per_type": markdown_table(per_type, 40),
+            "top_suggestions": markdown_table(
+                table.sort_values("score", ascending=False).head(25), floatfmt=".3f"
+            ),
+        },
+    )
+
+
+def suggestions_table(found: list[dict]) -> pd.DataFrame:
+    rows = [
+        {"component": item["component"], "kind": kind, **s}
+        for item in found
+        for kind in ("missing", "unused")
+        for s in item[kind]
+    ]
+    return pd.DataFrame(rows, columns=["component", "kind", "field", "score", "reason"])
