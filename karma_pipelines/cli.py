@@ -88,6 +88,38 @@ def _score(args: argparse.Namespace) -> int:
     return 3 if gate else 0
 
 
+def _suggest(args: argparse.Namespace) -> int:
+    from karma_pipelines.suggester import load_suggester_spec, read_code_evidence, suggest, train_suggester
+    from karma_pipelines.suggester.cli_support import champion, load_corpus, with_config
+
+    corpus = load_corpus(args.repo, args.configs, args.layout)
+    component = args.component
+    if args.config:
+        corpus, component = with_config(corpus, Path(args.config), args.layout, args.component)
+    elif component and component not in set(corpus.configs["key"]) | set(corpus.configs["component"]):
+        raise ValueError(f"--component {component!r}: no such component in the corpus")
+    code = read_code_evidence(Path(args.iac)) if args.iac else None
+    spec = load_suggester_spec()
+    if args.model == "champion":
+        booster, threshold = champion(Path(args.home))
+        found = suggest(
+            booster, corpus, component, args.top, code=code, spec=spec, unused_threshold=threshold
+        )
+    else:
+        found = suggest(
+            train_suggester(corpus, spec, code), corpus, component, args.top, code=code, spec=spec
+        )
+    if args.json:
+        print(json.dumps(found[0] if component and len(found) == 1 else found))
+        return 0
+    for item in found:
+        print(item["component"])
+        for kind in ("missing", "unused"):
+            for s in item[kind]:
+                print(f"  {kind:8s} {s['score']:.3f}  {s['field']}: {s['reason']}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="karma-pipelines", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +153,25 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     sc.add_argument("--fail-above", type=float, default=None, help="exit 3 when any risk exceeds this")
     sc.set_defaults(func=_score)
+
+    sg = sub.add_parser("suggest", help="missing and unused config fields, ranked, with a reason")
+    corpus = sg.add_mutually_exclusive_group(required=True)
+    corpus.add_argument("--repo", help="a Git repository of component configs (its latest configs)")
+    corpus.add_argument("--configs", help="a folder of JSON/YAML configs laid out as --layout")
+    sg.add_argument("--layout", default="iac/{env}/{component_type}/{nickname}/config.json")
+    sg.add_argument("--iac", default=None, help="an IaC repository: which fields each type's Terraform reads")
+    sg.add_argument("--component", default=None, help="only this component (`<type>/<nickname>`)")
+    sg.add_argument("--config", default=None, help="a config file to check against the corpus")
+    sg.add_argument("--top", type=int, default=5, help="suggestions of each kind per component (default 5)")
+    sg.add_argument(
+        "--model",
+        choices=["train", "champion"],
+        default="train",
+        help="train on the corpus given (default) or load the registered champion",
+    )
+    sg.add_argument("--home", default=".karma", help="MLflow store folder for --model champion")
+    sg.add_argument("--json", action="store_true", help="print JSON on stdout")
+    sg.set_defaults(func=_suggest)
 
     run = sub.add_parser("run", help="materialize every asset on the DAGSTER_HOME instance")
     run.add_argument(
