@@ -23,6 +23,8 @@ SUMMARY_ASSETS = {
         "new_commits",
     ],
     "rollback_features": ["dagster/row_count", "features"],
+    "config_field_suggester": ["optional_hit_at_5", "optional_mrr", "unused_f1", "version", "decision"],
+    "config_field_suggestions": ["components", "missing", "unused"],
     "rollback_forecaster": [
         "test_roc_auc",
         "test_pr_auc",
@@ -104,8 +106,13 @@ def format_summary(summary: dict, home: Path) -> str:
     ev, q, dr = a["karma_events"], a["quarantined_records"], a["deploy_records"]
     feats, model = a["rollback_features"], a["rollback_forecaster"]
 
+    sug, sugs = a.get("config_field_suggester", {}), a.get("config_field_suggestions", {})
+
     def m(key: str) -> float:
         return float(model.get(key, float("nan")))
+
+    def sg(key: str) -> float:
+        return float(sug.get(key, float("nan")))
 
     lines = [
         f"Dagster run {summary['dagster_run_id']}: {'succeeded' if summary['success'] else 'FAILED'}",
@@ -130,6 +137,10 @@ def format_summary(summary: dict, home: Path) -> str:
         f"alias {'champion' if summary['promotion']['promoted'] else 'challenger (champion kept)'} "
         f"({summary['promotion']['reason']})",
         f"  baselines             capture@10% {m('capture_at_10_vs_logistic'):.2f}x logistic regression",
+        f"  field suggester       optional-field Hit@5 {sg('optional_hit_at_5'):.3f}  MRR "
+        f"{sg('optional_mrr'):.3f}  unused-field F1 {sg('unused_f1'):.3f}  (version {sug.get('version')}, "
+        f"{sug.get('decision')}); {sugs.get('missing')} missing and {sugs.get('unused')} unused fields "
+        f"suggested over {sugs.get('components')} components",
         f"  asset checks          {sum(summary['checks'].values())}/{len(summary['checks'])} passed",
         f"  MLflow run            {model.get('mlflow_run')}",
         "",
