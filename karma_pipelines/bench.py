@@ -216,12 +216,54 @@ def bench_suggester(tmp: Path) -> dict:
     return run()
 
 
+def bench_incremental(tmp: Path) -> dict:
+    """A new day of events noticed by the sensor (one partition, then everything downstream) against a
+    full materialization of the default world, on one Dagster instance."""
+    import shutil
+
+    import dagster as dg
+
+    from karma_pipelines.definitions import build_definitions
+    from karma_pipelines.defs.automation import karma_event_files_sensor
+    from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
+    from karma_pipelines.defs.run import execute_all
+    from karma_pipelines.simulator import SimulationConfig, simulate_world
+
+    world = tmp / "incremental-world"
+    simulate_world(world, SimulationConfig())
+    last = sorted((world / "events").glob("*.jsonl"))[-1]
+    shutil.move(last, tmp / last.name)
+    source = KarmaSourceResource(kind="simulator", path=str(world))
+    defs = build_definitions(source, MlflowResource(home=str(tmp / "inc-home")), storage_dir=str(tmp / "io"))
+    r: dict = {}
+    with dg.instance_for_test() as instance:
+        with timed(r, "full materialization (179 day files)"):
+            execute_all(defs, instance, source)
+        cursor = karma_event_files_sensor(
+            dg.build_sensor_context(instance=instance, resources={"karma_source": source})
+        ).cursor
+        shutil.move(tmp / last.name, last)
+        with timed(r, "sensor-triggered update (1 new day file)"):
+            ctx = dg.build_sensor_context(
+                instance=instance, cursor=cursor, resources={"karma_source": source}
+            )
+            result = karma_event_files_sensor(ctx)
+            instance.add_dynamic_partitions("karma_event_days", [last.stem])
+            defs.resolve_job_def("karma_ingest_job").execute_in_process(
+                instance=instance, tags=result.run_requests[0].tags
+            )
+        with timed(r, "full re-materialization (all 180 day files)"):
+            execute_all(defs, instance, source)
+    return r
+
+
 SECTIONS: dict[str, Callable[[Path], dict]] = {
     "simulated": bench_simulated,
     "git": bench_git,
     "training_100k": bench_training_100k,
     "scoring": bench_scoring,
     "suggester": bench_suggester,
+    "incremental": bench_incremental,
 }
 
 
