@@ -249,9 +249,11 @@ def bench_incremental(tmp: Path) -> dict:
             )
             result = karma_event_files_sensor(ctx)
             instance.add_dynamic_partitions("karma_event_days", [last.stem])
-            defs.resolve_job_def("karma_ingest_job").execute_in_process(
-                instance=instance, tags=result.run_requests[0].tags
+            run = defs.resolve_job_def("karma_ingest_job").execute_in_process(
+                instance=instance, tags=result.run_requests[0].tags, raise_on_error=False
             )
+        r["incremental run succeeded"] = run.success
+        r["incremental day files read"] = len(run.output_for_node("karma_event_files"))
         with timed(r, "full re-materialization (all 180 day files)"):
             execute_all(defs, instance, source)
     return r

@@ -9,7 +9,7 @@ from karma_pipelines.defs.metadata import markdown_table, numbers
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
 from karma_pipelines.tracking.forecaster import challenge, track_forecaster
 from karma_pipelines.tracking.lightgbm_runs import load_booster
-from karma_pipelines.tracking.registry import CHAMPION, promote_to_champion
+from karma_pipelines.tracking.registry import CHAMPION, settle_champion
 from karma_pipelines.training.baselines import baseline_scores, ratios
 from karma_pipelines.training.explain import explain
 from karma_pipelines.training.metrics import evaluate
@@ -137,23 +137,27 @@ def check_rollback_forecaster_challenger(
     metadata.update(numbers({k: decision.challenger[k] for k in SHOWN}, "challenger_"))
     if decision.champion:
         metadata.update(numbers({k: decision.champion[k] for k in SHOWN}, "champion_"))
-    return dg.AssetCheckResult(passed=decision.promote, metadata=metadata)
+    # A challenger that loses is an expected outcome, not an incident: the check fails as a WARN, so
+    # the champion asset still runs and keeps the current champion (the registry refuses to promote
+    # a version whose recorded decision is not `promote`).
+    severity = dg.AssetCheckSeverity.ERROR if decision.promote else dg.AssetCheckSeverity.WARN
+    return dg.AssetCheckResult(passed=decision.promote, severity=severity, metadata=metadata)
 
 
 @dg.asset(kinds={"mlflow"}, **META)
 def rollback_forecaster_champion(rollback_forecaster: dict, mlflow_store: MlflowResource) -> dg.Output[dict]:
-    """Moves the `champion` alias to the challenger (runs only when its blocking checks passed)."""
-    client = mlflow_store.target().client()
-    promote_to_champion(client, rollback_forecaster["name"], rollback_forecaster["version"])
-    tags = client.get_model_version(rollback_forecaster["name"], rollback_forecaster["version"]).tags
+    """The `champion` alias after the gate: moved to the challenger when the gate promoted it, kept
+    otherwise (a model that fails `check_rollback_forecaster_beats_random` stops the run before)."""
+    p = rollback_forecaster
+    version, moved, reason = settle_champion(mlflow_store.target().client(), p["name"], p["version"])
     return dg.Output(
-        {**rollback_forecaster, "alias": CHAMPION},
+        {"name": p["name"], "version": version, "alias": CHAMPION, "challenger": p["version"]},
         metadata={
-            "version": int(rollback_forecaster["version"]),
-            "alias": CHAMPION,
-            "reason": tags.get("promotion.reason", ""),
-            "model_uri": f"models:/{rollback_forecaster['name']}@{CHAMPION}",
-            "mlflow_run": dg.MetadataValue.url(rollback_forecaster["run_url"]),
+            "version": int(version),
+            "promoted": moved,
+            "challenger_version": int(p["version"]),
+            "reason": reason,
+            "model_uri": f"models:/{p['name']}@{CHAMPION}",
         },
     )
 

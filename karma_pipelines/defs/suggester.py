@@ -18,7 +18,7 @@ from karma_pipelines.suggester import (
 from karma_pipelines.suggester.evaluation import load_mistakes, planted_metrics
 from karma_pipelines.suggester.tracking import track_suggester
 from karma_pipelines.tracking.lightgbm_runs import load_booster
-from karma_pipelines.tracking.registry import CHAMPION, promote_to_champion
+from karma_pipelines.tracking.registry import CHAMPION, settle_champion
 
 META = {"group_name": "models", "code_version": "1", "owners": ["team:ml-platform"]}
 
@@ -105,6 +105,8 @@ def check_config_field_suggester_challenger(config_field_suggester: dict) -> dg.
     p = config_field_suggester
     return dg.AssetCheckResult(
         passed=p["promote"],
+        # Losing to the champion is expected sometimes: a WARN keeps the champion and lets the run go on.
+        severity=dg.AssetCheckSeverity.ERROR if p["promote"] else dg.AssetCheckSeverity.WARN,
         metadata={
             "decision": "promote" if p["promote"] else "keep",
             "reason": p["reason"],
@@ -117,12 +119,24 @@ def check_config_field_suggester_challenger(config_field_suggester: dict) -> dg.
 def config_field_suggester_champion(
     config_field_suggester: dict, mlflow_store: MlflowResource
 ) -> dg.Output[dict]:
-    """Moves the suggester's `champion` alias to the challenger (only after the gate passed)."""
-    client = mlflow_store.target().client()
-    promote_to_champion(client, config_field_suggester["name"], config_field_suggester["version"])
+    """The suggester's `champion` alias after the gate: moved to the challenger when it won, else kept."""
+    p = config_field_suggester
+    version, moved, reason = settle_champion(mlflow_store.target().client(), p["name"], p["version"])
+    params = (
+        mlflow_store.target()
+        .client()
+        .get_run(mlflow_store.target().client().get_model_version(p["name"], version).run_id)
+        .data.params
+    )
+    threshold = float(params.get("suggester.unused_threshold", p["unused_threshold"]))
     return dg.Output(
-        {**config_field_suggester, "alias": CHAMPION},
-        metadata={"version": int(config_field_suggester["version"]), "alias": CHAMPION},
+        {"name": p["name"], "version": version, "alias": CHAMPION, "unused_threshold": threshold},
+        metadata={
+            "version": int(version),
+            "promoted": moved,
+            "challenger_version": int(p["version"]),
+            "reason": reason,
+        },
     )
 
 

@@ -77,3 +77,17 @@ def promote_to_champion(client: MlflowClient, name: str, version: str) -> None:
             "not 'promote': it cannot become champion"
         )
     client.set_registered_model_alias(name, CHAMPION, version)
+
+
+def settle_champion(client: MlflowClient, name: str, version: str) -> tuple[str, bool, str]:
+    """After the gate: promote `version` when its recorded decision is `promote`, else keep the
+    champion. Returns (the champion's version, whether the alias moved, the recorded reason)."""
+    tags = client.get_model_version(name, version).tags
+    reason = tags.get("promotion.reason", "no decision recorded")
+    if tags.get("promotion.decision") == "promote":
+        promote_to_champion(client, name, version)
+        return str(version), True, reason
+    current = version_by_alias(client, name, CHAMPION)
+    if current is None:
+        raise ValueError(f"{name}: version {version} was not promoted and there is no champion")
+    return str(current.version), False, reason
