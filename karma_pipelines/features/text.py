@@ -9,12 +9,12 @@ import re
 import pandas as pd
 
 KEYWORDS = {
-    "msg_fix": r"\b(fix|fixes|fixed|hotfix|patch)\b",
-    "msg_urgent": r"\b(urgent|asap|emergency|hotfix|quick)\b",
-    "msg_wip": r"\b(wip|try|trying|test|temp|tmp|experiment)\b",
-    "msg_upgrade": r"\b(bump|upgrade|update|migrate|migration|version)\b",
-    "msg_scale": r"\b(scale|scaling|capacity|resize|increase|decrease)\b",
-    "msg_network": r"\b(cidr|subnet|ingress|egress|network|sg|security)\b",
+    "msg_fix": r"\b(?:fix|fixes|fixed|hotfix|patch)\b",
+    "msg_urgent": r"\b(?:urgent|asap|emergency|hotfix|quick)\b",
+    "msg_wip": r"\b(?:wip|try|trying|test|temp|tmp|experiment)\b",
+    "msg_upgrade": r"\b(?:bump|upgrade|update|migrate|migration|version)\b",
+    "msg_scale": r"\b(?:scale|scaling|capacity|resize|increase|decrease)\b",
+    "msg_network": r"\b(?:cidr|subnet|ingress|egress|network|sg|security)\b",
 }
 _WORD = re.compile(r"[A-Za-z0-9_]+")
 
