@@ -10,7 +10,7 @@ from pathlib import Path
 import lightgbm as lgb
 import pandas as pd
 
-from karma_pipelines.features import build_rollback_features
+from karma_pipelines.features.for_deploys import features_for
 from karma_pipelines.sources.git import GitExtraction, extract_git_history, resolve_ref
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
 from karma_pipelines.training.explain import explain
@@ -50,7 +50,7 @@ class CommitScorer:
         result = {"commit": sha, "model": f"models:/{FORECASTER}@champion", "version": self.model_version}
         if not mine:
             return {**result, "max_score": 0.0, "deploys": []}
-        rows = build_rollback_features(deploys, history.config_snapshots, only=mine)
+        rows = features_for(deploys, history.config_snapshots, mine)
         scored = rows[["deploy_id", "component"]].join(explain(self.booster, rows))
         items = [
             {

@@ -77,3 +77,14 @@ def test_leakage_audit_catches_a_feature_that_peeks_at_the_label(small, monkeypa
     deploys, snaps = small
     found = point_in_time_violations(deploys, snaps, T0 + pd.Timedelta(hours=49))
     assert set(found["feature"]) == {"peek"} and set(found["deploy_id"]) == {"v2"}
+
+
+def test_features_of_a_few_deploys_from_their_relevant_history_equal_the_full_build(small):
+    from karma_pipelines.features.for_deploys import features_for
+
+    deploys, snaps = small
+    full = build_rollback_features(deploys, snaps).set_index("deploy_id")
+    for wanted in ({"s2"}, {"v3"}, {"v2", "s1"}):
+        part = features_for(deploys, snaps, wanted).set_index("deploy_id")
+        assert set(part.index) == wanted
+        pd.testing.assert_frame_equal(part, full.loc[part.index, part.columns], check_dtype=False)

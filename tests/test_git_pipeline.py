@@ -124,3 +124,17 @@ def test_dagster_graph_runs_on_a_git_source_and_the_sensor_sees_new_commits(repo
     assert 0 < scored["max_score"] < 1 and scored["blocked"] is True
     assert scored["deploys"][0]["reasons"]
     assert main(["score", "--repo", str(repo), "--home", str(tmp_path), "--fail-above", "1"]) == 0
+
+
+def test_scoring_features_from_the_relevant_history_equal_the_full_build(repo):
+    from karma_pipelines.features import build_rollback_features
+    from karma_pipelines.features.for_deploys import features_for
+    from karma_pipelines.sources.git import extract_git_history
+
+    history = extract_git_history(repo)
+    deploys, snaps = history.deploy_records, history.config_snapshots
+    full = build_rollback_features(deploys, snaps).set_index("deploy_id")
+    wanted = set(deploys["deploy_id"].iloc[[-1, -7, -40, 900, 1500]])
+    part = features_for(deploys, snaps, wanted).set_index("deploy_id")
+    assert set(part.index) == wanted
+    pd.testing.assert_frame_equal(part, full.loc[part.index, part.columns], check_dtype=False)
