@@ -53,7 +53,7 @@ def _backtest(args: argparse.Namespace) -> int:
     result = report(tables, run)
     if args.predictions:
         predictions_table(run, tables.deploy_records).to_csv(args.predictions, index=False)
-    result["mlflow_run"] = log_backtest(Path(args.home), run, tables, source=args.repo or args.events)
+    result["mlflow_run"] = log_backtest(Path(args.home), run, source=args.repo or args.events)
     if args.json:
         print(json.dumps(result, default=str))
     else:

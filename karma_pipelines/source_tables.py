@@ -12,9 +12,9 @@ import pandas as pd
 
 from karma_pipelines.records import deploy_tables_from_events
 from karma_pipelines.records.validated import validate_deploy_tables
-from karma_pipelines.schema import DEPLOY_ACTIONS, DEPLOY_OUTCOMES, ENVIRONMENTS, EVENT_TYPES, KARMA_EVENTS
+from karma_pipelines.schema import ENVIRONMENTS, KARMA_EVENTS
 from karma_pipelines.sources.event_log import read_event_log
-from karma_pipelines.validation import validate_table
+from karma_pipelines.validation import standard_parameters, validate_table
 from karma_pipelines.world import EARLIEST, open_world
 
 _ENV_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -56,15 +56,12 @@ def git_suite_parameters(records: pd.DataFrame) -> dict:
     found = records["environment"].dropna().unique() if "environment" in records else []
     envs = sorted({e for e in found if _ENV_NAME.match(e)})
     components = records["component"].dropna().unique() if "component" in records else []
-    return {
-        "known_components": sorted(components),
-        "min_ts": EARLIEST.isoformat(),
-        "max_ts": pd.Timestamp.now(tz="UTC").isoformat(),
-        "event_types": list(EVENT_TYPES),
-        "environments": sorted(set(envs) | set(ENVIRONMENTS)),
-        "deploy_actions": list(DEPLOY_ACTIONS),
-        "deploy_outcomes": list(DEPLOY_OUTCOMES),
-    }
+    return standard_parameters(
+        components,
+        EARLIEST.isoformat(),
+        pd.Timestamp.now(tz="UTC").isoformat(),
+        environments=sorted(set(envs) | set(ENVIRONMENTS)),
+    )
 
 
 def _state_file(state_dir: Path, repo: Path, layout: str, ref: str | None) -> Path:
@@ -72,10 +69,13 @@ def _state_file(state_dir: Path, repo: Path, layout: str, ref: str | None) -> Pa
     return Path(state_dir) / f"git-{key}.pkl"
 
 
+def _read_state(path: Path) -> dict:
+    return pickle.loads(path.read_bytes()) if path.exists() else {}
+
+
 def load_git_state(state_dir: Path, repo: Path, layout: str, ref: str | None):
     """The last extraction `git_tables` kept for this repository, layout and ref, or None."""
-    path = _state_file(state_dir, repo, layout, ref)
-    return pickle.loads(path.read_bytes()).get("extraction") if path.exists() else None
+    return _read_state(_state_file(state_dir, repo, layout, ref)).get("extraction")
 
 
 def git_tables(
@@ -90,7 +90,7 @@ def git_tables(
     from karma_pipelines.sources.git import extract_git_history
 
     state_path = _state_file(state_dir, repo, layout, ref) if state_dir else None
-    state = pickle.loads(state_path.read_bytes()) if state_path and state_path.exists() else {}
+    state = _read_state(state_path) if state_path else {}
     previous = state.get("extraction")
     extraction = extract_git_history(repo, layout=layout, ref=ref, horizon=horizon, previous=previous)
     total = extraction.commits + (0 if extraction.full_reread or previous is None else state["commits"])

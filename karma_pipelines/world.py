@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from karma_pipelines.schema import DEPLOY_ACTIONS, DEPLOY_OUTCOMES, ENVIRONMENTS, EVENT_TYPES
+from karma_pipelines.validation import standard_parameters
 
 EARLIEST = pd.Timestamp("2000-01-01", tz="UTC")
 
@@ -31,15 +31,7 @@ class World:
 
     def suite_parameters(self) -> dict:
         """Runtime values the Great Expectations suites refer to as `$PARAMETER`s."""
-        return {
-            "known_components": sorted(self.components),
-            "min_ts": self.start.isoformat(),
-            "max_ts": self.end.isoformat(),
-            "event_types": list(EVENT_TYPES),
-            "environments": list(ENVIRONMENTS),
-            "deploy_actions": list(DEPLOY_ACTIONS),
-            "deploy_outcomes": list(DEPLOY_OUTCOMES),
-        }
+        return standard_parameters(self.components, self.start.isoformat(), self.end.isoformat())
 
 
 def git_world(repo: Path) -> World:

@@ -12,8 +12,6 @@ import pandas as pd
 from karma_pipelines.features.daily_state import daily_state_features
 from karma_pipelines.features.rollback import build_rollback_features
 
-STATE_COLUMNS = ["downstream_transitive", "pagerank", "usual_fields_missing"]
-
 
 def relevant_history(
     deploys: pd.DataFrame, snapshots: pd.DataFrame, wanted: set[str]
@@ -38,11 +36,8 @@ def relevant_history(
 
 def features_for(deploys: pd.DataFrame, snapshots: pd.DataFrame, wanted: set[str]) -> pd.DataFrame:
     """The rows of `build_rollback_features(deploys, snapshots)` for the `wanted` deploys, cheaply."""
+    # The day's graph and type norms come from every component's config, not the relevant rows.
+    target = deploys[deploys["deploy_id"].isin(wanted)]
+    state = daily_state_features(target, snapshots)
     small_deploys, small_snaps = relevant_history(deploys, snapshots, wanted)
-    rows = build_rollback_features(small_deploys, small_snaps, only=wanted)
-    ordered = deploys.sort_values(["deployed_at", "deploy_id"], kind="stable").reset_index(drop=True)
-    days = set(ordered.loc[ordered["deploy_id"].isin(wanted), "deployed_at"].dt.floor("D"))
-    state = daily_state_features(ordered, snapshots, only_days=days).set_index("deploy_id")
-    for column in STATE_COLUMNS:
-        rows[column] = rows["deploy_id"].map(state[column]).astype("float64").to_numpy()
-    return rows
+    return build_rollback_features(small_deploys, small_snaps, only=wanted, daily_state=state)

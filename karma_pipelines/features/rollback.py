@@ -27,10 +27,14 @@ def stable_code(values: pd.Series, buckets: int = 997) -> pd.Series:
 
 
 def build_rollback_features(
-    deploys: pd.DataFrame, snapshots: pd.DataFrame, only: set[str] | None = None
+    deploys: pd.DataFrame,
+    snapshots: pd.DataFrame,
+    only: set[str] | None = None,
+    daily_state: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Label columns plus every feature, in deploy time order. With `only` (deploy ids), just those
-    rows are returned (the whole history is still used, so their values are the same)."""
+    rows are returned (the whole history is still used, so their values are the same). `daily_state`
+    (from `daily_state_features`, keyed by deploy_id) is used instead of computing it here."""
     d = deploys.sort_values(["deployed_at", "deploy_id"], kind="stable").reset_index(drop=True)
     t = d["deployed_at"]
     f = d[LABEL_COLUMNS].copy()
@@ -80,15 +84,16 @@ def build_rollback_features(
     f["upstream_hours_since_change"] = hours
     f["upstream_changed_24h"] = (hours < 24).astype("int64")
     f["config_n_fields"] = d["deploy_id"].map(snaps["n_fields"]).fillna(0).astype("int64")
-    wanted = None if only is None else set(d.loc[d["deploy_id"].isin(only), "deployed_at"].dt.floor("D"))
-    state = daily_state_features(d, snapshots, only_days=wanted)
+    if daily_state is None:
+        wanted = None if only is None else set(d.loc[d["deploy_id"].isin(only), "deployed_at"].dt.floor("D"))
+        daily_state = daily_state_features(d, snapshots, only_days=wanted)
+    state = daily_state.set_index("deploy_id")
     for col in ("downstream_transitive", "pagerank", "usual_fields_missing"):
-        f[col] = state[col].to_numpy()
+        f[col] = d["deploy_id"].map(state[col]).astype("float64").to_numpy()
 
     # Time and place.
-    local = t.dt.tz_convert("UTC")
-    f["hour"] = local.dt.hour.astype("int64")
-    f["weekday"] = local.dt.weekday.astype("int64")
+    f["hour"] = t.dt.hour.astype("int64")  # deployed_at is UTC
+    f["weekday"] = t.dt.weekday.astype("int64")
     f["is_weekend"] = (f["weekday"] >= 5).astype("int64")
     f["is_off_hours"] = (~f["hour"].isin(WORK_HOURS)).astype("int64")  # weekends are their own fact
     for env in ("prod", "staging", "dev"):

@@ -32,9 +32,11 @@ def track_forecaster(
     extra_tables: dict | None = None,
     promote: bool = True,
     curves: dict[str, tuple] | None = None,
+    register: bool = True,
 ) -> TrackedForecaster:
     """Log the run, register it as `challenger`, and make it `champion` only if it wins on the
-    same holdout (the champion is re-scored on this run's test period)."""
+    same holdout (the champion is re-scored on this run's test period). With `register` false the
+    run is only logged (a backtest)."""
     spec, test = run.spec, run.split.test
     registered = log_and_register(
         target,
@@ -52,6 +54,7 @@ def track_forecaster(
         tags={**tags, "model": spec.name, "split_at": run.split.split_at.isoformat()},
         dataset_source=dataset_source,
         extra_params={f"chosen.{k}": str(v) for k, v in run.chosen_params.items()},
+        register=register,
         plots={
             "feature_importance": partial(importance_plot, run.importance),
             "calibration": partial(calibration_plot, run.predictions["label"], run.predictions["score"]),
@@ -62,7 +65,7 @@ def track_forecaster(
         },
     )
 
-    if not promote:
+    if not (register and promote):
         return TrackedForecaster(registered, None)
     decision = challenge(
         target, registered.name, registered.version, registered.run_id, spec, test, run.metrics

@@ -8,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lightgbm as lgb
+import matplotlib.pyplot as plt
 import mlflow
 import mlflow.data
 import mlflow.lightgbm
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from mlflow.models import infer_signature
 
 from karma_pipelines.tracking.registry import (
@@ -54,7 +56,7 @@ def log_and_register(
     register: bool = True,
     id_column: str = "deploy_id",
     extra_params: dict[str, str] | None = None,
-    plots: dict[str, Callable[[Path], Path]] | None = None,
+    plots: dict[str, Callable[[], Figure]] | None = None,
 ) -> RegisteredModel:
     """One MLflow run: params, metrics (`<prefix>_<metric>`), datasets, tables, and the model with its
     signature and input example, registered as a new version with alias `challenger` (unless
@@ -82,8 +84,10 @@ def log_and_register(
                 path = Path(tmp) / f"{name}.csv"
                 table.to_csv(path, index=False)
                 mlflow.log_artifact(str(path), artifact_path="tables")
-            for name, draw in (plots or {}).items():
-                mlflow.log_artifact(str(draw(Path(tmp) / f"{name}.png")), artifact_path="plots")
+        for name, draw in (plots or {}).items():
+            figure = draw()
+            mlflow.log_figure(figure, f"plots/{name}.png")
+            plt.close(figure)
         example = test_frame[spec.features].head(5)
         info = mlflow.lightgbm.log_model(
             booster,

@@ -1,8 +1,7 @@
-"""PNG plots of a forecaster's evaluation: feature importance, calibration, capture curve."""
+"""Plots of a forecaster's evaluation: feature importance, calibration, capture curve (figures, which
+MLflow's `log_figure` stores as PNG)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import matplotlib
 
@@ -14,23 +13,17 @@ import pandas as pd  # noqa: E402
 from karma_pipelines.training.metrics import calibration_table  # noqa: E402
 
 
-def _save(fig, path: Path) -> Path:
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
-def importance_plot(importance: pd.DataFrame, path: Path, top: int = 20) -> Path:
+def importance_plot(importance: pd.DataFrame, top: int = 20) -> plt.Figure:
     shown = importance.head(top).iloc[::-1]
     fig, ax = plt.subplots(figsize=(7, 0.3 * len(shown) + 1.2))
     ax.barh(shown["feature"], shown["gain"], color="#4c72b0")
     ax.set_xlabel("total gain")
     ax.set_title("Feature importance (LightGBM gain)")
-    return _save(fig, path)
+    fig.tight_layout()
+    return fig
 
 
-def calibration_plot(labels, scores, path: Path) -> Path:
+def calibration_plot(labels, scores) -> plt.Figure:
     table = calibration_table(labels, scores)
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect")
@@ -39,10 +32,11 @@ def calibration_plot(labels, scores, path: Path) -> Path:
     ax.set_ylabel("observed rollback rate")
     ax.set_title("Calibration on the test period")
     ax.legend()
-    return _save(fig, path)
+    fig.tight_layout()
+    return fig
 
 
-def capture_curve_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: Path) -> Path:
+def capture_curve_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]]) -> plt.Figure:
     """Share of rollbacks caught against share of deploys flagged, riskiest first, per scorer."""
     fig, ax = plt.subplots(figsize=(6, 5))
     for name, (labels, scores) in curves.items():
@@ -56,4 +50,5 @@ def capture_curve_plot(curves: dict[str, tuple[np.ndarray, np.ndarray]], path: P
     ax.set_ylabel("share of rollbacks caught")
     ax.set_title("Capture curve")
     ax.legend()
-    return _save(fig, path)
+    fig.tight_layout()
+    return fig

@@ -9,6 +9,7 @@ from karma_pipelines.training.baselines import baseline_metrics
 from karma_pipelines.training.rollback_forecaster import TIME, model_population, train_forecaster
 from karma_pipelines.training.spec import ModelSpec
 
+METRICS = ["roc_auc", "pr_auc", "brier", "base_rate", "capture_at_5", "capture_at_10", "capture_at_50"]
 WINDOW_COLUMNS = ["window", "train_rows", "test_start", "test_end", "test_rows", "positives", "scorer"]
 
 
@@ -41,6 +42,3 @@ def rolling_origin(
         for scorer, metrics in {"model": run.metrics, **base}.items():
             out.append({**info, "scorer": scorer, **{k: metrics[k] for k in METRICS}})
     return pd.DataFrame(out, columns=[*WINDOW_COLUMNS, *METRICS])
-
-
-METRICS = ["roc_auc", "pr_auc", "brier", "base_rate", "capture_at_5", "capture_at_10", "capture_at_50"]
