@@ -7,6 +7,10 @@ import json
 import sys
 from pathlib import Path
 
+from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
+
+BACKTEST_EXPERIMENT = "karma-backtest"
+
 
 def _simulate(args: argparse.Namespace) -> int:
     from karma_pipelines.simulator import SimulationConfig, simulate_world
@@ -33,27 +37,26 @@ def _ui(args: argparse.Namespace) -> int:
 
 
 def _backtest(args: argparse.Namespace) -> int:
-    from karma_pipelines.backtest import (
-        event_world_tables,
-        parse_horizon,
-        predictions_table,
-        report,
-        run_backtest,
-    )
-    from karma_pipelines.tracking.backtest import log_backtest
+    from karma_pipelines.pipeline.backtest import parse_horizon, predictions_table, report, run_backtest
+    from karma_pipelines.pipeline.tables import load_tables
+    from karma_pipelines.sources.open import open_source
+    from karma_pipelines.tracking.forecaster import track_forecaster
+    from karma_pipelines.tracking.store import MlflowTarget
 
     horizon = parse_horizon(args.horizon)
     if args.repo:
-        from karma_pipelines.backtest import git_tables
-
-        tables = git_tables(Path(args.repo), args.layout, args.ref, horizon)
+        source = open_source("git", args.repo, args.layout, args.ref)
     else:
-        tables = event_world_tables(Path(args.events), horizon)
-    run = run_backtest(tables, args.split_date)
-    result = report(tables, run)
+        source = open_source("events", args.events)
+    tables = load_tables(source, horizon)
+    evaluation = run_backtest(tables, args.split_date)
+    result = report(tables, evaluation)
     if args.predictions:
-        predictions_table(run, tables.deploy_records).to_csv(args.predictions, index=False)
-    result["mlflow_run"] = log_backtest(Path(args.home), run, source=args.repo or args.events)
+        predictions_table(evaluation, tables.deploy_records).to_csv(args.predictions, index=False)
+    target = MlflowTarget.local(Path(args.home), experiment=BACKTEST_EXPERIMENT)
+    tags = {"kind": "backtest", "source": str(args.repo or args.events)}
+    tracked = track_forecaster(target, evaluation, tags, str(args.repo or args.events), register=False)
+    result["mlflow_run"] = tracked.registered.run_url
     if args.json:
         print(json.dumps(result, default=str))
     else:
@@ -68,7 +71,7 @@ def _backtest(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from karma_pipelines.scoring import load_scorer, worktree_commit
+    from karma_pipelines.pipeline.scoring import load_scorer, worktree_commit
 
     scorer = load_scorer(Path(args.repo), Path(args.home), args.layout)
     rev = worktree_commit(Path(args.repo)) if args.worktree else args.rev
@@ -135,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     src = bt.add_mutually_exclusive_group(required=True)
     src.add_argument("--repo", help="a Git repository of component configs")
     src.add_argument("--events", help="a world folder written by `karma-pipelines simulate`")
-    bt.add_argument("--layout", default="iac/{env}/{component_type}/{nickname}/config.json")
+    bt.add_argument("--layout", default=DEFAULT_LAYOUT)
     bt.add_argument("--ref", default=None, help="branch, tag or commit (default HEAD)")
     bt.add_argument("--split-date", default=None, help="YYYY-MM-DD (default: last 20%% of time is test)")
     bt.add_argument("--horizon", default="7d", help="label horizon, e.g. 7d, 36h (default 7d)")
@@ -148,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--repo", required=True, help="the Git repository of component configs")
     sc.add_argument("--rev", default="HEAD", help="the commit to score (default HEAD)")
     sc.add_argument("--worktree", action="store_true", help="score the uncommitted changes instead")
-    sc.add_argument("--layout", default="iac/{env}/{component_type}/{nickname}/config.json")
+    sc.add_argument("--layout", default=DEFAULT_LAYOUT)
     sc.add_argument("--home", default=".karma", help="MLflow store folder (default .karma)")
     sc.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     sc.add_argument("--fail-above", type=float, default=None, help="exit 3 when any risk exceeds this")
@@ -158,7 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     corpus = sg.add_mutually_exclusive_group(required=True)
     corpus.add_argument("--repo", help="a Git repository of component configs (its latest configs)")
     corpus.add_argument("--configs", help="a folder of JSON/YAML configs laid out as --layout")
-    sg.add_argument("--layout", default="iac/{env}/{component_type}/{nickname}/config.json")
+    sg.add_argument("--layout", default=DEFAULT_LAYOUT)
     sg.add_argument("--iac", default=None, help="an IaC repository: which fields each type's Terraform reads")
     sg.add_argument("--component", default=None, help="only this component (`<type>/<nickname>`)")
     sg.add_argument("--config", default=None, help="a config file to check against the corpus")
@@ -177,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--source", default="simulator", help="'simulator' (default), 'events:/path' or 'git:/path'"
     )
-    run.add_argument("--layout", default="iac/{env}/{component_type}/{nickname}/config.json")
+    run.add_argument("--layout", default=DEFAULT_LAYOUT)
     run.add_argument("--ref", default=None, help="Git ref to follow (default HEAD)")
     run.add_argument("--home", default=".karma", help="folder of the stores (default .karma)")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -1,34 +1,32 @@
-"""The karma-pipelines Dagster code location (loaded by workspace.yaml)."""
+"""The karma-pipelines Dagster code location (loaded by workspace.yaml): one asset graph for every
+source; the `karma_source` resource says which source it reads."""
 
 import os
 
 import dagster as dg
 
-from karma_pipelines.defs import checks, features, insights, models, suggester, validate
+from karma_pipelines.defs import checks, extract, features, insights, models, suggester, validate
 from karma_pipelines.defs.automation import (
-    daily_schedule,
-    git_commits_sensor,
-    karma_event_files_sensor,
+    karma_daily_schedule,
     karma_ingest_job,
-    pipeline_job,
+    karma_pipeline_job,
+    karma_source_sensor,
 )
-from karma_pipelines.defs.extract import EVENT_LOG_ASSETS, GIT_ASSETS
 from karma_pipelines.defs.io import PartitionedPickleIOManager
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
 
-MODULES = [validate, features, models, suggester, checks, insights]
+MODULES = [extract, validate, features, models, suggester, checks, insights]
 
 
 def source_from_environment() -> KarmaSourceResource:
+    home = os.environ.get("KARMA_HOME", ".karma")
     return KarmaSourceResource(
         kind=os.environ.get("KARMA_SOURCE_KIND", "simulator"),
-        path=os.environ.get(
-            "KARMA_SOURCE_PATH", os.path.join(os.environ.get("KARMA_HOME", ".karma"), "world")
-        ),
+        path=os.environ.get("KARMA_SOURCE_PATH", os.path.join(home, "world")),
         layout=os.environ.get("KARMA_GIT_LAYOUT", DEFAULT_LAYOUT),
         ref=os.environ.get("KARMA_GIT_REF") or None,
-        state_dir=os.path.join(os.environ.get("KARMA_HOME", ".karma"), "git_state"),
+        state_dir=os.path.join(home, "git_state"),
         iac=os.environ.get("KARMA_IAC_PATH", ""),
     )
 
@@ -38,21 +36,15 @@ def build_definitions(
     mlflow_store: MlflowResource | None = None,
     storage_dir: str = "",
 ) -> dg.Definitions:
-    """Definitions for one source (tests pass their own resources; the UI reads the environment).
-    An event-log source gets the day-file partitions, the ingest job and its sensor; a Git source
-    gets its commit sensor."""
-    source = source or source_from_environment()
-    is_git = source.kind == "git"
-    extract = GIT_ASSETS if is_git else EVENT_LOG_ASSETS
-    karma_pipeline_job = pipeline_job(with_event_files=not is_git)
+    """Definitions with the given resources (tests pass their own; the UI reads the environment)."""
     return dg.Definitions(
-        assets=[*extract, *dg.load_assets_from_modules(MODULES)],
+        assets=dg.load_assets_from_modules(MODULES),
         asset_checks=dg.load_asset_checks_from_modules(MODULES),
-        jobs=[karma_pipeline_job] if is_git else [karma_pipeline_job, karma_ingest_job],
-        schedules=[daily_schedule(karma_pipeline_job)],
-        sensors=[git_commits_sensor] if is_git else [karma_event_files_sensor],
+        jobs=[karma_pipeline_job, karma_ingest_job],
+        schedules=[karma_daily_schedule],
+        sensors=[karma_source_sensor],
         resources={
-            "karma_source": source,
+            "karma_source": source or source_from_environment(),
             "mlflow_store": mlflow_store
             or MlflowResource(
                 tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", ""),

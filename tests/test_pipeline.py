@@ -21,7 +21,10 @@ def test_definitions_load():
     job = defs.resolve_job_def("karma_pipeline_job")
     keys = {k.to_user_string() for k in defs.resolve_asset_graph().get_all_asset_keys()}
     assert {
-        "karma_events",
+        "karma_world",
+        "source_batches",
+        "source_records",
+        "clean_karma_events",
         "deploy_records",
         "config_snapshots",
         "quarantined_records",
@@ -57,9 +60,9 @@ def test_every_asset_and_check_succeeds(pipeline_run):
 
 def test_every_planted_malformed_line_is_quarantined_and_nothing_else(pipeline_run):
     home, result = pipeline_run
-    raw = result.output_for_node("karma_events")
-    clean = result.output_for_node("validate_karma_events", "clean_karma_events")
-    quarantined = result.output_for_node("quarantined_records")
+    raw = result.output_for_node("source_records").events
+    clean = result.output_for_node("validated_source_tables", "clean_karma_events")
+    quarantined = result.output_for_node("validated_source_tables", "quarantined_records")
     events_q = quarantined[quarantined["table"] == "karma_events"]
     malformed = pd.read_csv(home / "world" / "ground_truth" / "malformed.csv")
     planted = set(malformed["file"] + ":" + malformed["line"].astype(str))
@@ -86,7 +89,7 @@ def test_model_is_logged_registered_and_champion(pipeline_run):
 
 def test_deploy_records_match_the_ground_truth(pipeline_run):
     home, result = pipeline_run
-    deploys = result.output_for_node("deploy_tables", "deploy_records")
+    deploys = result.output_for_node("validated_source_tables", "deploy_records")
     truth = pd.read_csv(home / "world" / "ground_truth" / "deploys.csv")
     ordinary = deploys[~deploys["is_rollback"]]
     assert set(ordinary["deploy_id"]) == set(truth["deploy_id"])

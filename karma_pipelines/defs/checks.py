@@ -8,14 +8,12 @@ import pandas as pd
 
 from karma_pipelines.defs.metadata import markdown_table
 from karma_pipelines.schema import CONFIG_SNAPSHOTS, DEPLOY_RECORDS, KARMA_EVENTS, Table
-from karma_pipelines.source_tables import git_suite_parameters
+from karma_pipelines.sources.base import RawTables, World
 from karma_pipelines.validation import validate_table
-from karma_pipelines.world import World
 
 
 def _suite_check(frame: pd.DataFrame, table: Table, world: World) -> dg.AssetCheckResult:
-    # A Git history's components are the ones it names itself (there is no separate config tree).
-    params = git_suite_parameters(frame) if world.kind == "git" else world.suite_parameters()
+    params = world.suite_parameters(frame if table is not KARMA_EVENTS else None)
     docs = Path(os.environ.get("KARMA_HOME", ".karma"), "gx_docs", f"{table.name}.html").resolve()
     outcome = validate_table(frame, table, params, docs_path=docs)
     return dg.AssetCheckResult(
@@ -51,13 +49,13 @@ def check_config_snapshots_suite(config_snapshots: pd.DataFrame, karma_world: Wo
 @dg.asset_check(
     asset="quarantined_records",
     blocking=True,
-    additional_ins={"karma_events": dg.AssetIn(), "clean_karma_events": dg.AssetIn()},
+    additional_ins={"source_records": dg.AssetIn(), "clean_karma_events": dg.AssetIn()},
 )
 def check_quarantine_accounting(
-    quarantined_records: pd.DataFrame, karma_events: pd.DataFrame, clean_karma_events: pd.DataFrame
+    quarantined_records: pd.DataFrame, source_records: RawTables, clean_karma_events: pd.DataFrame
 ) -> dg.AssetCheckResult:
     """Every raw event line is in exactly one of clean_karma_events and quarantined_records."""
-    raw = set(karma_events["record_id"])
+    raw = set(source_records.events["record_id"])
     clean = set(clean_karma_events["record_id"])
     quarantined_events = quarantined_records[quarantined_records["table"] == "karma_events"]
     held = set(quarantined_events["record_id"])

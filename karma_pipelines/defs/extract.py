@@ -1,33 +1,31 @@
-"""Extract: the Karma world, its event log one day file per partition, and the whole log as a table."""
+"""Extract: the Karma source, its batches (one partition each) and its raw tables. The same three
+assets for every source kind: the `karma_source` resource decides what a batch is."""
 
 import dagster as dg
 import pandas as pd
 
 from karma_pipelines.defs.metadata import markdown_table, table_summary
 from karma_pipelines.defs.resources import KarmaSourceResource
-from karma_pipelines.schema import KARMA_EVENTS
-from karma_pipelines.sources.event_log import combine_event_days, read_event_log
-from karma_pipelines.world import World
+from karma_pipelines.sources.base import RawTables, World
 
 GROUP = "extract"
-META = {"group_name": GROUP, "code_version": "1", "owners": ["team:ml-platform"]}
-karma_event_days = dg.DynamicPartitionsDefinition(name="karma_event_days")
+META = {"group_name": GROUP, "code_version": "2", "owners": ["team:ml-platform"]}
+karma_source_batches = dg.DynamicPartitionsDefinition(name="karma_source_batches")
 
 
 @dg.asset(kinds={"python"}, **META)
 def karma_world(context: dg.AssetExecutionContext, karma_source: KarmaSourceResource) -> World:
-    """The Karma world to learn from: simulated on first use (default), an event-log folder, or a
-    Git repository."""
-    world = karma_source.world()
-    files = sorted(world.events_dir.glob("*.jsonl")) if world.kind == "events" else []
+    """The Karma source to learn from: a simulated world (written on first use, the default), an
+    event-log folder or a Git repository; its time range, components and ground truth if any."""
+    world = karma_source.source().describe()
     context.add_output_metadata(
         {
             "path": dg.MetadataValue.path(str(world.root.resolve())),
-            "kind": karma_source.kind,
-            "event_files": len(files),
+            "kind": world.kind,
             "components": len(world.components),
             "start": world.start.isoformat(),
-            "end": world.end.isoformat(),
+            "end": world.end.isoformat() if world.end is not None else "now",
+            "ground_truth": world.truth_dir is not None,
         }
     )
     return world
@@ -35,50 +33,45 @@ def karma_world(context: dg.AssetExecutionContext, karma_source: KarmaSourceReso
 
 @dg.asset(
     kinds={"pandas"},
-    partitions_def=karma_event_days,
+    partitions_def=karma_source_batches,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[karma_world],
     **META,
 )
-def karma_event_files(context: dg.AssetExecutionContext, karma_world: World) -> dict[str, pd.DataFrame]:
-    """The event log's day files, parsed: one partition per file (`YYYY-MM-DD`). A backfill of a date
-    range reads its files in one run."""
-    days = list(context.partition_keys)
-    events = read_event_log(karma_world.events_dir, days=days)
-    by_file = {name: rows for name, rows in events.groupby("source_file", sort=False)}
-    context.add_output_metadata({"days": len(days), "lines": len(events)})
-    return {day: by_file.get(f"{day}.jsonl", KARMA_EVENTS.empty()) for day in days}
+def source_batches(context: dg.AssetExecutionContext, karma_source: KarmaSourceResource) -> dict:
+    """The source's batches, one partition each: an event-log day file (`YYYY-MM-DD`, its lines
+    parsed as far as they go) or the commit a Git ref pointed at. A backfill reads its range in one run."""
+    keys = list(context.partition_keys)
+    batches = karma_source.source().read_batches(keys)
+    lines = sum(len(b) for b in batches.values() if isinstance(b, pd.DataFrame))
+    context.add_output_metadata({"batches": len(keys), "lines": lines})
+    return batches
 
 
-def _describe(context: dg.AssetExecutionContext, events: pd.DataFrame) -> None:
+@dg.asset(kinds={"pandas"}, **META)
+def source_records(
+    context: dg.AssetExecutionContext,
+    karma_source: KarmaSourceResource,
+    karma_world: World,
+    source_batches: dict,
+) -> RawTables:
+    """Every raw row of the batches read so far, nothing dropped: event-log lines (re-deliveries
+    marked across files), or for Git the deploys and configs of its history (read incrementally) and
+    the files its reader rejected."""
+    raw = karma_source.source().raw_tables(source_batches, karma_source.horizon)
+    events = raw.events
     by_type = events["event_type"].fillna("<missing>").value_counts().rename_axis("event_type").reset_index()
     context.add_output_metadata(
         {
             **table_summary(events),
+            "event_lines": len(events),
             "event_files": int(events["source_file"].nunique()),
             "unparseable_lines": int(events["parse_error"].notna().sum()),
             "redelivered_lines": int(events["duplicate_of"].notna().sum()),
             "event_types": markdown_table(by_type),
+            "deploy_rows": len(raw.deploy_records) if raw.deploy_records is not None else 0,
+            "rejected_rows": len(raw.quarantined),
+            **({"commits": raw.commits, "new_commits": raw.new_commits or 0} if raw.commits else {}),
         }
     )
-
-
-@dg.asset(name="karma_events", kinds={"pandas"}, **META)
-def karma_events_from_files(
-    context: dg.AssetExecutionContext, karma_event_files: dict[str, pd.DataFrame]
-) -> pd.DataFrame:
-    """Every line of the event log (all materialized day files), parsed as far as it goes; re-delivered
-    events are marked across files. Nothing is dropped here."""
-    events = combine_event_days([karma_event_files[day] for day in sorted(karma_event_files)])
-    _describe(context, events)
-    return events
-
-
-@dg.asset(name="karma_events", kinds={"pandas"}, **META)
-def karma_events_none(context: dg.AssetExecutionContext, karma_world: World) -> pd.DataFrame:
-    """A Git source has no event log: an empty table (its history is read by `deploy_tables`)."""
-    context.add_output_metadata({"dagster/row_count": 0, "source": f"{karma_world.kind}: no event log"})
-    return KARMA_EVENTS.empty()
-
-
-EVENT_LOG_ASSETS = [karma_world, karma_event_files, karma_events_from_files]
-GIT_ASSETS = [karma_world, karma_events_none]
+    return raw

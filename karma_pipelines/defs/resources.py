@@ -5,14 +5,17 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from karma_pipelines.records import DEFAULT_HORIZON
+from karma_pipelines.sources.base import Source
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
+from karma_pipelines.sources.open import open_source
 from karma_pipelines.tracking.store import DEFAULT_UI_URL, MlflowTarget
-from karma_pipelines.world import World, git_world, open_world
 
 
 class KarmaSourceResource(dg.ConfigurableResource):
     """The Karma source: `simulator` (generated on first use, the default), `events` (a world folder)
-    or `git` (a repository of component configs, read incrementally)."""
+    or `git` (a repository of component configs, read incrementally). The asset graph is the same for
+    every kind: only `source()` looks at it."""
 
     kind: str = "simulator"
     path: str = ".karma/world"
@@ -23,24 +26,20 @@ class KarmaSourceResource(dg.ConfigurableResource):
     seed: int = 7
     components: int = 240
     days: int = 180
-    horizon_days: float = 7.0
+    # The label horizon: a deploy is rolled back when undone within it; also every model's train/test gap.
+    horizon_days: float = DEFAULT_HORIZON / pd.Timedelta(days=1)
 
     @property
     def horizon(self) -> pd.Timedelta:
         return pd.Timedelta(days=self.horizon_days)
 
-    def world(self) -> World:
-        if self.kind not in ("simulator", "events", "git"):
-            raise ValueError(f"KarmaSourceResource.kind: unknown source kind {self.kind!r}")
-        if self.kind == "git":
-            return git_world(Path(self.path))
-        return open_world(
-            Path(self.path),
-            simulate=self.kind == "simulator",
-            seed=self.seed,
-            components=self.components,
-            days=self.days,
-        )
+    def source(self) -> Source:
+        simulation = {"seed": self.seed, "components": self.components, "days": self.days}
+        return open_source(self.kind, self.path, self.layout, self.ref, self.state_dir, simulation)
+
+    @property
+    def iac_path(self) -> Path | None:
+        return Path(self.iac) if self.iac else None
 
 
 class MlflowResource(dg.ConfigurableResource):

@@ -5,13 +5,13 @@ from pathlib import Path
 import dagster as dg
 
 from karma_pipelines.defs.automation import range_tags
-from karma_pipelines.defs.extract import karma_event_days
+from karma_pipelines.defs.extract import karma_source_batches
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
-from karma_pipelines.sources.event_log import event_days
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
+from karma_pipelines.sources.open import parse_source_spec
 
 SUMMARY_ASSETS = {
-    "karma_events": ["dagster/row_count", "unparseable_lines", "redelivered_lines"],
+    "source_records": ["event_lines", "unparseable_lines", "redelivered_lines"],
     "quarantined_records": ["dagster/row_count"],
     "deploy_records": [
         "dagster/row_count",
@@ -45,15 +45,8 @@ def parse_source(
     spec: str, home: Path, layout: str = DEFAULT_LAYOUT, ref: str | None = None
 ) -> KarmaSourceResource:
     """`simulator` (default world under <home>/world), `events:/path/to/world` or `git:/path/to/repo`."""
-    kind, _, path = spec.partition(":")
-    if kind == "simulator":
-        return KarmaSourceResource(kind="simulator", path=path or str(home / "world"))
-    if kind == "events" and path:
-        return KarmaSourceResource(kind="events", path=path)
-    if kind == "git" and path:
-        state = str(home / "git_state")
-        return KarmaSourceResource(kind="git", path=path, layout=layout, ref=ref, state_dir=state)
-    raise ValueError(f"SOURCE={spec!r}: expected 'simulator', 'events:/path/to/world' or 'git:/path/to/repo'")
+    kind, path = parse_source_spec(spec, home)
+    return KarmaSourceResource(kind=kind, path=path, layout=layout, ref=ref, state_dir=str(home / "git_state"))
 
 
 def execute_all(
@@ -63,16 +56,15 @@ def execute_all(
     run_config: dict | None = None,
     raise_on_error: bool = True,
 ) -> dg.ExecuteInProcessResult:
-    """Materialize every asset of `defs` in one run: for an event log, every day file is registered
-    as a partition and the ingest job covers them all; a Git source runs the pipeline job."""
-    if source.kind == "git":
-        job, tags = defs.resolve_job_def("karma_pipeline_job"), {}
-    else:
-        days = event_days(source.world().events_dir)
-        known = set(instance.get_dynamic_partitions(karma_event_days.name))
-        instance.add_dynamic_partitions(karma_event_days.name, [d for d in days if d not in known])
-        partitions = instance.get_dynamic_partitions(karma_event_days.name)
-        job, tags = defs.resolve_job_def("karma_ingest_job"), range_tags(partitions)
+    """Materialize every asset of `defs` in one run: every batch of the source (event-log day files,
+    the Git ref's commit) is registered as a partition and the ingest job covers them all."""
+    reader = source.source()
+    reader.describe()  # a simulated world is written here on first use, so its batches are known
+    keys = list(reader.batch_keys())
+    known = set(instance.get_dynamic_partitions(karma_source_batches.name))
+    instance.add_dynamic_partitions(karma_source_batches.name, [k for k in keys if k not in known])
+    partitions = instance.get_dynamic_partitions(karma_source_batches.name)
+    job, tags = defs.resolve_job_def("karma_ingest_job"), range_tags(partitions)
     return job.execute_in_process(
         instance=instance, run_config=run_config, tags=tags, raise_on_error=raise_on_error
     )
@@ -103,7 +95,7 @@ def run_pipeline(source: KarmaSourceResource, home: Path) -> dict:
 
 def format_summary(summary: dict, home: Path) -> str:
     a = summary["assets"]
-    ev, q, dr = a["karma_events"], a["quarantined_records"], a["deploy_records"]
+    ev, q, dr = a["source_records"], a["quarantined_records"], a["deploy_records"]
     feats, model = a["rollback_features"], a["rollback_forecaster"]
 
     sug, sugs = a.get("config_field_suggester", {}), a.get("config_field_suggestions", {})
@@ -116,8 +108,8 @@ def format_summary(summary: dict, home: Path) -> str:
 
     lines = [
         f"Dagster run {summary['dagster_run_id']}: {'succeeded' if summary['success'] else 'FAILED'}",
-        f"  events extracted      {ev.get('dagster/row_count')}"
-        + (f"  (Git: {dr['commits']} commits, {dr.get('new_commits', 0)} new)" if "commits" in dr else ""),
+        f"  events extracted      {ev.get('event_lines')}"
+        + (f"  (Git: {dr['commits']} commits, {dr.get('new_commits', 0)} new)" if dr.get("new_commits") else ""),
         f"  quarantined records   {q.get('dagster/row_count')}",
         f"  deploy records        {dr.get('dagster/row_count')} ({dr.get('labelled')} labelled, "
         f"{dr.get('rolled_back')} rolled back, rate {dr.get('rollback_rate', 0):.3f})",

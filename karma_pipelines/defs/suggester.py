@@ -1,13 +1,15 @@
 """The config-field suggester: trained on the corpus of configs, gated like the forecaster, and its
 suggestions for every component."""
 
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
+from karma_pipelines.defs.gate import gated
 from karma_pipelines.defs.metadata import markdown_table, numbers
+from karma_pipelines.defs.models import dagster_tags
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
+from karma_pipelines.sources.base import World
 from karma_pipelines.suggester import (
     corpus_from_snapshots,
     load_suggester_spec,
@@ -18,19 +20,20 @@ from karma_pipelines.suggester import (
 from karma_pipelines.suggester.evaluation import load_mistakes, planted_metrics
 from karma_pipelines.suggester.tracking import track_suggester
 from karma_pipelines.tracking.lightgbm_runs import load_booster
-from karma_pipelines.tracking.registry import CHAMPION, settle_champion
+from karma_pipelines.tracking.registry import CHAMPION
 
 META = {"group_name": "models", "code_version": "1", "owners": ["team:ml-platform"]}
 
 
 def _code(karma_source: KarmaSourceResource):
-    return read_code_evidence(Path(karma_source.iac)) if karma_source.iac else None
+    return read_code_evidence(karma_source.iac_path) if karma_source.iac_path else None
 
 
 @dg.asset(kinds={"lightgbm", "mlflow"}, **META)
 def config_field_suggester(
     context: dg.AssetExecutionContext,
     config_snapshots: pd.DataFrame,
+    karma_world: World,
     karma_source: KarmaSourceResource,
     mlflow_store: MlflowResource,
 ) -> dg.Output[dict]:
@@ -42,22 +45,16 @@ def config_field_suggester(
     corpus = corpus_from_snapshots(config_snapshots)
     code = _code(karma_source)
     run = train_suggester(corpus, spec, code)
-    world = karma_source.world()
+    world = karma_world
     planted = None
-    if world.kind == "events" and (world.root / "ground_truth" / "config_mistakes.csv").exists():
+    if world.truth_dir is not None and (world.truth_dir / "config_mistakes.csv").exists():
         planted = planted_metrics(
             run.booster, corpus, load_mistakes(world.root), spec, code, run.unused_threshold,
             run.baseline_threshold,
         )  # fmt: skip
-    tags = {
-        "dagster.run_id": context.run_id,
-        "dagster.asset_key": context.asset_key.to_user_string(),
-        "source.kind": karma_source.kind,
-    }
+    tags = dagster_tags(context, META["code_version"], world)
     extra = {f"planted_{k}": v for k, v in (planted or {}).items()}
-    tracked = track_suggester(
-        mlflow_store.target(), run, tags, str(world.root.resolve()), extra_metrics=extra, promote=False
-    )
+    tracked = track_suggester(mlflow_store.target(), run, tags, str(world.root.resolve()), extra_metrics=extra)
     reg, decision = tracked.registered, tracked.decision
     flat = run.gate_metrics
     metadata = {
@@ -66,6 +63,7 @@ def config_field_suggester(
         "test_components": len(run.test_components),
         "code_evidence": code is not None,
         "unused_threshold": float(run.unused_threshold),
+        "registered_model": reg.name,
         "version": int(reg.version),
         "alias": "challenger",
         "decision": "promote" if decision.promote else "keep",
@@ -82,8 +80,6 @@ def config_field_suggester(
         "run_id": reg.run_id,
         "run_url": reg.run_url,
         "unused_threshold": float(run.unused_threshold),
-        "promote": bool(decision.promote),
-        "reason": decision.reason,
         "metrics": flat,
     }
     return dg.Output(pointer, metadata=metadata)
@@ -98,46 +94,9 @@ def _side_by_side(run) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-@dg.asset_check(asset=config_field_suggester, blocking=True)
-def check_config_field_suggester_challenger(config_field_suggester: dict) -> dg.AssetCheckResult:
-    """The challenger is at least as good as the champion on the same held-out components, by the
-    gate of models/config_field_suggester.yaml (blocks `config_field_suggester_champion` if not)."""
-    p = config_field_suggester
-    return dg.AssetCheckResult(
-        passed=p["promote"],
-        # Losing to the champion is expected sometimes: a WARN keeps the champion and lets the run go on.
-        severity=dg.AssetCheckSeverity.ERROR if p["promote"] else dg.AssetCheckSeverity.WARN,
-        metadata={
-            "decision": "promote" if p["promote"] else "keep",
-            "reason": p["reason"],
-            **numbers(p["metrics"]),
-        },
-    )
-
-
-@dg.asset(kinds={"mlflow"}, **META)
-def config_field_suggester_champion(
-    config_field_suggester: dict, mlflow_store: MlflowResource
-) -> dg.Output[dict]:
-    """The suggester's `champion` alias after the gate: moved to the challenger when it won, else kept."""
-    p = config_field_suggester
-    version, moved, reason = settle_champion(mlflow_store.target().client(), p["name"], p["version"])
-    params = (
-        mlflow_store.target()
-        .client()
-        .get_run(mlflow_store.target().client().get_model_version(p["name"], version).run_id)
-        .data.params
-    )
-    threshold = float(params.get("suggester.unused_threshold", p["unused_threshold"]))
-    return dg.Output(
-        {"name": p["name"], "version": version, "alias": CHAMPION, "unused_threshold": threshold},
-        metadata={
-            "version": int(version),
-            "promoted": moved,
-            "challenger_version": int(p["version"]),
-            "reason": reason,
-        },
-    )
+check_config_field_suggester_challenger, config_field_suggester_champion = gated(
+    config_field_suggester, ["optional_hit_at_5", "optional_mrr", "unused_f1"], META
+)
 
 
 @dg.asset(kinds={"lightgbm", "pandas"}, **META)
@@ -153,7 +112,7 @@ def config_field_suggestions(
     corpus = corpus_from_snapshots(config_snapshots)
     found = suggest(
         booster, corpus, top=5, code=_code(karma_source), spec=load_suggester_spec(),
-        unused_threshold=pointer["unused_threshold"],
+        unused_threshold=float(pointer["params"]["suggester.unused_threshold"]),
     )  # fmt: skip
     table = suggestions_table(found)
     per_type = (

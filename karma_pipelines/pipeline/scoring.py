@@ -11,8 +11,11 @@ import lightgbm as lgb
 import pandas as pd
 
 from karma_pipelines.features.for_deploys import features_for
-from karma_pipelines.sources.git import GitExtraction, extract_git_history, resolve_ref
+from karma_pipelines.pipeline.tables import validated_tables
+from karma_pipelines.records import DEFAULT_HORIZON
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
+from karma_pipelines.sources.git.log import resolve_ref
+from karma_pipelines.sources.git.source import GitSource
 from karma_pipelines.training.explain import explain
 
 FORECASTER = "karma-rollback-forecaster"
@@ -32,25 +35,26 @@ def worktree_commit(repo: Path) -> str:
 
 @dataclass
 class CommitScorer:
-    """A warm scorer: the champion booster and the repository's history are loaded once."""
+    """A warm scorer: the champion booster and the history the pipeline kept are loaded once."""
 
     booster: lgb.Booster
     model_version: str
-    repo: Path
-    layout: str = DEFAULT_LAYOUT
-    base: GitExtraction | None = None  # history already read (the pipeline's incremental state)
+    source: GitSource  # read-only: scoring never moves the pipeline's kept state
+    horizon: pd.Timedelta = DEFAULT_HORIZON
 
     def score(self, rev: str) -> dict:
-        """Risk of each deploy in commit `rev`. Only commits after the known history are read when
-        `rev` descends from it; otherwise the whole history up to `rev` is read."""
-        sha = resolve_ref(self.repo, rev)
-        history = extract_git_history(self.repo, layout=self.layout, ref=sha, previous=self.base)
-        deploys = history.deploy_records
+        """Risk of each deploy in commit `rev`, through the one path (extraction, validation). Only
+        commits after the kept history are read when `rev` descends from it."""
+        sha = resolve_ref(self.source.repo, rev)
+        world = self.source.describe()
+        raw = self.source.raw_tables({sha: sha}, self.horizon)
+        tables = validated_tables(world, raw, self.horizon)
+        deploys = tables.deploy_records
         mine = set(deploys.loc[deploys["change_id"] == sha, "deploy_id"])
         result = {"commit": sha, "model": f"models:/{FORECASTER}@champion", "version": self.model_version}
         if not mine:
             return {**result, "max_score": 0.0, "deploys": []}
-        rows = features_for(deploys, history.config_snapshots, mine)
+        rows = features_for(deploys, tables.config_snapshots, mine)
         scored = rows[["deploy_id", "component"]].join(explain(self.booster, rows))
         items = [
             {
@@ -66,8 +70,7 @@ class CommitScorer:
 
 def load_scorer(repo: Path, home: Path, layout: str = DEFAULT_LAYOUT) -> CommitScorer:
     """The champion from the MLflow store in `home` (ValueError when there is none yet), and the
-    repository's history as the pipeline last read it (`<home>/git_state`), when there is one."""
-    from karma_pipelines.source_tables import load_git_state
+    repository's history as the pipeline last kept it (`<home>/git_state`, whatever ref it followed)."""
     from karma_pipelines.tracking.lightgbm_runs import load_booster
     from karma_pipelines.tracking.registry import CHAMPION, version_by_alias
     from karma_pipelines.tracking.store import MlflowTarget
@@ -79,8 +82,8 @@ def load_scorer(repo: Path, home: Path, layout: str = DEFAULT_LAYOUT) -> CommitS
             f"no models:/{FORECASTER}@champion in {home}: run `make run` (or the pipeline) first"
         )
     booster = load_booster(target, FORECASTER, CHAMPION)
-    base = load_git_state(Path(home) / "git_state", Path(repo), layout, None)
-    return CommitScorer(booster, str(version.version), Path(repo), layout, base)
+    source = GitSource(Path(repo), layout, state_dir=Path(home) / "git_state", persist=False)
+    return CommitScorer(booster, str(version.version), source)
 
 
 def score_table(result: dict) -> pd.DataFrame:

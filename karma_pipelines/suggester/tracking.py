@@ -1,24 +1,17 @@
 """Track a suggester training in MLflow and gate its promotion to champion.
 
 Uses the shared `log_and_register` (any spec with `name`, `registered_model_name`, `features`,
-`target`, `params`, `promotion`, `log_params()`; frames keyed by `id_column`), `challenge_champion`
-and `promote_to_champion`. Only field NAMES reach MLflow (query ids are `<component key>|<field>`).
+`target`, `params`, `promotion`, `log_params()`; frames keyed by `id_column`) and the one gate
+(`tracking.gate.challenge_champion`); the champion step moves the alias. Only field NAMES reach MLflow (query ids are `<component key>|<field>`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from karma_pipelines.suggester.run import ID_COLUMN, SuggesterRun
-from karma_pipelines.tracking.lightgbm_runs import RegisteredModel, challenge_champion, log_and_register
-from karma_pipelines.tracking.registry import PromotionDecision, promote_to_champion
+from karma_pipelines.tracking.gate import Tracked, challenge_champion
+from karma_pipelines.tracking.lightgbm_runs import log_and_register
 from karma_pipelines.tracking.store import MlflowTarget
 
-
-@dataclass(frozen=True)
-class TrackedSuggester:
-    registered: RegisteredModel
-    decision: PromotionDecision | None  # None when the model was only logged, not registered
 
 
 def run_metrics(run: SuggesterRun) -> dict[str, dict[str, float]]:
@@ -36,12 +29,10 @@ def track_suggester(
     dataset_source: str,
     extra_metrics: dict[str, dict[str, float]] | None = None,
     register: bool = True,
-    promote: bool = True,
-) -> TrackedSuggester:
+) -> Tracked:
     """Log the run (params, metrics of model and baseline, tables, datasets of query rows, the booster),
-    register it as `challenger`, and make it `champion` only if it wins on this run's holdout (the
-    champion is re-scored on the same masked cases, injected fields and held-out queries). With
-    `promote` false the decision is recorded but the alias is left to a later step."""
+    register it as `challenger` and decide its promotion with the one gate (the champion is re-scored on
+    the same masked cases, injected fields and held-out queries); the champion step moves the alias."""
     spec = run.spec
     registered = log_and_register(
         target,
@@ -66,11 +57,6 @@ def track_suggester(
         },
     )
     if not register:
-        return TrackedSuggester(registered, None)
-    decision = challenge_champion(
-        target, registered.name, registered.version, registered.run_id, spec.promotion, run.gate_metrics,
-        run.score_booster,
-    )  # fmt: skip
-    if promote and decision.promote:
-        promote_to_champion(target.client(), registered.name, registered.version)
-    return TrackedSuggester(registered, decision)
+        return Tracked(registered, None)
+    decision = challenge_champion(target, registered, spec.promotion, run.gate_metrics, run.score_booster)
+    return Tracked(registered, decision)

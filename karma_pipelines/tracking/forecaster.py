@@ -1,90 +1,69 @@
-"""Track a rollback-forecaster training in MLflow and gate its promotion to champion."""
+"""Track a rollback-forecaster evaluation in MLflow: log it, register it as `challenger`, and decide
+its promotion with the one gate (the alias itself is moved by the champion step)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 
 import lightgbm as lgb
-import pandas as pd
 
-from karma_pipelines.tracking.lightgbm_runs import RegisteredModel, challenge_champion, log_and_register
-from karma_pipelines.tracking.registry import PromotionDecision, promote_to_champion
+from karma_pipelines.pipeline.forecaster import ForecasterEvaluation
+from karma_pipelines.tracking.lightgbm_runs import log_and_register
+from karma_pipelines.tracking.gate import Tracked, challenge_champion
 from karma_pipelines.tracking.store import MlflowTarget
 from karma_pipelines.training.metrics import calibration_table, evaluate
 from karma_pipelines.training.plots import calibration_plot, capture_curve_plot, importance_plot
-from karma_pipelines.training.rollback_forecaster import ForecasterRun, labels
-from karma_pipelines.training.spec import ModelSpec
-
-
-@dataclass(frozen=True)
-class TrackedForecaster:
-    registered: RegisteredModel
-    decision: PromotionDecision | None  # None when promotion is left to a later step
+from karma_pipelines.training.rollback_forecaster import labels
 
 
 def track_forecaster(
     target: MlflowTarget,
-    run: ForecasterRun,
+    evaluation: ForecasterEvaluation,
     tags: dict[str, str],
     dataset_source: str,
-    extra_metrics: dict[str, dict[str, float]] | None = None,
-    extra_tables: dict | None = None,
-    promote: bool = True,
-    curves: dict[str, tuple] | None = None,
     register: bool = True,
-) -> TrackedForecaster:
-    """Log the run, register it as `challenger`, and make it `champion` only if it wins on the
-    same holdout (the champion is re-scored on this run's test period). With `register` false the
-    run is only logged (a backtest)."""
-    spec, test = run.spec, run.split.test
+) -> Tracked:
+    """Log the run (metrics of the model and of every other scorer, tables, plots, datasets, the
+    model) and, with `register`, register it as `challenger` and decide its promotion: the champion
+    is re-scored on this run's test deploys and the decision is recorded on the run and the version.
+    Without `register` the run is only logged (a backtest)."""
+    run = evaluation.run
+    spec, test, predictions = run.spec, run.split.test, run.predictions
+    others = {f"baseline_{k}": v for k, v in evaluation.baselines.items()}
+    if evaluation.oracle:
+        others["oracle"] = evaluation.oracle
+    tables = {
+        "feature_importance": run.importance,
+        "test_predictions": predictions,
+        "calibration": calibration_table(predictions["label"], predictions["score"]),
+        "comparison": evaluation.comparison(),
+    }
+    if evaluation.rolling is not None:
+        tables["backtest"] = evaluation.rolling
+    curves = {name: (predictions["label"], s) for name, s in evaluation.baseline_scores.items()}
     registered = log_and_register(
         target,
         spec=spec,
         booster=run.booster,
         train_frame=run.split.train,
         test_frame=test,
-        metrics={"test": run.metrics, "validation": run.validation_metrics, **(extra_metrics or {})},
-        tables={
-            "feature_importance": run.importance,
-            "test_predictions": run.predictions,
-            "calibration": calibration_table(run.predictions["label"], run.predictions["score"]),
-            **(extra_tables or {}),
-        },
+        metrics={"test": run.metrics, "validation": run.validation_metrics, **others,
+                 "ratio": evaluation.ratios()},
+        tables=tables,
         tags={**tags, "model": spec.name, "split_at": run.split.split_at.isoformat()},
         dataset_source=dataset_source,
         extra_params={f"chosen.{k}": str(v) for k, v in run.chosen_params.items()},
         register=register,
         plots={
             "feature_importance": partial(importance_plot, run.importance),
-            "calibration": partial(calibration_plot, run.predictions["label"], run.predictions["score"]),
+            "calibration": partial(calibration_plot, predictions["label"], predictions["score"]),
             "capture_curve": partial(
-                capture_curve_plot,
-                {"model": (run.predictions["label"], run.predictions["score"]), **(curves or {})},
+                capture_curve_plot, {"model": (predictions["label"], predictions["score"]), **curves}
             ),
         },
-    )
-
-    if not (register and promote):
-        return TrackedForecaster(registered, None)
-    decision = challenge(
-        target, registered.name, registered.version, registered.run_id, spec, test, run.metrics
-    )
-    if decision.promote:
-        promote_to_champion(target.client(), registered.name, registered.version)
-    return TrackedForecaster(registered, decision)
-
-
-def challenge(
-    target: MlflowTarget,
-    name: str,
-    version: str,
-    run_id: str,
-    spec: ModelSpec,
-    test: pd.DataFrame,
-    challenger_metrics: dict[str, float],
-) -> PromotionDecision:
-    """Compare a registered challenger with the champion on the challenger's test deploys."""
+    )  # fmt: skip
+    if not register:
+        return Tracked(registered, None)
 
     def score_on_holdout(champion: lgb.Booster) -> dict[str, float]:
         missing = [f for f in champion.feature_name() if f not in test.columns]
@@ -92,6 +71,6 @@ def challenge(
             raise ValueError(f"champion needs features this run does not build: {missing}")
         return evaluate(labels(test, spec), champion.predict(test[champion.feature_name()]))
 
-    return challenge_champion(
-        target, name, version, run_id, spec.promotion, challenger_metrics, score_on_holdout
-    )
+    decision = challenge_champion(target, registered, spec.promotion, run.metrics, score_on_holdout)
+    return Tracked(registered, decision)
+

@@ -91,3 +91,21 @@ def settle_champion(client: MlflowClient, name: str, version: str) -> tuple[str,
     if current is None:
         raise ValueError(f"{name}: version {version} was not promoted and there is no champion")
     return str(current.version), False, reason
+
+
+def recorded_decision(client: MlflowClient, name: str, version: str) -> PromotionDecision:
+    """The decision the gate recorded on a version (ValueError when there is none)."""
+    tags = client.get_model_version(name, version).tags
+    if "promotion.decision" not in tags:
+        raise ValueError(f"{name} version {version}: no promotion decision recorded")
+
+    def scores(side: str) -> dict[str, float]:
+        prefix = f"promotion.{side}."
+        return {k.removeprefix(prefix): float(v) for k, v in tags.items() if k.startswith(prefix)}
+
+    return PromotionDecision(
+        promote=tags["promotion.decision"] == "promote",
+        reason=tags.get("promotion.reason", ""),
+        challenger=scores("challenger"),
+        champion=scores("champion") or None,
+    )

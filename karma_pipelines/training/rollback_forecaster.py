@@ -58,20 +58,24 @@ def _dataset(frame: pd.DataFrame, spec: ModelSpec, reference: lgb.Dataset | None
 
 
 def train_forecaster(
-    features: pd.DataFrame, spec: ModelSpec, split_at: pd.Timestamp | None = None
+    features: pd.DataFrame, spec: ModelSpec, horizon: pd.Timedelta, split_at: pd.Timestamp | None = None
 ) -> ForecasterRun:
     """Fit on the past with LightGBM's own early stopping on the latest training slice; test on the future.
 
-    Raises ValueError when either side of the split has no rollback to learn or judge from.
+    The gap between training and test is the label horizon the features were labelled with, so no
+    training label can see into the test period. Raises ValueError when either side of the split
+    lacks a rollback or a deploy that was not rolled back (nothing to learn or judge from).
     """
     population = model_population(features, spec)
-    gap = pd.Timedelta(days=spec.gap_days)
-    split = time_split(population, TIME, spec.test_fraction, gap, split_at)
+    split = time_split(population, TIME, spec.test_fraction, horizon, split_at)
     for side, rows in (("training", split.train), ("test", split.test)):
-        if rows.empty or labels(rows, spec).sum() == 0:
+        positives = int(labels(rows, spec).sum()) if len(rows) else 0
+        if rows.empty or positives == 0 or positives == len(rows):
+            what = "a rollback" if positives == 0 else "a deploy that was not rolled back"
             raise ValueError(
                 f"the split at {split.split_at:%Y-%m-%d} leaves the {side} period "
-                f"({len(rows)} deploys) without a rollback"
+                f"({len(rows)} deploys, {positives} rolled back) without {what}: use a longer "
+                "history or another --split-date"
             )
     fit, valid = validation_tail(split.train, TIME, spec.validation_fraction)
     booster, chosen = fit_with_selection(fit, valid, spec)

@@ -14,7 +14,7 @@ WINDOW_COLUMNS = ["window", "train_rows", "test_start", "test_end", "test_rows",
 
 
 def rolling_origin(
-    features: pd.DataFrame, spec: ModelSpec, windows: int = 4, span: float = 0.5
+    features: pd.DataFrame, spec: ModelSpec, horizon: pd.Timedelta, windows: int = 4, span: float = 0.5
 ) -> pd.DataFrame:
     """One row per (window, scorer) with the metrics: the last `span` of time is cut into `windows`
     equal test windows; a window without a rollback on either side is skipped."""
@@ -27,7 +27,7 @@ def rolling_origin(
     for i in range(windows):
         window = features[features[TIME] < edges[i + 1]]
         try:
-            run = train_forecaster(window, spec, split_at=edges[i])
+            run = train_forecaster(window, spec, horizon, split_at=edges[i])
         except ValueError:
             continue
         base = baseline_metrics(run.split.train, run.split.test, spec.target)

@@ -6,8 +6,6 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-DEFAULT_GAP = pd.Timedelta(days=7)
-
 
 @dataclass(frozen=True)
 class TimeSplit:
@@ -20,8 +18,8 @@ class TimeSplit:
 def time_split(
     frame: pd.DataFrame,
     time_column: str,
-    test_fraction: float = 0.2,
-    gap: pd.Timedelta = DEFAULT_GAP,
+    test_fraction: float,
+    gap: pd.Timedelta,
     split_at: pd.Timestamp | None = None,
 ) -> TimeSplit:
     """Split by time. Default `split_at`: the last `test_fraction` of the time span is the test period.

@@ -1,0 +1,57 @@
+"""The one promotion gate for every model: decided once, right after a challenger is registered (its
+holdout is in hand), recorded once on the MLflow run and the model version, read back by the Dagster
+check, and applied by the model's champion step (`settle_champion`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import lightgbm as lgb
+import mlflow
+import numpy as np
+
+from karma_pipelines.tracking.lightgbm_runs import RegisteredModel, load_booster
+from karma_pipelines.tracking.registry import (
+    CHAMPION,
+    PromotionDecision,
+    decide_promotion,
+    record_decision,
+    version_by_alias,
+)
+from karma_pipelines.tracking.store import MlflowTarget
+from karma_pipelines.training.spec import PromotionGate
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """A logged model: where it is in the registry and, when registered, the gate's decision."""
+
+    registered: RegisteredModel
+    decision: PromotionDecision | None  # None when the run was only logged (a backtest)
+
+
+def challenge_champion(
+    target: MlflowTarget,
+    registered: RegisteredModel,
+    gate: PromotionGate,
+    challenger_metrics: dict[str, float],
+    score_on_holdout: Callable[[lgb.Booster], dict[str, float]],
+) -> PromotionDecision:
+    """Score the current champion on the challenger's holdout and decide; the decision and both
+    scores are recorded on the challenger's version and run. The alias is not moved here."""
+    client = target.client()
+    name, version = registered.name, registered.version
+    champion = version_by_alias(client, name, CHAMPION)
+    champion_metrics = None
+    if champion is not None and str(champion.version) != str(version):
+        champion_metrics = score_on_holdout(load_booster(target, name, CHAMPION))
+    decision = decide_promotion(challenger_metrics, champion_metrics, gate)
+    record_decision(client, name, version, decision)
+    with mlflow.start_run(run_id=registered.run_id):
+        mlflow.set_tags(decision.as_tags())
+        if champion_metrics:
+            mlflow.log_metrics(
+                {f"champion_{k}": float(v) for k, v in champion_metrics.items() if np.isfinite(float(v))}
+            )
+    return decision
