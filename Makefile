@@ -60,7 +60,7 @@ ui: setup
 # Stops a running `make ui` (SIGTERM to the pid in $(KARMA_HOME)/ui.pid) and whatever is left of both servers.
 .PHONY: ui-stop
 ui-stop:
-	$(UV) run --frozen python -m karma_pipelines.ui stop --home $(KARMA_HOME)
+	$(UV) run --frozen python -m karma_pipelines.apps.ui stop --home $(KARMA_HOME)
 
 bench: setup
 	$(UV) run --frozen python -m karma_pipelines.bench

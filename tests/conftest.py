@@ -1,4 +1,14 @@
-"""Shared pytest configuration."""
+"""Shared pytest configuration, and the whole-graph materializations every test module shares."""
+
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+# A world small enough for a fast run that still has rollbacks on both sides of every split.
+SMALL_WORLD = {"components": 45, "days": 75, "seed": 11}
 
 
 def pytest_configure(config):
@@ -7,3 +17,33 @@ def pytest_configure(config):
         "live_ui: starts the real Dagster and MLflow servers (`karma-pipelines ui`) and drives them over "
         "HTTP and with a headless Chromium (1.5-3 minutes); deselect with -m 'not live_ui'",
     )
+
+
+@pytest.fixture(scope="session")
+def simulated_pipeline(tmp_path_factory):
+    """The whole asset graph (checks included) materialized once per session on SMALL_WORLD, on a
+    persistent Dagster instance in `<home>/dagster` and an MLflow store in `<home>`, as `make run` does.
+    Yields (home, result). Tests that change the stores copy them first (`copy_stores`)."""
+    from karma_pipelines.definitions import build_definitions
+    from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
+    from karma_pipelines.defs.run import execute_all
+
+    home = tmp_path_factory.mktemp("karma")
+    (home / "dagster").mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
+    source = KarmaSourceResource(kind="simulator", path=str(home / "world"), **SMALL_WORLD)
+    defs = build_definitions(
+        source, MlflowResource(home=str(home)), storage_dir=str(home / "dagster" / "storage")
+    )
+    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+        result = execute_all(defs, instance, source)
+    yield home, result
+
+
+def copy_stores(home: Path, to: Path) -> Path:
+    """A copy of a pipeline home's MLflow store and Dagster storage (the world is shared read-only)."""
+    to.mkdir(parents=True, exist_ok=True)
+    shutil.copy(home / "mlflow.db", to / "mlflow.db")
+    shutil.copytree(home / "mlartifacts", to / "mlartifacts")
+    shutil.copytree(home / "dagster" / "storage", to / "storage")
+    return to

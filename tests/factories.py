@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from karma_pipelines.contracts.schema import CONFIG_SNAPSHOTS, DEPLOY_RECORDS
 from karma_pipelines.records.from_events import snapshot_row
 from karma_pipelines.records.labels import apply_rollback_labels
-from karma_pipelines.schema import CONFIG_SNAPSHOTS, DEPLOY_RECORDS
 
 T0 = pd.Timestamp("2026-03-02 10:00", tz="UTC")
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from karma_pipelines.schema import KARMA_EVENTS
+from karma_pipelines.contracts.schema import KARMA_EVENTS
 from karma_pipelines.sources import WorldNotFound, read_event_log, read_world_components
 
 COMPONENTS = ("vpc/core-dev", "ecs-service/api-dev", "s3-bucket/assets-prod")

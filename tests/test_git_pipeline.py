@@ -2,16 +2,20 @@
 
 import json
 import subprocess
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 import pytest
 
-from karma_pipelines.cli import main
+from karma_pipelines.apps.cli import main
 from karma_pipelines.definitions import build_definitions
-from karma_pipelines.defs.automation import git_commits_sensor
+from karma_pipelines.defs.automation import karma_source_sensor
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
-from karma_pipelines.source_tables import git_tables
+from karma_pipelines.defs.run import execute_all
+from karma_pipelines.pipeline.scoring import load_scorer
+from karma_pipelines.pipeline.tables import load_tables
+from karma_pipelines.sources.git.source import GitSource
 from karma_pipelines.sources.git.synthetic_repo import make_repo
 
 
@@ -79,12 +83,12 @@ def test_incremental_reads_only_new_commits(tmp_path):
     make_repo(path, commits=400, components=20, seed=4)
     state = tmp_path / "state"
     horizon = pd.Timedelta(days=7)
-    first = git_tables(path, "iac/{env}/{component_type}/{nickname}/config.json", None, horizon, state)
-    again = git_tables(path, "iac/{env}/{component_type}/{nickname}/config.json", None, horizon, state)
+    first = load_tables(GitSource(path, state_dir=state), horizon)
+    again = load_tables(GitSource(path, state_dir=state), horizon)
     assert first.new_commits == 400 and again.new_commits == 0
     pd.testing.assert_frame_equal(first.deploy_records, again.deploy_records)
     _commit(path, "iac/dev/vpc/late-dev/config.json", '{"cidr": "10.9.0.0/16"}', "Add vpc/late-dev")
-    third = git_tables(path, "iac/{env}/{component_type}/{nickname}/config.json", None, horizon, state)
+    third = load_tables(GitSource(path, state_dir=state), horizon)
     assert third.new_commits == 1 and third.commits == 401
     assert len(third.deploy_records) == len(first.deploy_records) + 1
 
@@ -93,33 +97,49 @@ def test_dagster_graph_runs_on_a_git_source_and_the_sensor_sees_new_commits(repo
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(repo), str(clone)], check=True)
     repo = clone
-    source = KarmaSourceResource(kind="git", path=str(repo), state_dir=str(tmp_path / "git_state"))
+    branch = subprocess.run(
+        ["git", "-C", str(repo), "symbolic-ref", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    # The pipeline follows a named branch (`make run REF=<branch>`); `score` must still find its state.
+    source = KarmaSourceResource(
+        kind="git", path=str(repo), ref=branch, state_dir=str(tmp_path / "git_state")
+    )
     defs = build_definitions(source=source, mlflow_store=MlflowResource(home=str(tmp_path)))
-    result = defs.resolve_job_def("karma_pipeline_job").execute_in_process()
-    assert result.success
-    deploys = result.output_for_node("deploy_tables", "deploy_records")
-    assert deploys["source"].eq("git").all() and deploys["deploy_id"].str.contains(":").all()
-    assert result.output_for_node("rollback_forecaster")["version"] == "1"
+    with dg.instance_for_test() as instance:
+        result = execute_all(defs, instance, source)
+        head = _head(repo)
+        assert instance.get_dynamic_partitions("karma_source_batches") == [head]
+        assert result.success
+        deploys = result.output_for_node("validated_source_tables", "deploy_records")
+        assert deploys["source"].eq("git").all() and deploys["deploy_id"].str.contains(":").all()
+        assert result.output_for_node("rollback_forecaster")["version"] == "1"
 
-    with dg.build_sensor_context(cursor=None, resources={"karma_source": source}) as context:
-        first = git_commits_sensor(context)
-        assert isinstance(first, dg.RunRequest)
-        head = first.run_key
-        context.update_cursor(head)
-        assert isinstance(git_commits_sensor(context), dg.SkipReason)
+        sensor = dict(instance=instance, resources={"karma_source": source})
+        with dg.build_sensor_context(cursor=None, **sensor) as context:
+            first = karma_source_sensor(context)  # first look: the head, already a partition
+            assert first.run_requests[0].tags["dagster/asset_partition_range_end"] == head
+            assert not first.dynamic_partitions_requests
+            context.update_cursor(first.cursor)
+            assert isinstance(karma_source_sensor(context), dg.SkipReason)
 
-    # A new commit, not deployed yet: scored by the champion, read incrementally, gated by a threshold.
-    _commit(
-        repo, "iac/prod/vpc/edge-prod/config.json", '{"cidr": "10.7.0.0/16", "az_count": 3}', "Add edge vpc"
-    )
-    assert main(["score", "--repo", str(repo), "--home", str(tmp_path), "--json", "--fail-above", "0"]) == 3
-    scored = json.loads(capsys.readouterr().out)
-    assert (
-        scored["commit"]
-        == subprocess.run(
-            ["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    )
+        # A new commit, not deployed yet: scored by the champion, read incrementally, gated by a threshold.
+        _commit(
+            repo,
+            "iac/prod/vpc/edge-prod/config.json",
+            '{"cidr": "10.7.0.0/16", "az_count": 3}',
+            "Add edge vpc",
+        )
+        kept = load_scorer(repo, tmp_path).source.kept_extraction()
+        assert kept is not None and kept.state.tip == head
+        assert (
+            main(["score", "--repo", str(repo), "--home", str(tmp_path), "--json", "--fail-above", "0"]) == 3
+        )
+        scored = json.loads(capsys.readouterr().out)
+        assert scored["commit"] == _head(repo) != head
+        with dg.build_sensor_context(cursor=first.cursor, **sensor) as context:
+            moved = karma_source_sensor(context)  # the ref moved: one new batch, one run over it
+            assert moved.dynamic_partitions_requests[0].partition_keys == [_head(repo)]
+            assert moved.run_requests[0].tags["dagster/asset_partition_range_start"] == _head(repo)
     assert [d["component"] for d in scored["deploys"]] == ["vpc/edge-prod"]
     assert 0 < scored["max_score"] < 1 and scored["blocked"] is True
     assert scored["deploys"][0]["reasons"]
@@ -138,3 +158,8 @@ def test_scoring_features_from_the_relevant_history_equal_the_full_build(repo):
     part = features_for(deploys, snaps, wanted).set_index("deploy_id")
     assert set(part.index) == wanted
     pd.testing.assert_frame_equal(part, full.loc[part.index, part.columns], check_dtype=False)
+
+
+def _head(repo: Path) -> str:
+    out = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True)
+    return out.stdout.strip()

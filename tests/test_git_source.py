@@ -10,14 +10,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from karma_pipelines.config_fields import config_hash, diff_configs
+from karma_pipelines.contracts.config_fields import config_hash, diff_configs
+from karma_pipelines.contracts.schema import CONFIG_SNAPSHOTS, DEPLOY_RECORDS, QUARANTINED_RECORDS
 from karma_pipelines.records.labels import apply_rollback_labels
-from karma_pipelines.schema import CONFIG_SNAPSHOTS, DEPLOY_RECORDS, QUARANTINED_RECORDS
 from karma_pipelines.sources.git import Layout, extract_git_history
-from karma_pipelines.sources.git.extract import content_key, field_changes
-from karma_pipelines.sources.git.numstat import count_changed_lines, split_lines
+from karma_pipelines.sources.git.log import find_git_dir, read_commits
 from karma_pipelines.sources.git.parse import parse_config
 from karma_pipelines.sources.git.reverts import reverted_shas, reverted_subject
+from karma_pipelines.sources.git.state import content_key, field_changes
 from karma_pipelines.sources.git.synthetic_repo import make_repo
 
 T0 = pd.Timestamp("2026-01-05 10:00", tz="UTC")
@@ -634,13 +634,21 @@ def test_errors_name_the_path_the_ref_and_the_layout(tmp_path):
 # ---------------------------------------------------------------------------------------------------
 
 
-def test_numstat_counts_like_git():
-    old = split_lines(b"a\nb\nc\nd\n")
-    assert count_changed_lines(old, split_lines(b"a\nx\nc\nd\ne\n")) == (2, 1)
-    assert count_changed_lines(old, old) == (0, 0)
-    assert count_changed_lines([], old) == (4, 0) and count_changed_lines(old, []) == (0, 4)
-    assert count_changed_lines(split_lines(b"a"), split_lines(b"a\n")) == (1, 1)  # no newline at end
-    assert count_changed_lines(split_lines(b"a\nb\n"), split_lines(b"b\na\n")) == (1, 1)
+def test_the_log_carries_gits_line_counts(tmp_path):
+    repo = GitRepo(tmp_path / "lines")
+    repo.commit(0, "one", {"a.txt": "a\nb\nc\nd\n", "b.txt": "a", "c.txt": "a\nb\n", "d.bin": b"\x00x"})
+    files = {"a.txt": "a\nx\nc\nd\ne\n", "b.txt": "a\n", "c.txt": "b\na\n", "d.bin": b"\x00y"}
+    repo.commit(1, "two", files | {"e.txt": "1\n2\n"})
+    repo.commit(2, "three", {"a.txt": None, "skipped.txt": "x\n"})
+    commits = list(read_commits(find_git_dir(repo.path), "HEAD", None, lambda p: p != "skipped.txt"))
+    counts = [{c.path: (c.added, c.removed) for c in commit.changes} for commit in commits]
+    assert counts == [
+        {"a.txt": (4, 0), "b.txt": (1, 0), "c.txt": (2, 0), "d.bin": (0, 0)},
+        # a changed line and an added one; a last line gaining its newline; two lines swapped;
+        # a binary file (numstat's `-`) counts 0.
+        {"a.txt": (2, 1), "b.txt": (1, 1), "c.txt": (1, 1), "d.bin": (0, 0), "e.txt": (2, 0)},
+        {"a.txt": (0, 5)},
+    ]
 
 
 def test_field_changes_equal_diff_configs_and_content_key_follows_config_hash():

@@ -7,22 +7,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from karma_pipelines.contracts.schema import CONFIG_SNAPSHOTS, DEPLOY_RECORDS, KARMA_EVENTS
 from karma_pipelines.defs.insights import INSIGHT_ASSETS
 from karma_pipelines.insights import (
     INSIGHTS,
     change_failure_rate,
     churn_vs_incidents,
     config_longevity,
+    config_patterns,
     config_runtime_drift,
     downstream_invalidations,
     first_deploy_validation,
 )
 from karma_pipelines.insights.stats import kaplan_meier, km_median, ols_regression, poisson_regression
 from karma_pipelines.records import deploy_tables_from_events
-from karma_pipelines.schema import CONFIG_SNAPSHOTS, DEPLOY_RECORDS, KARMA_EVENTS
 from karma_pipelines.simulator import SimulationConfig, simulate_world
 from karma_pipelines.sources.event_log import read_event_log
-from karma_pipelines.world import open_world
+from karma_pipelines.sources.event_world import EventLogSource
 from tests.factories import T0, history
 
 H = pd.Timedelta(hours=1)
@@ -369,7 +370,7 @@ def test_config_patterns_rank_the_safer_value_as_longer_lived_and_never_show_sec
 
 
 def test_config_features_keep_only_safe_names_and_values():
-    fields, values = config_longevity.config_features(
+    fields, values = config_patterns.config_features(
         json.dumps(
             {
                 "db_password": "x",
@@ -539,8 +540,8 @@ def small_world(tmp_path_factory):
     and its deploy tables."""
     root = tmp_path_factory.mktemp("ins") / "world"
     simulate_world(root, SimulationConfig(seed=4, components=24, days=30))
-    world = open_world(root)
-    raw = read_event_log(world.events_dir)
+    world = EventLogSource(root).describe()
+    raw = read_event_log(world.root / "events")
     malformed = pd.read_csv(root / "ground_truth" / "malformed.csv")
     planted = set(malformed["file"] + ":" + malformed["line"].astype(str))
     events = raw[~raw["record_id"].isin(planted)].reset_index(drop=True)

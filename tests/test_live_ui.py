@@ -1,5 +1,6 @@
-"""The UIs for real: a small pipeline run, then `karma-pipelines ui` (Dagster + MLflow servers) on free ports,
-checked through Dagster's GraphQL API, MLflow's REST API and a headless Chromium, then stopped.
+"""The UIs for real: `karma-pipelines ui` (Dagster + MLflow servers) on free ports on the session's pipeline
+home (`simulated_pipeline`), checked through Dagster's GraphQL API, MLflow's REST API and a headless Chromium,
+then stopped; and a second `karma-pipelines ui` of its own, started and stopped by `make ui-stop`'s code.
 
 Screenshots go to .karma/screenshots/ (ignored). The browser tests are skipped when /usr/bin/chromium (or
 $KARMA_CHROMIUM) is absent (`apt-get install -y --no-install-recommends chromium`). Deselect the whole file
@@ -14,6 +15,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -27,16 +29,15 @@ from typing import Any
 
 import pytest
 
+from karma_pipelines.apps.ui import read_pid_file, stop_ui
 from karma_pipelines.definitions import build_definitions
 from karma_pipelines.defs.resources import KarmaSourceResource
-from karma_pipelines.defs.run import run_pipeline
-from karma_pipelines.ui import read_pid_file, stop_ui
+from tests.conftest import ROOT, SMALL_WORLD
 
 pytestmark = pytest.mark.live_ui
 
-ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / ".karma" / "screenshots"
-SMALL_WORLD = {"components": 45, "days": 75, "seed": 11}
+VIEWPORT = {"width": 1600, "height": 1000}
 MODEL = "karma-rollback-forecaster"
 READY_TIMEOUT = 120.0
 CHROMIUM = Path(os.environ.get("KARMA_CHROMIUM", "/usr/bin/chromium"))  # Debian's package
@@ -53,7 +54,8 @@ CHROMIUM_ARGS = [
 # Named here to be read at a glance; the full sets come from the definitions themselves (`expected`).
 CORE_ASSETS = {
     "karma_world",
-    "karma_events",
+    "source_batches",
+    "source_records",
     "deploy_records",
     "config_snapshots",
     "quarantined_records",
@@ -81,14 +83,22 @@ class LiveUI:
     ports: tuple[int, int]
     supervisor: subprocess.Popen
     log: Path
-    summary: dict
-    source: KarmaSourceResource
     pids: dict[str, tuple[int, int]]  # from <home>/ui.pid: name -> (pid = process group id, start time)
     stopped: bool = False
 
     def log_tail(self, lines: int = 60) -> str:
         text = self.log.read_text(errors="replace") if self.log.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+@dataclass
+class Pipeline:
+    """What the session's pipeline run (`simulated_pipeline`) left for the UIs to show."""
+
+    home: Path
+    source: KarmaSourceResource
+    run_id: str
+    mlflow_run: str  # the forecaster's `mlflow_run` metadata link
 
 
 def _free_port() -> int:
@@ -206,25 +216,15 @@ def stop_and_check(ui: LiveUI) -> list[str]:
     return problems
 
 
-@pytest.fixture(scope="module")
-def live_ui(tmp_path_factory):
-    home = tmp_path_factory.mktemp("karma_live_ui")
-    (home / "dagster").mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
-    source = KarmaSourceResource(kind="simulator", path=str(home / "world"), **SMALL_WORLD)
-    with pytest.MonkeyPatch.context() as env:  # restored afterwards
-        env.setenv("DAGSTER_HOME", str(home / "dagster"))
-        summary = run_pipeline(source, home)
-    assert summary["success"], summary
-
+def start_ui(home: Path, world: Path, log: Path) -> LiveUI:
+    """`karma-pipelines ui --home <home>` on two free ports, reading the simulated world at `world`; returns
+    once both servers answer (Dagster with the code location loaded), or stops them and fails."""
+    home = home.resolve()
     dagster_port, mlflow_port = _free_port(), _free_port()
     while mlflow_port == dagster_port:
         mlflow_port = _free_port()
     server_env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DAGSTER_HOME")}
-    server_env.update(
-        KARMA_SOURCE_KIND="simulator", KARMA_SOURCE_PATH=str(home / "world"), PYTHONUNBUFFERED="1"
-    )
-    log = home / "ui.log"
+    server_env.update(KARMA_SOURCE_KIND="simulator", KARMA_SOURCE_PATH=str(world), PYTHONUNBUFFERED="1")
     command = [
         str(Path(sys.executable).parent / "karma-pipelines"),
         *("ui", "--home", str(home), "--dagster-port", str(dagster_port), "--mlflow-port", str(mlflow_port)),
@@ -240,8 +240,6 @@ def live_ui(tmp_path_factory):
         ports=(dagster_port, mlflow_port),
         supervisor=supervisor,
         log=log,
-        summary=summary,
-        source=source,
         pids={},
     )
     started = time.monotonic()
@@ -255,9 +253,48 @@ def live_ui(tmp_path_factory):
         pytest.fail(f"{exc}; stop: {problems or 'clean'}\n--- servers' log (tail) ---\n{ui.log_tail()}")
     ui.pids = {k: v for k, v in read_pid_file(home).items() if k != "supervisor"}
     print(f"servers ready in {time.monotonic() - started:.1f} s: {ui.dagster} {ui.mlflow}")
+    return ui
+
+
+REGISTRY_TABLES = (
+    "registered_models",
+    "model_versions",
+    "registered_model_aliases",
+    "registered_model_tags",
+    "model_version_tags",
+)
+
+
+def registry_rows(home: Path) -> dict[str, list[tuple]]:
+    """Every row of the MLflow model registry's tables in `<home>/mlflow.db`, read-only."""
+    with contextlib.closing(sqlite3.connect(f"{(home / 'mlflow.db').as_uri()}?mode=ro", uri=True)) as db:
+        return {t: sorted(db.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in REGISTRY_TABLES}
+
+
+@pytest.fixture(scope="module")
+def pipeline(simulated_pipeline) -> Pipeline:
+    home, result = simulated_pipeline
+    assert result.success
+    (forecaster,) = result.asset_materializations_for_node("rollback_forecaster")
+    return Pipeline(
+        home=home,
+        source=KarmaSourceResource(kind="simulator", path=str(home / "world"), **SMALL_WORLD),
+        run_id=result.run_id,
+        mlflow_run=forecaster.metadata["mlflow_run"].value,
+    )
+
+
+@pytest.fixture(scope="module")
+def live_ui(pipeline, tmp_path_factory):
+    """The UIs on the session's pipeline home (other modules read it: the tests here only read it, and
+    its registry must come out unchanged); stopped, and checked to leave nothing behind, at the end."""
+    registry = registry_rows(pipeline.home)
+    log = tmp_path_factory.mktemp("live_ui_log") / "ui.log"
+    ui = start_ui(pipeline.home, pipeline.home / "world", log)
     yield ui
-    problems = stop_and_check(ui)  # already done by test_ui_stop_leaves_nothing_running unless deselected
+    problems = stop_and_check(ui)
     assert not problems, f"{problems}\n--- servers' log (tail) ---\n{ui.log_tail()}"
+    assert registry_rows(pipeline.home) == registry, "the live UI tests changed the shared MLflow registry"
 
 
 # --- Dagster: GraphQL -----------------------------------------------------------------------------------
@@ -318,9 +355,9 @@ def repository(live_ui):
 
 
 @pytest.fixture(scope="module")
-def expected(live_ui):
+def expected(pipeline):
     """What the code location defines for this source, loaded in process: the UI must show the same."""
-    defs = build_definitions(source=live_ui.source)
+    defs = build_definitions(source=pipeline.source)
     graph = defs.resolve_asset_graph()
     return {
         "assets": {k.to_user_string() for k in graph.get_all_asset_keys()},
@@ -358,19 +395,19 @@ def test_dagster_schedule_and_sensors(repository, expected):
     assert (daily["cronSchedule"], daily["executionTimezone"]) == ("0 5 * * *", "UTC")
     assert daily["scheduleState"]["status"] == "STOPPED"  # off by default
     assert {n: s["scheduleState"]["status"] for n, s in schedules.items()} == expected["schedules"]
-    # A simulator/event-log source has the day-file sensor; `git_commits_sensor` comes with a Git source.
+    # One sensor for every source kind: it watches the source's batches (day files, a Git ref).
     sensors = {s["name"]: s["sensorState"]["status"] for s in repository["sensors"]}
-    assert sensors and sensors == expected["sensors"]
+    assert sensors == expected["sensors"] == {"karma_source_sensor": "STOPPED"}
 
 
-def test_dagster_latest_forecaster_materialization_links_mlflow(live_ui):
+def test_dagster_latest_forecaster_materialization_links_mlflow(live_ui, pipeline):
     answer = graphql(live_ui, LATEST_MATERIALIZATION_QUERY, {"path": ["rollback_forecaster"]})["assetOrError"]
     assert answer["__typename"] == "Asset", answer
     (latest,) = answer["assetMaterializations"]
-    assert latest["runId"] == live_ui.summary["dagster_run_id"]
+    assert latest["runId"] == pipeline.run_id
     meta = {e["label"]: e for e in latest["metadataEntries"]}
     assert meta["mlflow_run"]["__typename"] == "UrlMetadataEntry"
-    assert meta["mlflow_run"]["url"] == live_ui.summary["assets"]["rollback_forecaster"]["mlflow_run"]
+    assert meta["mlflow_run"]["url"] == pipeline.mlflow_run
     assert "/#/experiments/" in meta["mlflow_run"]["url"]
     assert meta["registered_model"]["text"] == MODEL
     assert meta["version"]["intValue"] == 1
@@ -379,16 +416,16 @@ def test_dagster_latest_forecaster_materialization_links_mlflow(live_ui):
 # --- MLflow: REST ---------------------------------------------------------------------------------------
 
 
-def test_mlflow_registered_model_and_champion(live_ui):
+def test_mlflow_registered_model_and_champion(live_ui, pipeline):
     model = mlflow_get(live_ui, "registered-models/get", name=MODEL)["registered_model"]
     assert model["name"] == MODEL
     assert {a["alias"]: a["version"] for a in model.get("aliases", [])}.get("champion") == "1"
     champion = mlflow_get(live_ui, "registered-models/alias", name=MODEL, alias="champion")["model_version"]
     assert champion["version"] == "1"
-    assert champion["run_id"] in live_ui.summary["assets"]["rollback_forecaster"]["mlflow_run"]
+    assert pipeline.mlflow_run.endswith(f"/runs/{champion['run_id']}")
     run = mlflow_get(live_ui, "runs/get", run_id=champion["run_id"])["run"]
     tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
-    assert tags["dagster.run_id"] == live_ui.summary["dagster_run_id"]
+    assert tags["dagster.run_id"] == pipeline.run_id
     assert tags["dagster.asset_key"] == "rollback_forecaster"
     found = mlflow_get(live_ui, "registered-models/search", filter=f"name='{MODEL}'")
     assert [m["name"] for m in found["registered_models"]] == [MODEL]
@@ -409,12 +446,32 @@ def browser(live_ui, tmp_path_factory):
             executable_path=str(CHROMIUM),
             headless=True,
             args=CHROMIUM_ARGS,
-            viewport={"width": 1600, "height": 1000},
+            viewport=VIEWPORT,
         )
         try:
             yield context
         finally:
             context.close()
+
+
+# True once the page's DOM has not changed for `quiet` ms and no loading indicator is shown: both UIs keep
+# polling (they never go network-idle), but once the last answer is rendered nothing on the page changes.
+SETTLED = """quiet => {
+    if (!window.__karmaSettle) {
+        const state = (window.__karmaSettle = {last: performance.now()});
+        new MutationObserver(() => (state.last = performance.now())).observe(document.documentElement, {
+            subtree: true, childList: true, attributes: true, characterData: true,
+        });
+    }
+    const loading = '[aria-busy="true"], [role="progressbar"], .ant-spin-spinning';
+    const busy = [...document.querySelectorAll(loading)].some(e => e.getClientRects().length > 0);
+    return !busy && performance.now() - window.__karmaSettle.last > quiet;
+}"""
+
+
+# An element's box on a full-page screenshot: (left, top, right, bottom) in CSS pixels of the document.
+BOX = """e => { const r = e.getBoundingClientRect();
+    return [r.left + scrollX, r.top + scrollY, r.right + scrollX, r.bottom + scrollY]; }"""
 
 
 def _shoot(
@@ -424,94 +481,168 @@ def _shoot(
     name: str,
     close: str | None = None,
     then: Callable[[Any], None] | None = None,
-) -> Path:
-    """Open url, wait until every text is on the page, close a panel, run `then(page)`, save a full-page
-    screenshot; return its path."""
+    shown: list[str] | None = None,
+) -> tuple[Path, dict[str, tuple[float, float, float, float]]]:
+    """Open url, wait until every text is on the page, close a panel, run `then(page)`, wait until the page
+    has settled (`SETTLED`) with every text of `shown` (default: `texts`) still shown, save a full-page
+    screenshot; return its path and where each text of `shown` is on it (left, top, right, bottom)."""
+    from playwright.sync_api import expect
+
     page = browser.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    def step(what: str, action: Callable[[], Any]) -> None:
+        try:
+            action()
+        except Exception as exc:
+            page.screenshot(path=str(SCREENSHOTS / f"FAILED-{name}.png"), full_page=True)
+            raise AssertionError(f"{what} on {url}; page errors: {errors}") from exc
+
+    def visible(text: str) -> None:
+        expect(page.get_by_text(text, exact=False).first).to_be_visible(timeout=60_000)
+
     try:
         page.goto(url, wait_until="domcontentloaded", timeout=60_000)
         for text in texts:
-            try:
-                page.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=60_000)
-            except Exception as exc:
-                page.screenshot(path=str(SCREENSHOTS / f"FAILED-{name}.png"), full_page=True)
-                raise AssertionError(f"{text!r} not shown on {url}; page errors: {errors}") from exc
+            step(f"{text!r} not shown", lambda text=text: visible(text))
         if close:  # e.g. MLflow's assistant side panel, open by default
-            with contextlib.suppress(Exception):
-                page.get_by_role("button", name=close, exact=True).first.click(timeout=3_000)
+            button = page.get_by_role("button", name=close, exact=True).first
+            if button.is_visible():
+                step(f"the {close!r} button did not close its panel", lambda: _click_away(button))
         if then:
-            try:
-                then(page)
-            except Exception as exc:
-                page.screenshot(path=str(SCREENSHOTS / f"FAILED-{name}.png"), full_page=True)
-                raise AssertionError(f"on {url}: {exc}; page errors: {errors}") from exc
-        page.wait_for_timeout(1_500)  # let the last requests render (neither UI ever goes network-idle)
+            step("`then` failed", lambda: then(page))
+        step("the page did not settle", lambda: page.wait_for_function(SETTLED, arg=700, timeout=30_000))
+        boxes = {}
+        for text in texts if shown is None else shown:  # there once everything is rendered
+            step(f"{text!r} not shown at the end", lambda text=text: visible(text))
+            boxes[text] = page.get_by_text(text, exact=False).first.evaluate(BOX)
         path = SCREENSHOTS / f"{name}.png"
         page.screenshot(path=str(path), full_page=True)
-        return path
+        return path, boxes
     finally:
         page.close()
+
+
+def _click_away(button) -> None:
+    from playwright.sync_api import expect
+
+    button.click(timeout=10_000)
+    expect(button).to_be_hidden(timeout=10_000)
+
+
+def check_screenshot(path: Path, boxes: dict[str, tuple[float, float, float, float]]) -> dict:
+    """A real rendering of the page: the viewport's width, at least its height, not blank (many colours,
+    no single colour covering nearly everything, some dark pixels), and each text drawn where the page
+    has it (its box on the image holds contrasting glyphs, not a uniform patch)."""
+    from PIL import Image, ImageStat
+
+    with Image.open(path) as image:
+        rgb = image.convert("RGB")
+    width, height = rgb.size
+    assert width == VIEWPORT["width"] and height >= VIEWPORT["height"], (path, rgb.size)
+    colours = rgb.getcolors(maxcolors=width * height)
+    grey = rgb.convert("L")
+    seen = {
+        "colours": len(colours),
+        "dominant": round(max(count for count, _ in colours) / (width * height), 3),
+        "dark": round(sum(grey.histogram()[:128]) / (width * height), 4),  # text, icons, dark panels
+        "stddev": round(ImageStat.Stat(grey).stddev[0], 1),
+    }
+    assert seen["colours"] >= 200 and seen["dominant"] < 0.97, (path, seen)
+    assert seen["dark"] > 0.005 and seen["stddev"] > 15, (path, seen)
+    for text, (left, top, right, bottom) in boxes.items():
+        box = (max(0, int(left)), max(0, int(top)), min(width, int(right + 1)), min(height, int(bottom + 1)))
+        assert box[2] - box[0] >= 4 and box[3] - box[1] >= 4, (path, text, (left, top, right, bottom))
+        patch = ImageStat.Stat(grey.crop(box))
+        seen[text] = round(patch.stddev[0], 1)
+        assert seen[text] > 20 and patch.extrema[0][1] - patch.extrema[0][0] > 80, (path, text, seen)
+    print(path.name, seen)
+    return seen
 
 
 def _show_mlflow_metadata(page) -> None:
     """Filter the metadata table down to the MLflow links (`mlflow_run`, `mlflow_model`)."""
     page.get_by_placeholder("Filter metadata keys").fill("mlflow")
     page.get_by_text("mlflow_run", exact=True).first.wait_for(state="visible", timeout=30_000)
+    page.get_by_text("test_roc_auc", exact=True).first.wait_for(
+        state="hidden", timeout=30_000
+    )  # filtered out
 
 
 def test_browser_dagster_asset_page(live_ui, browser):
-    path = _shoot(
+    shot = _shoot(
         browser,
         f"{live_ui.dagster}/assets/rollback_forecaster",
         ["rollback_forecaster", "Latest materialization", "karma_pipeline_job", "test_roc_auc"],
         "dagster-asset-rollback_forecaster",
-        then=_show_mlflow_metadata,
+        then=_show_mlflow_metadata,  # the metadata filtered down to the MLflow links: test_roc_auc hidden
+        shown=[
+            "Latest materialization",
+            "karma_pipeline_job",
+            "mlflow_run",
+            "mlflow_model",
+            "/#/experiments/",
+        ],
     )
-    assert path.stat().st_size > 20_000
+    check_screenshot(*shot)
 
 
 def test_browser_dagster_downstream_lineage(live_ui, browser):
-    path = _shoot(
+    shot = _shoot(
         browser,
         f"{live_ui.dagster}/assets/rollback_forecaster?view=lineage&lineageScope=downstream&lineageDepth=2",
         ["rollback_forecaster_champion", "deploy_risk_scores", "2 / 2 Passed"],
         "dagster-lineage-rollback_forecaster-downstream",
     )
-    assert path.stat().st_size > 20_000
+    check_screenshot(*shot)
 
 
 def test_browser_mlflow_registered_model_page(live_ui, browser):
-    path = _shoot(
+    shot = _shoot(
         browser,
         f"{live_ui.mlflow}/#/models/{MODEL}",
         [MODEL, "Version 1", "champion", "challenger"],
         "mlflow-registered-model-karma-rollback-forecaster",
         close="Close",
     )
-    assert path.stat().st_size > 20_000
+    check_screenshot(*shot)
 
 
-def test_browser_mlflow_champion_run_page(live_ui, browser):
+def test_browser_mlflow_champion_run_page(live_ui, pipeline, browser):
     # The metadata link points at the default UI address; keep its path (experiment and run ids).
-    run_url = live_ui.summary["assets"]["rollback_forecaster"]["mlflow_run"]
-    fragment = run_url[run_url.index("/#/") :]
-    path = _shoot(
+    fragment = pipeline.mlflow_run[pipeline.mlflow_run.index("/#/") :]
+    shot = _shoot(
         browser,
         f"{live_ui.mlflow}{fragment}",
         ["test_roc_auc", "dagster.run_id", MODEL],
         "mlflow-champion-run",
         close="Close",
     )
-    assert path.stat().st_size > 20_000
+    check_screenshot(*shot)
 
 
-# --- stop (last: runs after every test above) ------------------------------------------------------------
+# --- stop -----------------------------------------------------------------------------------------------
 
 
-def test_ui_stop_leaves_nothing_running(live_ui):
-    assert _ours(live_ui.home), "the servers should be running before the stop"
-    assert set(live_ui.pids) == {"dagster", "mlflow"}
-    problems = stop_and_check(live_ui)
-    assert not problems, f"{problems}\n--- servers' log (tail) ---\n{live_ui.log_tail()}"
+@pytest.fixture
+def own_ui(pipeline, tmp_path):
+    """A second `karma-pipelines ui`, on a home of its own (one UI per home: ui.pid), so stopping it leaves
+    the module's servers to the other tests, whatever the order. A copy of the MLflow store and a fresh
+    Dagster instance; the same world, read-only."""
+    home = tmp_path / "home"
+    (home / "dagster").mkdir(parents=True)
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
+    shutil.copy(pipeline.home / "mlflow.db", home / "mlflow.db")
+    ui = start_ui(home, pipeline.home / "world", tmp_path / "ui.log")
+    yield ui
+    stop_and_check(ui)  # when the test failed before its stop: never leave the servers running
+
+
+def test_ui_stop_leaves_nothing_running(own_ui):
+    assert _ours(own_ui.home), "the servers should be running before the stop"
+    assert set(own_ui.pids) == {"dagster", "mlflow"}
+    assert all(_group_members(pgid) for pgid, _ in own_ui.pids.values())
+    assert all(_port_open(port) for port in own_ui.ports)
+    problems = stop_and_check(own_ui)
+    assert not problems, f"{problems}\n--- servers' log (tail) ---\n{own_ui.log_tail()}"

@@ -7,14 +7,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from karma_pipelines.config_fields import config_hash
+from karma_pipelines.contracts.config_fields import config_hash
+from karma_pipelines.contracts.redaction import REDACTED, redact
+from karma_pipelines.contracts.schema import KARMA_EVENTS, data_dictionary_markdown
 from karma_pipelines.records import deploy_tables_from_events
-from karma_pipelines.redaction import REDACTED, redact
-from karma_pipelines.schema import KARMA_EVENTS, data_dictionary_markdown
 from karma_pipelines.simulator import SimulationConfig, simulate_world
 from karma_pipelines.sources.event_log import read_event_log
+from karma_pipelines.sources.event_world import EventLogSource
 from karma_pipelines.validation import validate_table
-from karma_pipelines.world import open_world
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,8 +27,10 @@ def world_dir(tmp_path_factory):
 
 
 def extract(root: Path):
-    world = open_world(root)
-    clean = validate_table(read_event_log(world.events_dir), KARMA_EVENTS, world.suite_parameters()).clean
+    world = EventLogSource(root).describe()
+    clean = validate_table(
+        read_event_log(world.root / "events"), KARMA_EVENTS, world.suite_parameters()
+    ).clean
     return deploy_tables_from_events(clean, as_of=world.end)
 
 
@@ -55,7 +57,10 @@ def test_rollback_deploys_restore_the_config_before_the_deploy_they_undo(world_d
     # A rollback of a component's first deploy restores the empty config (it removes the component).
     before = dict(zip(ordered["deploy_id"], previous.map(hashes).fillna(config_hash({})), strict=True))
     rollbacks = deploys[deploys["is_rollback"]]
-    assert len(rollbacks) > 0
+    # Exactly the rollbacks the world planted (its ground truth), each once.
+    truth = pd.read_csv(world_dir / "ground_truth" / "deploys.csv")
+    planted = set(truth.loc[truth["rolled_back"], "deploy_id"])
+    assert len(planted) >= 20 and len(rollbacks) == len(planted) and set(rollbacks["rolls_back"]) == planted
     for row in rollbacks.itertuples():
         assert hashes[row.deploy_id] == before[row.rolls_back], row.deploy_id
 

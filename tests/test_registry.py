@@ -1,14 +1,32 @@
 """MLflow tracking and the registry gate, on a real SQLite store in tmp_path."""
 
+from pathlib import Path
+
 import mlflow
+import pandas as pd
 import pytest
 
+from karma_pipelines.pipeline.forecaster import evaluate_forecaster
+from karma_pipelines.sources.base import World
 from karma_pipelines.tracking.forecaster import track_forecaster
-from karma_pipelines.tracking.registry import CHALLENGER, CHAMPION, decide_promotion, version_by_alias
+from karma_pipelines.tracking.registry import (
+    CHALLENGER,
+    CHAMPION,
+    decide_promotion,
+    promote_to_champion,
+    recorded_decision,
+    settle_champion,
+    version_by_alias,
+)
 from karma_pipelines.tracking.store import MlflowTarget
-from karma_pipelines.training.rollback_forecaster import train_forecaster
 from karma_pipelines.training.spec import PromotionGate, load_spec
 from tests.synthetic import feature_table
+
+HORIZON = pd.Timedelta(days=7)
+
+
+def evaluated(frame, spec):
+    return evaluate_forecaster(frame, spec, HORIZON, World(kind="events", root=Path("tests")))
 
 
 @pytest.fixture
@@ -17,7 +35,7 @@ def target(tmp_path):
 
 
 def test_gate_rules():
-    gate = PromotionGate("capture_at_10", 0.0, 0.01)
+    gate = PromotionGate(primary_metric="capture_at_10", min_primary_gain=0.0, pr_auc_tolerance=0.01)
     assert decide_promotion({"capture_at_10": 0.1, "pr_auc": 0.1}, None, gate).promote
     champ = {"capture_at_10": 0.5, "pr_auc": 0.4}
     assert decide_promotion({"capture_at_10": 0.5, "pr_auc": 0.395}, champ, gate).promote
@@ -27,11 +45,16 @@ def test_gate_rules():
 
 def test_first_model_becomes_champion_and_a_worse_one_never_does(target):
     spec = load_spec("rollback_forecaster")
-    good = train_forecaster(feature_table(3000, seed=2), spec)
+    good = evaluated(feature_table(3000, seed=2), spec)
     first = track_forecaster(target, good, {"dagster.run_id": "run-1"}, dataset_source="tests")
     assert first.decision.promote and first.decision.reason == "no champion yet"
-
     client = target.client()
+    # Decided and recorded by the gate; only the champion step moves the alias.
+    assert version_by_alias(client, spec.registered_model_name, CHAMPION) is None
+    recorded = recorded_decision(client, spec.registered_model_name, first.registered.version)
+    assert (recorded.promote, recorded.reason) == (True, "no champion yet")
+    assert recorded.challenger == pytest.approx(first.decision.challenger, rel=1e-5)
+    assert settle_champion(client, spec.registered_model_name, first.registered.version)[1] is True
     assert (
         str(version_by_alias(client, spec.registered_model_name, CHAMPION).version)
         == first.registered.version
@@ -39,9 +62,13 @@ def test_first_model_becomes_champion_and_a_worse_one_never_does(target):
 
     # Same table, so the same holdout, but blind to the features that carry the signal.
     blind = spec.without_groups("change", "time", "graph")
-    bad = train_forecaster(feature_table(3000, seed=2), blind)
+    bad = evaluated(feature_table(3000, seed=2), blind)
     second = track_forecaster(target, bad, {"dagster.run_id": "run-2"}, dataset_source="tests")
     assert not second.decision.promote
+    version, moved, reason = settle_champion(client, spec.registered_model_name, second.registered.version)
+    assert (version, moved) == (first.registered.version, False) and reason == second.decision.reason
+    with pytest.raises(ValueError, match="cannot become champion"):
+        promote_to_champion(client, spec.registered_model_name, second.registered.version)
     assert (
         str(version_by_alias(client, spec.registered_model_name, CHAMPION).version)
         == first.registered.version
@@ -62,8 +89,10 @@ def test_first_model_becomes_champion_and_a_worse_one_never_does(target):
 
 def test_logged_model_has_signature_example_and_datasets(target):
     spec = load_spec("rollback_forecaster")
-    run = train_forecaster(feature_table(2000, seed=3), spec)
-    tracked = track_forecaster(target, run, {"dagster.run_id": "r"}, dataset_source="tests")
+    evaluation = evaluated(feature_table(2000, seed=3), spec)
+    run = evaluation.run
+    tracked = track_forecaster(target, evaluation, {"dagster.run_id": "r"}, dataset_source="tests")
+    settle_champion(target.client(), spec.registered_model_name, tracked.registered.version)
     info = mlflow.models.get_model_info(f"models:/{spec.registered_model_name}@{CHAMPION}")
     assert info.signature is not None
     assert [c.name for c in info.signature.inputs.inputs] == spec.features

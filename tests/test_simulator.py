@@ -18,9 +18,9 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from karma_pipelines.config_fields import diff_configs
-from karma_pipelines.dependencies import references
-from karma_pipelines.schema import ENVIRONMENTS, EVENT_TYPES
+from karma_pipelines.contracts.config_fields import diff_configs
+from karma_pipelines.contracts.dependencies import references
+from karma_pipelines.contracts.schema import ENVIRONMENTS, EVENT_TYPES
 from karma_pipelines.simulator import SimulationConfig, simulate_world
 from karma_pipelines.simulator.edits import apply_change, change_between
 from karma_pipelines.simulator.malformed import KINDS
@@ -103,7 +103,7 @@ def test_output_does_not_depend_on_the_process(tmp_path: Path, small: World) -> 
     args = ["simulate", "--out", str(out), "--seed", "11", "--components", "30", "--days", "20"]
     env = {**os.environ, "PYTHONHASHSEED": "12345"}
     subprocess.run(
-        [sys.executable, "-m", "karma_pipelines.cli", *args], check=True, env=env, capture_output=True
+        [sys.executable, "-m", "karma_pipelines.apps.cli", *args], check=True, env=env, capture_output=True
     )
     assert _digest(out) == _digest(small.folder)
 
@@ -285,7 +285,7 @@ def test_config_mistakes_are_in_the_latest_configs(medium: World) -> None:
         e["attrs"]["deploy_id"] for e in medium.events if e["event_type"] == "deploy.rollback"
     }
     for row in rows:
-        from karma_pipelines.config_fields import flatten
+        from karma_pipelines.contracts.config_fields import flatten
 
         flat = flatten(medium.components[row["component"]][1])
         assert (row["field"] in flat) == (row["kind"] == "unused"), row
@@ -378,3 +378,24 @@ def test_default_size_is_in_the_target_ranges(tmp_path: Path) -> None:
     assert 0.08 <= summary["rollback_rate"] <= 0.15
     d = pd.read_csv(tmp_path / "ground_truth" / "deploys.csv")
     assert roc_auc_score(d["rolled_back"], d["true_rollback_probability"]) >= 0.8
+
+
+def test_generated_corpora_draw_on_the_one_catalogue(tmp_path):
+    """The suggester's corpus and the synthetic Git repository use the simulator's component types:
+    in the corpus, every field the catalogue says is missing or never read is a planted mistake."""
+    from karma_pipelines.simulator.catalog import SPECS, missing_fields, unused_fields
+    from karma_pipelines.sources.git.synthetic_repo import make_repo
+    from karma_pipelines.suggester.synthetic import generate_world
+
+    world = generate_world(200, seed=1)
+    planted = set(world.mistakes[["component", "field", "kind"]].itertuples(index=False, name=None))
+    for item in world.configs:
+        ctype, config, key = item["component_type"], item["config"], item["component"]
+        assert ctype in SPECS and item["environment"] in ENVIRONMENTS
+        found = {(key, f, "unused") for f in unused_fields(ctype, config)}
+        found |= {(key, f, "missing") for f in missing_fields(ctype, config)}
+        assert found <= planted, key
+    repo = make_repo(tmp_path / "repo", commits=60, components=20, seed=2)
+    configs = list((repo.path / "iac").glob("*/*/*/config.json"))
+    assert configs and {p.parent.parent.name for p in configs} <= set(SPECS)
+    assert {p.parent.parent.parent.name for p in configs} <= set(ENVIRONMENTS)

@@ -1,10 +1,11 @@
 """`karma-pipelines suggest` on a plain folder of configs: JSON shape, one extra config file, errors."""
 
+import csv
 import json
 
 import pytest
 
-from karma_pipelines.cli import main
+from karma_pipelines.apps.cli import main
 from karma_pipelines.simulator import SimulationConfig, simulate_world
 
 
@@ -15,17 +16,54 @@ def world(tmp_path_factory):
     return root
 
 
+def _field_paths(config: dict, prefix: str = "") -> set[str]:
+    """Every key of a config as a dotted path, nested keys included (`a`, `a.b`)."""
+    found = set()
+    for key, value in config.items():
+        found.add(prefix + key)
+        if isinstance(value, dict):
+            found |= _field_paths(value, f"{prefix}{key}.")
+    return found
+
+
 def test_suggest_json_for_one_component_and_for_all(world, capsys):
     configs = str(world / "configs")
     assert main(["suggest", "--configs", configs, "--json", "--top", "3"]) == 0
     everything = json.loads(capsys.readouterr().out)
-    assert isinstance(everything, list) and len(everything) > 50
-    first = everything[0]
-    assert {"component", "missing", "unused"} <= set(first)
+    # One item per config file of the default layout (iac/<env>/<type>/<nickname>/config.json), read here.
+    on_disk = {
+        f"{path.parent.parent.name}/{path.parent.name}": path
+        for path in (world / "configs").glob("iac/*/*/*/config.json")
+    }
+    assert len(on_disk) == 90  # the world's 90 components, each with its config file
+    assert isinstance(everything, list) and len(everything) == len(on_disk)
+    assert {item["component"] for item in everything} == set(on_disk)  # each one once
     for item in everything:
+        assert set(item) == {"component", "environment", "component_type", "missing", "unused"}
+        path = on_disk[item["component"]]
+        assert (item["environment"], item["component_type"]) == (path.parts[-4], path.parts[-3])
+        fields = _field_paths(json.loads(path.read_text()))
         for kind in ("missing", "unused"):
             assert len(item[kind]) <= 3
             assert all(set(s) == {"field", "score", "reason"} for s in item[kind])
+            scores = [s["score"] for s in item[kind]]
+            assert scores == sorted(scores, reverse=True) and all(0 < x <= 1 for x in scores)
+            assert all(
+                s["reason"] != "corpus evidence" for s in item[kind]
+            )  # the fallback: no evidence named
+        assert not {s["field"] for s in item["missing"]} & fields  # missing: not set by the config
+        assert {s["field"] for s in item["unused"]} <= fields  # unused: set by it
+    # Most mistakes the simulator planted in the configs (its ground truth) are among the suggestions.
+    with (world / "ground_truth" / "config_mistakes.csv").open() as f:
+        planted = {(m["component"], m["field"], m["kind"]) for m in csv.DictReader(f)}
+    suggested = {
+        (i["component"], s["field"], kind)
+        for i in everything
+        for kind in ("missing", "unused")
+        for s in i[kind]
+    }
+    assert len(planted) >= 10 and len(planted & suggested) >= 0.6 * len(planted)
+    first = everything[0]
 
     key = first["component"]
     assert main(["suggest", "--configs", configs, "--component", key, "--json"]) == 0

@@ -50,8 +50,11 @@ def test_folder_of_json_and_yaml_configs_with_a_layout(tmp_path):
     assert sorted(corpus.configs["component"]) == ["vpc/net-dev", "vpc/net-prod"]
     assert sorted(corpus.skipped) == ["iac/prod/vpc/broken/config.json", "iac/prod/vpc/listy/config.json"]
     dev = corpus.row_of("vpc/net-dev")[0]
-    assert corpus.fields[dev] == ("cidr", "tags.Owner")
+    # A wildcard in the file name keys a config by file name, as the Git source does with the same layout.
+    assert corpus.fields[dev] == ("config.json.cidr", "config.json.tags.Owner")
     assert corpus.configs.loc[dev, "environment"] == "dev"
+    plain = corpus_from_folder(tmp_path, "iac/{env}/{component_type}/{nickname}/config.json")
+    assert plain.fields[plain.row_of("vpc/net-dev")[0]] == ("cidr", "tags.Owner")
     # The two are twins: the same service in two environments.
     assert corpus.configs["group"].nunique() == 1
     # Without {env} or {component_type}: `default`, and the folder above the nickname.

@@ -13,7 +13,8 @@ from karma_pipelines.suggester import (
     suggest,
     train_suggester,
 )
-from karma_pipelines.suggester.evaluation import component_folds, expected_rank_metrics, split_by_component
+from karma_pipelines.suggester.eval_masked import expected_rank_metrics
+from karma_pipelines.suggester.evaluation import component_folds, split_by_component
 from karma_pipelines.suggester.features import Queries, featurize
 from karma_pipelines.suggester.stats import fit_stats
 from karma_pipelines.suggester.synthetic import generate_world

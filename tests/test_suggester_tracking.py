@@ -1,22 +1,18 @@
-"""Tracking the suggester in MLflow (needs the generalised `log_and_register(..., id_column=...)`)."""
-
-import inspect
+"""Tracking the suggester in MLflow: the same logging, registry and gate as the forecaster."""
 
 import pytest
-
-from karma_pipelines.tracking import lightgbm_runs
-
-pytestmark = pytest.mark.skipif(
-    "id_column" not in inspect.signature(lightgbm_runs.log_and_register).parameters,
-    reason="log_and_register is not generalised yet (no id_column parameter)",
-)
 
 
 def test_first_suggester_becomes_champion_and_logs_names_only(tmp_path):
     from karma_pipelines.suggester import load_suggester_spec, train_suggester
     from karma_pipelines.suggester.synthetic import generate_world
     from karma_pipelines.suggester.tracking import track_suggester
-    from karma_pipelines.tracking.registry import CHAMPION, version_by_alias
+    from karma_pipelines.tracking.registry import (
+        CHAMPION,
+        recorded_decision,
+        settle_champion,
+        version_by_alias,
+    )
     from karma_pipelines.tracking.store import MlflowTarget
 
     target = MlflowTarget.local(tmp_path / "store", experiment="test")
@@ -25,6 +21,9 @@ def test_first_suggester_becomes_champion_and_logs_names_only(tmp_path):
     tracked = track_suggester(target, run, {"dagster.run_id": "r1"}, dataset_source="tests")
     assert tracked.decision.promote
     client = target.client()
+    # Decided, not applied: the champion step moves the alias.
+    assert version_by_alias(client, spec.registered_model_name, CHAMPION) is None
+    settle_champion(client, spec.registered_model_name, tracked.registered.version)
     assert (
         str(version_by_alias(client, spec.registered_model_name, CHAMPION).version)
         == tracked.registered.version
@@ -35,4 +34,10 @@ def test_first_suggester_becomes_champion_and_logs_names_only(tmp_path):
     assert logged.data.tags["suggester.code_evidence"] == "no"
     # A second, identical run is re-scored against the champion on its own holdout.
     second = track_suggester(target, run, {"dagster.run_id": "r2"}, dataset_source="tests")
-    assert second.decision is not None
+    # Same data, same model: the challenger ties the champion on the same cases, and a tie promotes.
+    assert second.decision.champion is not None
+    assert second.decision.champion["optional_hit_at_5"] == pytest.approx(
+        second.decision.challenger["optional_hit_at_5"]
+    )
+    assert second.decision.promote
+    assert recorded_decision(client, spec.registered_model_name, second.registered.version).promote

@@ -33,7 +33,7 @@ def test_time_split_trains_on_the_past_with_a_gap():
 
 def test_trainer_learns_the_signal_and_stops_early():
     spec = load_spec("rollback_forecaster")
-    run = train_forecaster(feature_table(4000, seed=1), spec)
+    run = train_forecaster(feature_table(4000, seed=1), spec, pd.Timedelta(days=7))
     assert run.metrics["roc_auc"] > 0.8
     assert run.metrics["capture_at_10"] > 0.2
     assert run.best_iteration < spec.num_boost_round  # LightGBM's early stopping stopped it
@@ -54,4 +54,20 @@ def test_a_split_without_rollbacks_is_a_clear_error():
     frame = feature_table(500)
     frame["rolled_back"] = pd.array([False] * len(frame), dtype="boolean")
     with pytest.raises(ValueError, match="without a rollback"):
-        train_forecaster(frame, load_spec("rollback_forecaster"))
+        train_forecaster(frame, load_spec("rollback_forecaster"), pd.Timedelta(days=7))
+
+
+def test_a_split_whose_test_period_holds_only_rollbacks_is_refused():
+    frame = feature_table(2000, seed=5)
+    late = frame["deployed_at"] >= frame["deployed_at"].quantile(0.8)
+    frame.loc[late, "rolled_back"] = True
+    with pytest.raises(ValueError, match="test period .* without a deploy that was not rolled back"):
+        train_forecaster(frame, load_spec("rollback_forecaster"), pd.Timedelta(days=7))
+
+
+def test_the_gap_is_the_label_horizon():
+    frame = feature_table(3000, seed=6)
+    for days in (7, 14):
+        run = train_forecaster(frame, load_spec("rollback_forecaster"), pd.Timedelta(days=days))
+        assert run.split.split_at - run.split.train_end == pd.Timedelta(days=days)
+        assert run.split.train["deployed_at"].max() < run.split.split_at - pd.Timedelta(days=days)

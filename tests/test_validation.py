@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from karma_pipelines.redaction import REDACTED
-from karma_pipelines.schema import (
+from karma_pipelines.contracts.redaction import REDACTED
+from karma_pipelines.contracts.schema import (
     CONFIG_SNAPSHOTS,
     DEPLOY_ACTIONS,
     DEPLOY_OUTCOMES,

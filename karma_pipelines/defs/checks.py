@@ -6,8 +6,8 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from karma_pipelines.contracts.schema import CONFIG_SNAPSHOTS, DEPLOY_RECORDS, KARMA_EVENTS, Table
 from karma_pipelines.defs.metadata import markdown_table
-from karma_pipelines.schema import CONFIG_SNAPSHOTS, DEPLOY_RECORDS, KARMA_EVENTS, Table
 from karma_pipelines.sources.base import RawTables, World
 from karma_pipelines.validation import validate_table
 

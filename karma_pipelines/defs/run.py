@@ -46,7 +46,9 @@ def parse_source(
 ) -> KarmaSourceResource:
     """`simulator` (default world under <home>/world), `events:/path/to/world` or `git:/path/to/repo`."""
     kind, path = parse_source_spec(spec, home)
-    return KarmaSourceResource(kind=kind, path=path, layout=layout, ref=ref, state_dir=str(home / "git_state"))
+    return KarmaSourceResource(
+        kind=kind, path=path, layout=layout, ref=ref, state_dir=str(home / "git_state")
+    )
 
 
 def execute_all(
@@ -55,9 +57,11 @@ def execute_all(
     source: KarmaSourceResource,
     run_config: dict | None = None,
     raise_on_error: bool = True,
+    asset_selection: list[dg.AssetKey] | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Materialize every asset of `defs` in one run: every batch of the source (event-log day files,
-    the Git ref's commit) is registered as a partition and the ingest job covers them all."""
+    """Materialize every asset of `defs` (or `asset_selection`) in one run: every batch of the source
+    (event-log day files, the Git ref's commit) is registered as a partition and the ingest job covers
+    them all."""
     reader = source.source()
     reader.describe()  # a simulated world is written here on first use, so its batches are known
     keys = list(reader.batch_keys())
@@ -66,7 +70,11 @@ def execute_all(
     partitions = instance.get_dynamic_partitions(karma_source_batches.name)
     job, tags = defs.resolve_job_def("karma_ingest_job"), range_tags(partitions)
     return job.execute_in_process(
-        instance=instance, run_config=run_config, tags=tags, raise_on_error=raise_on_error
+        instance=instance,
+        run_config=run_config,
+        tags=tags,
+        raise_on_error=raise_on_error,
+        asset_selection=asset_selection,
     )
 
 
@@ -109,7 +117,11 @@ def format_summary(summary: dict, home: Path) -> str:
     lines = [
         f"Dagster run {summary['dagster_run_id']}: {'succeeded' if summary['success'] else 'FAILED'}",
         f"  events extracted      {ev.get('event_lines')}"
-        + (f"  (Git: {dr['commits']} commits, {dr.get('new_commits', 0)} new)" if dr.get("new_commits") else ""),
+        + (
+            f"  (Git: {dr['commits']} commits, {dr.get('new_commits', 0)} new)"
+            if dr.get("new_commits")
+            else ""
+        ),
         f"  quarantined records   {q.get('dagster/row_count')}",
         f"  deploy records        {dr.get('dagster/row_count')} ({dr.get('labelled')} labelled, "
         f"{dr.get('rolled_back')} rolled back, rate {dr.get('rollback_rate', 0):.3f})",

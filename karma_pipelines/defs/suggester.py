@@ -1,7 +1,6 @@
 """The config-field suggester: trained on the corpus of configs, gated like the forecaster, and its
 suggestions for every component."""
 
-
 import dagster as dg
 import pandas as pd
 
@@ -54,7 +53,9 @@ def config_field_suggester(
         )  # fmt: skip
     tags = dagster_tags(context, META["code_version"], world)
     extra = {f"planted_{k}": v for k, v in (planted or {}).items()}
-    tracked = track_suggester(mlflow_store.target(), run, tags, str(world.root.resolve()), extra_metrics=extra)
+    tracked = track_suggester(
+        mlflow_store.target(), run, tags, str(world.root.resolve()), extra_metrics=extra
+    )
     reg, decision = tracked.registered, tracked.decision
     flat = run.gate_metrics
     metadata = {

@@ -24,9 +24,7 @@ def _out(description: str) -> dg.AssetOut:
         "quarantined_records": _out("Every row that failed validation anywhere, with its reasons."),
     },
 )
-def validated_source_tables(
-    karma_source: KarmaSourceResource, karma_world: World, source_records: RawTables
-):
+def validated_source_tables(karma_source: KarmaSourceResource, karma_world: World, source_records: RawTables):
     """Run the Great Expectations suites (`assets/expectations/`) on every raw row: events first,
     then the deploy tables built from the clean events (or read from Git), each by its own suite."""
     tables = validated_tables(karma_world, source_records, karma_source.horizon)
@@ -60,7 +58,9 @@ def validated_source_tables(
         },
     )
     yield dg.Output(
-        tables.config_snapshots, output_name="config_snapshots", metadata=table_summary(tables.config_snapshots)
+        tables.config_snapshots,
+        output_name="config_snapshots",
+        metadata=table_summary(tables.config_snapshots),
     )
     reasons = (
         failed.assign(reason=failed["reasons"].str.split("; "))

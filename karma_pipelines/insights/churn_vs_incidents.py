@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from karma_pipelines.insights.churn_models import coefficient, fit_churn_models
 from karma_pipelines.insights.common import (
     InsightResult,
     component_info,
@@ -31,9 +32,8 @@ from karma_pipelines.insights.common import (
     week_start,
     weeks_between,
 )
-from karma_pipelines.insights.stats import Z95, ols_regression, poisson_regression
+from karma_pipelines.insights.stats import Z95
 
-FIELDS_UNIT = 10  # the fields coefficient is per this many fields touched
 PANEL_COLUMNS = [
     "component",
     "component_type",
@@ -45,27 +45,6 @@ PANEL_COLUMNS = [
     "incidents",
     "failures",
     "rollbacks",
-]
-MODELS = {
-    "deploys": ["deploys"],
-    "fields": ["fields_touched_per_10"],
-    "both": ["deploys", "fields_touched_per_10"],
-}
-COEF_COLUMNS = [
-    "model",
-    "link",
-    "term",
-    "coef",
-    "se",
-    "robust_se",
-    "ci_low",
-    "ci_high",
-    "irr",
-    "irr_ci_low",
-    "irr_ci_high",
-    "p_value",
-    "n",
-    "clusters",
 ]
 
 
@@ -119,34 +98,6 @@ def churn_panel(deploys: pd.DataFrame, end: pd.Timestamp | None) -> pd.DataFrame
     numeric = ["deploys", "fields_touched", "lines_changed", "incidents", "failures", "rollbacks"]
     panel[numeric] = panel[numeric].fillna(0).astype(int)
     return panel[PANEL_COLUMNS].sort_values(["component", "week"]).reset_index(drop=True)
-
-
-def fit_churn_models(panel: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """OLS and Poisson regressions of incidents on churn (the MODELS), errors clustered by component."""
-    notes: list[str] = []
-    rows = []
-    if len(panel) == 0 or panel["incidents"].sum() == 0:
-        notes.append("no incidents (or no component-weeks): the churn models cannot be fitted.")
-        return pd.DataFrame(columns=COEF_COLUMNS), notes
-    data = panel.assign(fields_touched_per_10=panel["fields_touched"] / FIELDS_UNIT)
-    y = data["incidents"].to_numpy(float)
-    for model, terms in MODELS.items():
-        if any(data[t].nunique() < 2 for t in terms):
-            notes.append(f"model `{model}`: no variation in {', '.join(terms)}; not fitted.")
-            continue
-        X = np.column_stack([np.ones(len(data)), *[data[t].to_numpy(float) for t in terms]])
-        for link, fitter in (("identity", ols_regression), ("log", poisson_regression)):
-            fit = fitter(X, y, ["intercept", *terms], clusters=data["component"].to_numpy())
-            rows.append(fit.table().assign(model=model, link=link, n=fit.n, clusters=fit.clusters))
-            if not fit.converged:
-                notes.append(f"model `{model}` ({link}) did not converge; read its numbers with care.")
-    coefs = pd.concat(rows, ignore_index=True)[COEF_COLUMNS] if rows else pd.DataFrame(columns=COEF_COLUMNS)
-    return coefs, notes
-
-
-def coefficient(coefs: pd.DataFrame, model: str, link: str, term: str) -> pd.Series | None:
-    row = coefs[(coefs["model"] == model) & (coefs["link"] == link) & (coefs["term"] == term)]
-    return row.iloc[0] if len(row) else None
 
 
 def _by_deploys(panel: pd.DataFrame, cap: int = 5) -> pd.DataFrame:

@@ -121,6 +121,24 @@ def weeks_between(start: pd.Timestamp, end: pd.Timestamp) -> pd.DatetimeIndex:
     return pd.date_range(first, last, freq="7D")
 
 
+def _alive_hours(info: pd.DataFrame, end: pd.Timestamp, start=None, stop=None) -> pd.Series:
+    """Hours each component existed (first deploy to deletion or end), optionally within [start, stop)."""
+    lo = info["first_deploy_at"]
+    hi = info["deleted_at"].fillna(end).clip(upper=end)
+    if start is not None:
+        lo = lo.clip(lower=start)
+        hi = hi.clip(upper=stop)
+    return ((hi - lo).dt.total_seconds() / 3600.0).clip(lower=0.0)
+
+
+def _overlap_hours(
+    drifts: pd.DataFrame, end: pd.Timestamp, start: pd.Timestamp, stop: pd.Timestamp
+) -> pd.Series:
+    lo = drifts["detected_at"].clip(lower=start)
+    hi = drifts["resolved_at"].fillna(end).clip(upper=stop)
+    return ((hi - lo).dt.total_seconds() / 3600.0).clip(lower=0.0)
+
+
 def incidents(deploys: pd.DataFrame) -> pd.DataFrame:
     """One row per incident: a deploy that failed or was rolled back (at any delay), counted once.
 

@@ -19,6 +19,8 @@ from karma_pipelines.insights.common import (
     NO_EVENTS,
     UTC,
     InsightResult,
+    _alive_hours,
+    _overlap_hours,
     attr,
     component_info,
     empty_plot,
@@ -121,24 +123,6 @@ def drift_spells(
     stop = out["resolved_at"].fillna(end)
     out["duration_hours"] = ((stop - out["detected_at"]).dt.total_seconds() / 3600.0).clip(lower=0.0)
     return out[DRIFT_COLUMNS].sort_values("detected_at", kind="stable").reset_index(drop=True), orphans
-
-
-def _alive_hours(info: pd.DataFrame, end: pd.Timestamp, start=None, stop=None) -> pd.Series:
-    """Hours each component existed (first deploy to deletion or end), optionally within [start, stop)."""
-    lo = info["first_deploy_at"]
-    hi = info["deleted_at"].fillna(end).clip(upper=end)
-    if start is not None:
-        lo = lo.clip(lower=start)
-        hi = hi.clip(upper=stop)
-    return ((hi - lo).dt.total_seconds() / 3600.0).clip(lower=0.0)
-
-
-def _overlap_hours(
-    drifts: pd.DataFrame, end: pd.Timestamp, start: pd.Timestamp, stop: pd.Timestamp
-) -> pd.Series:
-    lo = drifts["detected_at"].clip(lower=start)
-    hi = drifts["resolved_at"].fillna(end).clip(upper=stop)
-    return ((hi - lo).dt.total_seconds() / 3600.0).clip(lower=0.0)
 
 
 def compute(

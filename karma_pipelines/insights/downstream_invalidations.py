@@ -9,9 +9,7 @@ time (config_snapshots `references`), which is how Karma computes `affected_comp
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
-from itertools import groupby
 from pathlib import Path
 
 import pandas as pd
@@ -30,6 +28,7 @@ from karma_pipelines.insights.common import (
     save_figure,
     summary_text,
 )
+from karma_pipelines.insights.dependency_graph import graph_links
 
 TOP = 15
 CHANGE_COLUMNS = [
@@ -99,55 +98,6 @@ def _event_links(events: pd.DataFrame, deploys: pd.DataFrame) -> tuple[pd.DataFr
     changes["change_id"] = changes["change_id"].astype(str)
     changes["component"] = [change_component.get(c) or fallback.get(c) for c in changes["change_id"]]
     return changes, links
-
-
-def graph_links(deploys: pd.DataFrame, snapshots: pd.DataFrame) -> pd.DataFrame:
-    """Invalidations implied by the dependency graph: for each change (commit), the components downstream
-    of the ones it deploys, transitively, using every component's config in force at that time."""
-    links: list[dict] = []
-    if deploys.empty:
-        return pd.DataFrame(columns=["change_id", "cause", "downstream"])
-    refs_of = dict(zip(snapshots["deploy_id"].astype(str), snapshots["references"], strict=True))
-    ordered = deploys.sort_values(["deployed_at", "deploy_id"], kind="stable")
-    rows = list(
-        zip(
-            ordered["deployed_at"],
-            ordered["deploy_id"].astype(str),
-            ordered["component"].astype(str),
-            ordered["change_id"].astype(str),
-            ordered["action"].astype(str),
-            strict=True,
-        )
-    )
-    upstream: dict[str, set[str]] = {}
-    downstream: dict[str, set[str]] = defaultdict(set)
-    for _, group in groupby(rows, key=lambda r: r[0]):
-        group = list(group)
-        # The configs written at this instant (one commit) are in force for its own closure.
-        for _, deploy_id, component, _, action in group:
-            refs = refs_of.get(deploy_id)
-            new = set() if action == "delete" or refs is None else {str(r) for r in refs}
-            for producer in upstream.get(component, set()) - new:
-                downstream[producer].discard(component)
-            for producer in new:
-                downstream[producer].add(component)
-            upstream[component] = new
-        by_change: dict[str, list[str]] = defaultdict(list)
-        for _, _, component, change_id, _ in group:
-            by_change[change_id].append(component)
-        for change_id, components in by_change.items():
-            roots = set(components)
-            for root in sorted(roots):
-                seen: set[str] = set()
-                todo = [root]
-                while todo:
-                    for consumer in downstream.get(todo.pop(), ()):
-                        if consumer not in seen and consumer not in roots:
-                            seen.add(consumer)
-                            todo.append(consumer)
-                links += [{"change_id": change_id, "cause": root, "downstream": d} for d in sorted(seen)]
-    frame = pd.DataFrame(links, columns=["change_id", "cause", "downstream"])
-    return frame.drop_duplicates(["change_id", "downstream"]).reset_index(drop=True)
 
 
 def _git_changes(deploys: pd.DataFrame) -> pd.DataFrame:

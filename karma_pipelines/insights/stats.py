@@ -1,49 +1,52 @@
-"""Small statistics written with numpy/scipy: Kaplan–Meier, Wilson intervals, rate ratios, Poisson GLM."""
+"""The statistics the insights use, from scipy and statsmodels: Kaplan–Meier, Wilson intervals,
+Benjamini–Hochberg q-values, and Poisson / OLS regressions with cluster-robust errors."""
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+import statsmodels.api as sm
 from scipy import stats
 
 Z95 = float(stats.norm.ppf(0.975))
 
-
 # -- survival -----------------------------------------------------------------------------------------
+
+KM_COLUMNS = ["time", "at_risk", "events", "censored", "survival", "se", "ci_low", "ci_high"]
 
 
 def kaplan_meier(durations, observed) -> pd.DataFrame:
-    """The Kaplan–Meier estimate at each distinct time with an event or a censoring.
+    """The Kaplan–Meier estimate (`scipy.stats.ecdf` of right-censored data) at each distinct time
+    with an event or a censoring.
 
     `observed` is True for an event, False for a censored duration. At a tie, events happen before
-    censorings (the usual convention). Greenwood's variance gives a log-log 95% interval.
+    censorings (the usual convention). `se` is Greenwood's; the 95% interval is scipy's log-log one
+    (S itself where it is undefined: before the first event and at S = 0).
     Columns: time, at_risk, events, censored, survival, se, ci_low, ci_high."""
     t = np.asarray(durations, dtype=float)
     e = np.asarray(observed, dtype=bool)
     keep = np.isfinite(t)
     t, e = t[keep], e[keep]
-    cols = ["time", "at_risk", "events", "censored", "survival", "se", "ci_low", "ci_high"]
     if t.size == 0:
-        return pd.DataFrame({c: pd.Series(dtype=float) for c in cols})
-    times = np.unique(t)
-    events = np.array([np.sum(e & (t == x)) for x in times], dtype=float)
-    total = np.array([np.sum(t == x) for x in times], dtype=float)
+        return pd.DataFrame({c: pd.Series(dtype=float) for c in KM_COLUMNS})
+    sf = stats.ecdf(stats.CensoredData(uncensored=t[e], right=t[~e])).sf
+    times, survival = sf.quantiles, sf.probabilities
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The confidence interval is undefined", RuntimeWarning)
+        ci = sf.confidence_interval(0.95, method="log-log")
+    lo = np.where(np.isfinite(ci.low.probabilities), ci.low.probabilities, survival)
+    hi = np.where(np.isfinite(ci.high.probabilities), ci.high.probabilities, survival)
+    total = pd.Series(t).value_counts().reindex(times).to_numpy(float)
+    events = pd.Series(t[e]).value_counts().reindex(times, fill_value=0).to_numpy(float)
     at_risk = t.size - np.concatenate([[0.0], np.cumsum(total)[:-1]])
+    # Greenwood's variance (scipy uses it for the interval but does not expose it).
     with np.errstate(divide="ignore", invalid="ignore"):
-        survival = np.cumprod(1.0 - events / at_risk)
-        terms = np.where(at_risk > events, events / (at_risk * (at_risk - events)), np.inf)
-        greenwood = np.cumsum(np.where(events > 0, terms, 0.0))
-        se = survival * np.sqrt(greenwood)
-        # log(-log S) interval (stays inside [0, 1]).
-        log_s = np.log(survival)
-        half = Z95 * np.sqrt(greenwood) / np.abs(log_s)
-        lo = np.exp(-np.exp(np.log(-log_s) + half))
-        hi = np.exp(-np.exp(np.log(-log_s) - half))
-    se = np.where(survival > 0, se, 0.0)
-    lo = np.where((survival > 0) & (survival < 1), lo, survival)
-    hi = np.where((survival > 0) & (survival < 1), hi, survival)
+        greenwood = np.cumsum(np.where(events > 0, events / (at_risk * (at_risk - events)), 0.0))
+        se = np.where(survival > 0, survival * np.sqrt(greenwood), 0.0)
     return pd.DataFrame(
         {
             "time": times,
@@ -73,17 +76,12 @@ def km_survival_at(km: pd.DataFrame, time: float) -> float:
 # -- proportions and rates ----------------------------------------------------------------------------
 
 
-def wilson_interval(k: float, n: float, z: float = Z95) -> tuple[float, float]:
+def wilson_interval(k: float, n: float) -> tuple[float, float]:
     """95% Wilson score interval of a proportion k/n (NaN, NaN when n == 0)."""
     if n <= 0:
         return float("nan"), float("nan")
-    p = k / n
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    lo = 0.0 if k <= 0 else max(0.0, centre - half)
-    hi = 1.0 if k >= n else min(1.0, centre + half)
-    return float(lo), float(hi)
+    ci = stats.binomtest(int(k), int(n)).proportion_ci(confidence_level=0.95, method="wilson")
+    return float(np.clip(ci.low, 0.0, 1.0)), float(np.clip(ci.high, 0.0, 1.0))
 
 
 def benjamini_hochberg(p_values) -> np.ndarray:
@@ -91,15 +89,8 @@ def benjamini_hochberg(p_values) -> np.ndarray:
     p = np.asarray(p_values, dtype=float)
     q = np.full_like(p, np.nan)
     ok = np.isfinite(p)
-    m = int(ok.sum())
-    if m == 0:
-        return q
-    order = np.argsort(p[ok])
-    ranked = p[ok][order] * m / np.arange(1, m + 1)
-    ranked = np.minimum.accumulate(ranked[::-1])[::-1]
-    values = np.empty(m)
-    values[order] = np.minimum(ranked, 1.0)
-    q[ok] = values
+    if ok.any():
+        q[ok] = stats.false_discovery_control(p[ok], method="bh")
     return q
 
 
@@ -108,28 +99,42 @@ def benjamini_hochberg(p_values) -> np.ndarray:
 
 @dataclass(frozen=True)
 class RegressionFit:
-    """A fitted regression with model-based and cluster-robust standard errors.
+    """A statsmodels fit with cluster-robust errors (HC1 when there are no clusters), and its
+    model-based errors beside them.
 
     `link` is "log" (Poisson: exp(coef) is an incidence rate ratio) or "identity" (OLS)."""
 
     link: str
     terms: list[str]
-    coef: np.ndarray
-    se: np.ndarray  # model-based (inverse Fisher information; OLS: classical)
-    robust_se: np.ndarray  # cluster-robust sandwich (with G/(G-1)); HC-robust when no clusters
-    n: int
+    result: Any  # statsmodels GLMResults / RegressionResults
     clusters: int
-    converged: bool
-    deviance: float  # Poisson deviance, or the residual sum of squares
-    null_deviance: float
 
-    def table(self, use_robust: bool = True) -> pd.DataFrame:
-        """One row per term: coefficient, errors, 95% CI, p-value (normal), and for the log link the
-        rate ratio exp(coef) with its CI."""
-        se = self.robust_se if use_robust else self.se
-        with np.errstate(divide="ignore", invalid="ignore"):
-            z = self.coef / se
-        lo, hi = self.coef - Z95 * se, self.coef + Z95 * se
+    @property
+    def coef(self) -> np.ndarray:
+        return np.asarray(self.result.params)
+
+    @property
+    def se(self) -> np.ndarray:
+        """Model-based (inverse Fisher information; OLS: classical)."""
+        return np.sqrt(np.clip(np.diag(self.result.normalized_cov_params) * self.result.scale, 0, None))
+
+    @property
+    def robust_se(self) -> np.ndarray:
+        return np.asarray(self.result.bse)
+
+    @property
+    def n(self) -> int:
+        return int(self.result.nobs)
+
+    @property
+    def converged(self) -> bool:
+        return bool(getattr(self.result, "converged", True))
+
+    def table(self) -> pd.DataFrame:
+        """One row per term: coefficient, errors, robust 95% CI, p-value (normal), and for the log link
+        the rate ratio exp(coef) with its CI."""
+        ci = np.asarray(self.result.conf_int(0.05))
+        lo, hi = ci[:, 0], ci[:, 1]
         log = self.link == "log"
         nan = np.full(len(self.coef), np.nan)
         return pd.DataFrame(
@@ -143,101 +148,33 @@ class RegressionFit:
                 "irr": np.exp(self.coef) if log else nan,
                 "irr_ci_low": np.exp(lo) if log else nan,
                 "irr_ci_high": np.exp(hi) if log else nan,
-                "p_value": 2 * stats.norm.sf(np.abs(z)),
+                "p_value": np.asarray(self.result.pvalues),
             }
         )
 
 
-def _sandwich(bread: np.ndarray, scores: np.ndarray, clusters) -> tuple[np.ndarray, int]:
-    """Cluster-robust standard errors from the bread (inverse information) and per-row scores."""
-    n, k = scores.shape
+def _robust(clusters) -> tuple[dict, int | None]:
+    """statsmodels `fit` arguments for cluster-robust errors (normal, not t, inference)."""
     if clusters is None:
-        groups, g = scores, n
-    else:
-        codes = pd.factorize(pd.Series(np.asarray(clusters)))[0]
-        g = int(codes.max()) + 1 if len(codes) else 0
-        groups = np.zeros((g, k))
-        np.add.at(groups, codes, scores)
-    meat = groups.T @ groups
-    correction = g / (g - 1) if g > 1 else 1.0
-    return np.sqrt(np.clip(np.diag(bread @ meat @ bread) * correction, 0, None)), g
-
-
-def _deviance(y: np.ndarray, mu: np.ndarray) -> float:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        term = np.where(y > 0, y * np.log(y / mu), 0.0)
-    return float(2 * np.sum(term - (y - mu)))
+        return {"cov_type": "HC1", "use_t": False}, None
+    codes = pd.factorize(pd.Series(np.asarray(clusters)))[0]
+    return {"cov_type": "cluster", "cov_kwds": {"groups": codes}, "use_t": False}, int(codes.max()) + 1
 
 
 def poisson_regression(
-    X: np.ndarray,
-    y: np.ndarray,
-    terms: list[str],
-    clusters=None,
-    offset=None,
-    max_iter: int = 100,
-    tol: float = 1e-10,
+    X: np.ndarray, y: np.ndarray, terms: list[str], clusters=None, offset=None
 ) -> RegressionFit:
-    """Fit log E[y] = offset + X b by iteratively reweighted least squares. `X` must include the
-    intercept column; `offset` is e.g. log(exposure). Cluster-robust errors treat rows of one cluster
-    (e.g. one component) as dependent."""
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y, dtype=float)
-    n, k = X.shape
-    off = np.zeros(n) if offset is None else np.asarray(offset, dtype=float)
-    beta = np.zeros(k)
-    beta[0] = np.log(max(y.sum(), 1e-12) / max(np.exp(off).sum(), 1e-12))
-    converged = False
-    for _ in range(max_iter):
-        eta = np.clip(off + X @ beta, -30, 30)
-        mu = np.exp(eta)
-        z = eta - off + (y - mu) / mu
-        XtW = X.T * mu
-        step = np.linalg.lstsq(XtW @ X, XtW @ z, rcond=None)[0]
-        if np.max(np.abs(step - beta)) < tol:
-            beta = step
-            converged = True
-            break
-        beta = step
-    mu = np.exp(np.clip(off + X @ beta, -30, 30))
-    bread = np.linalg.pinv((X.T * mu) @ X)
-    se = np.sqrt(np.clip(np.diag(bread), 0, None))
-    robust, g = _sandwich(bread, X * (y - mu)[:, None], clusters)
-    null_mu = np.exp(off) * y.sum() / max(np.exp(off).sum(), 1e-12)
-    return RegressionFit(
-        link="log",
-        terms=list(terms),
-        coef=beta,
-        se=se,
-        robust_se=robust,
-        n=n,
-        clusters=g,
-        converged=converged,
-        deviance=_deviance(y, mu),
-        null_deviance=_deviance(y, null_mu),
-    )
+    """Poisson GLM log E[y] = offset + X b (`X` includes the intercept column; `offset` is e.g.
+    log(exposure)). Cluster-robust errors treat rows of one cluster (e.g. one component) as dependent."""
+    kwargs, g = _robust(clusters)
+    model = sm.GLM(np.asarray(y, dtype=float), np.asarray(X, dtype=float), family=sm.families.Poisson(),
+                   offset=None if offset is None else np.asarray(offset, dtype=float))  # fmt: skip
+    result = model.fit(maxiter=100, **kwargs)
+    return RegressionFit("log", list(terms), result, len(y) if g is None else g)
 
 
 def ols_regression(X: np.ndarray, y: np.ndarray, terms: list[str], clusters=None) -> RegressionFit:
     """Least squares y = X b (`X` includes the intercept column), classical and cluster-robust errors."""
-    X = np.asarray(X, dtype=float)
-    y = np.asarray(y, dtype=float)
-    n, k = X.shape
-    beta = np.linalg.lstsq(X, y, rcond=None)[0]
-    resid = y - X @ beta
-    bread = np.linalg.pinv(X.T @ X)
-    rss = float(resid @ resid)
-    se = np.sqrt(np.clip(np.diag(bread) * rss / max(n - k, 1), 0, None))
-    robust, g = _sandwich(bread, X * resid[:, None], clusters)
-    return RegressionFit(
-        link="identity",
-        terms=list(terms),
-        coef=beta,
-        se=se,
-        robust_se=robust,
-        n=n,
-        clusters=g,
-        converged=True,
-        deviance=rss,
-        null_deviance=float(((y - y.mean()) ** 2).sum()),
-    )
+    kwargs, g = _robust(clusters)
+    result = sm.OLS(np.asarray(y, dtype=float), np.asarray(X, dtype=float)).fit(**kwargs)
+    return RegressionFit("identity", list(terms), result, len(y) if g is None else g)

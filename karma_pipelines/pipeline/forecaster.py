@@ -40,7 +40,11 @@ class ForecasterEvaluation:
         return out
 
     def scorers(self) -> dict[str, dict[str, float]]:
-        return {"model": self.run.metrics, **self.baselines, **({"oracle": self.oracle} if self.oracle else {})}
+        return {
+            "model": self.run.metrics,
+            **self.baselines,
+            **({"oracle": self.oracle} if self.oracle else {}),
+        }
 
     def comparison(self) -> pd.DataFrame:
         """One row per scorer with the headline metrics."""

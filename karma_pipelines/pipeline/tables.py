@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from karma_pipelines.contracts.schema import KARMA_EVENTS, QUARANTINED_RECORDS
 from karma_pipelines.records import deploy_tables_from_events
 from karma_pipelines.records.validated import validate_deploy_tables
-from karma_pipelines.schema import KARMA_EVENTS, QUARANTINED_RECORDS
 from karma_pipelines.sources.base import RawTables, Source, World
 from karma_pipelines.validation import validate_table
 

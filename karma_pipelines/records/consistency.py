@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from karma_pipelines.schema import QUARANTINED_RECORDS
+from karma_pipelines.contracts.schema import QUARANTINED_RECORDS
 
 
 def quarantine_orphan_snapshots(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 
-from karma_pipelines.config_fields import canonical_json, config_hash, diff_configs, flatten
-from karma_pipelines.dependencies import references
+from karma_pipelines.contracts.config_fields import canonical_json, config_hash, diff_configs, flatten
+from karma_pipelines.contracts.dependencies import references
+from karma_pipelines.contracts.redaction import redact
+from karma_pipelines.contracts.schema import CONFIG_SNAPSHOTS, DEPLOY_EVENT_TYPES, DEPLOY_RECORDS
 from karma_pipelines.records.labels import DEFAULT_HORIZON, apply_rollback_labels
-from karma_pipelines.redaction import redact
-from karma_pipelines.schema import CONFIG_SNAPSHOTS, DEPLOY_EVENT_TYPES, DEPLOY_RECORDS
 
 
 def deploy_tables_from_events(

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from karma_pipelines.contracts.schema import CONFIG_SNAPSHOTS, DEPLOY_RECORDS, QUARANTINED_RECORDS
 from karma_pipelines.records.consistency import quarantine_orphan_snapshots
-from karma_pipelines.schema import CONFIG_SNAPSHOTS, DEPLOY_RECORDS, QUARANTINED_RECORDS
 from karma_pipelines.validation import validate_table
 
 

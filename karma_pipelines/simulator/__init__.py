@@ -2,6 +2,9 @@
 history with planted rollback causes, written as Karma's event log plus ground truth.
 
 Library code only (no Dagster, no MLflow). The layout written is assets/schemas/event_log.md.
+One catalogue of component types (`component_types`, queried through `catalog`) drives the world,
+and the same world can be written three ways: the event log and configs (`writer`), a Git history
+of configs (`git_writer.write_git_history`), and the Terraform that reads them (`terraform`).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from karma_pipelines.config_fields import flatten, unflatten
+from karma_pipelines.contracts.config_fields import flatten, unflatten
 from karma_pipelines.simulator.edits import Flat, change_between, remove_leaf, set_path
 from karma_pipelines.simulator.fields import (
     ENV_VARS,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from karma_pipelines.config_fields import unflatten
-from karma_pipelines.dependencies import reference_type
+from karma_pipelines.contracts.config_fields import unflatten
+from karma_pipelines.contracts.dependencies import reference_type
 from karma_pipelines.simulator.memo import flat_of
 from karma_pipelines.simulator.world import Component
 

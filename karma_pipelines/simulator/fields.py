@@ -156,20 +156,34 @@ def password(rng: np.random.Generator) -> str:
     return "".join(pick(rng, alphabet) for _ in range(20))
 
 
-def misspell(rng: np.random.Generator, name: str) -> str:
-    """A typo of a field name: a dropped, doubled or swapped letter (never an underscore)."""
-    spots = [i for i in range(1, len(name) - 1) if name[i] != "_" and name[i + 1] != "_"]
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
+
+
+def misspell(rng: np.random.Generator, path: str, replace: bool = True) -> str:
+    """A typo in the last segment of a dotted path: a dropped, doubled, swapped or (with `replace`)
+    replaced letter; a name with no place for one gets an `s`. Without `replace`, the typo is never
+    at either end nor next to an underscore (how the simulator's engineers misspell)."""
+    parent, _, name = path.rpartition(".")
+    if replace:
+        spots = [i for i in range(len(name)) if name[i].isalpha()] if len(name) >= 3 else []
+    else:
+        spots = [i for i in range(1, len(name) - 1) if name[i] != "_" and name[i + 1] != "_"]
     if not spots:
-        return name + "s"
-    i = pick(rng, spots)
-    kind = int(rng.integers(3))
-    if kind == 0:
-        return name[:i] + name[i + 1 :]
-    if kind == 1:
-        return name[:i] + name[i] + name[i:]
-    if name[i] != name[i + 1]:
-        return name[:i] + name[i + 1] + name[i] + name[i + 2 :]
-    return name[:i] + name[i + 1 :]
+        typo = name + "s"
+    else:
+        i = pick(rng, spots)
+        kind = int(rng.integers(4 if replace else 3))
+        if kind == 0 or (kind == 2 and not replace and name[i] == name[i + 1]):
+            typo = name[:i] + name[i + 1 :]
+        elif kind == 1:
+            typo = name[:i] + name[i] + name[i:]
+        elif kind == 2 and i + 1 < len(name) and name[i] != name[i + 1]:
+            typo = name[:i] + name[i + 1] + name[i] + name[i + 2 :]
+        else:
+            options = [c for c in _LETTERS if c != name[i].lower()]
+            new = options[int(rng.integers(len(options)))]
+            typo = name[:i] + (new.upper() if name[i].isupper() else new) + name[i + 1 :]
+    return f"{parent}.{typo}" if parent else typo
 
 
 # Fields that belong to some component type, pasted into another that never reads them.

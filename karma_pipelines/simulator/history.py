@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from karma_pipelines.config_fields import flatten
+from karma_pipelines.contracts.config_fields import flatten
 from karma_pipelines.simulator import notices
 from karma_pipelines.simulator.catalog import missing_fields
 from karma_pipelines.simulator.changes import Proposal, propose_create, propose_update

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from karma_pipelines.schema import DEPLOY_EVENT_TYPES
+from karma_pipelines.contracts.schema import DEPLOY_EVENT_TYPES
 from karma_pipelines.simulator.clock import DAY, Clock
 from karma_pipelines.simulator.events import idempotency_key
 from karma_pipelines.simulator.fields import pick

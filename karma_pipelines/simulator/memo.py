@@ -6,8 +6,8 @@ import difflib
 from collections.abc import Callable
 from typing import Any
 
-from karma_pipelines.config_fields import ConfigDiff, canonical_json, diff_configs, flatten
-from karma_pipelines.dependencies import references
+from karma_pipelines.contracts.config_fields import ConfigDiff, canonical_json, diff_configs, flatten
+from karma_pipelines.contracts.dependencies import references
 
 
 class IdentityCache:

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from karma_pipelines.config_fields import flatten, unflatten
+from karma_pipelines.contracts.config_fields import flatten, unflatten
 from karma_pipelines.simulator.catalog import TAG_FIELDS, is_used, mistakes, required_paths
 from karma_pipelines.simulator.edits import Flat, remove_path, set_path
 from karma_pipelines.simulator.fields import FOREIGN_FIELDS, GENERATORS, misspell, pick
@@ -36,7 +36,7 @@ def add_unused(rng: np.random.Generator, c: Component, flat: Flat) -> str | None
             parent, _, name = source.rpartition(".")
             if len(name) < 4:
                 continue
-            typo = misspell(rng, name)
+            typo = misspell(rng, name, replace=False)
             path, value = (f"{parent}.{typo}" if parent else typo), flat.get(source, "")
         else:
             path = pick(rng, sorted(FOREIGN_FIELDS))

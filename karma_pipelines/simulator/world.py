@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from karma_pipelines.schema import ENVIRONMENTS
+from karma_pipelines.contracts.schema import ENVIRONMENTS
 from karma_pipelines.simulator.catalog import FOUNDATION, SERVICE_MIX, SPECS
 from karma_pipelines.simulator.clock import DAY, HOUR, time_of_day
 from karma_pipelines.simulator.people import User

@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import pandas as pd
 
-from karma_pipelines.schema import ENVIRONMENTS, KARMA_EVENTS, QUARANTINED_RECORDS
+from karma_pipelines.contracts.schema import ENVIRONMENTS, KARMA_EVENTS, QUARANTINED_RECORDS
 from karma_pipelines.validation import standard_parameters
 
 EARLIEST = pd.Timestamp("2000-01-01", tz="UTC")

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from karma_pipelines.schema import KARMA_EVENTS
+from karma_pipelines.contracts.schema import KARMA_EVENTS
 
 # A `ts` counts only when it is a string holding at least a full calendar date (ISO 8601, extended
 # or basic); pandas' ISO 8601 parser would otherwise accept a bare year such as "2026".

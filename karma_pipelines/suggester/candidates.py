@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 
 from karma_pipelines.suggester.code_evidence import CodeEvidence
-from karma_pipelines.suggester.features import Queries, _entries, stats_rows
+from karma_pipelines.suggester.feature_arrays import _entries
+from karma_pipelines.suggester.features import Queries, stats_rows
 from karma_pipelines.suggester.stats import ROW_SHIFT, CorpusStats, Encoded, TypeStats
 
 

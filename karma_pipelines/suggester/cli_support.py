@@ -7,49 +7,47 @@ from pathlib import Path
 
 import pandas as pd
 
+from karma_pipelines.sources.git.layout import DEFAULT_ENV, DEFAULT_TYPE, ConfigFile, Layout
+from karma_pipelines.sources.git.parse import read_config_file
 from karma_pipelines.suggester.corpus import (
-    DEFAULT_ENV,
     Corpus,
-    _layout_regex,
-    _read_config,
     corpus_from_configs,
     corpus_from_folder,
-    corpus_from_snapshots,
+    corpus_from_repo,
     make_corpus,
 )
 
 SUGGESTER = "karma-config-field-suggester"
 
 
-def corpus_from_repo(repo: Path, layout: str, ref: str | None = None) -> Corpus:
-    """The latest config of every component in a Git repository's history."""
-    from karma_pipelines.sources.git import extract_git_history
-
-    return corpus_from_snapshots(extract_git_history(repo, layout=layout, ref=ref).config_snapshots)
+def _config_file(path: Path, layout: Layout) -> ConfigFile:
+    """What the layout makes of the longest suffix of `path` it matches, as the Git source and the
+    folder corpus would; `component/<file stem>` in `default` when no suffix matches."""
+    parts = Path(path).resolve().parts[1:]  # without the root `/`
+    for start in range(len(parts)):
+        found = layout.match("/".join(parts[start:]))
+        if found is not None:
+            return found
+    return ConfigFile(DEFAULT_ENV, DEFAULT_TYPE, Path(path).stem, Path(path).name)
 
 
 def component_of(path: Path, layout: str) -> tuple[str, str]:
-    """(component key, environment) of a config file, from the longest path suffix the layout
-    matches; `component/<file stem>` in `default` when none does."""
-    pattern = _layout_regex(layout)
-    parts = Path(path).resolve().parts
-    for start in range(len(parts)):
-        match = pattern.match("/".join(parts[start:]))
-        if match:
-            groups = match.groupdict()
-            ctype = groups.get("component_type") or (parts[-3] if len(parts) > 2 else "component")
-            return f"{ctype}/{groups['nickname']}", groups.get("env") or DEFAULT_ENV
-    return f"component/{Path(path).stem}", DEFAULT_ENV
+    """(component key, environment) of a config file."""
+    found = _config_file(path, Layout(layout))
+    return found.component, found.environment
 
 
 def with_config(corpus: Corpus, path: Path, layout: str, component: str | None = None) -> tuple[Corpus, str]:
     """The corpus with the config file at `path` in it (replacing that component's own config);
     returns it and the row key to ask about."""
-    config = _read_config(Path(path))
-    if not isinstance(config, dict):
-        raise ValueError(f"{path}: a config must be a JSON/YAML object")
-    key, env = component_of(Path(path), layout)
-    key = component or key
+    compiled = Layout(layout)
+    parsed = read_config_file(Path(path).resolve(), str(path))  # a file named by hand: links followed
+    if not parsed.ok:
+        raise ValueError(f"{path}: a config must be a JSON/YAML object ({parsed.reason})")
+    found = _config_file(Path(path), compiled)
+    key, env = component or found.component, found.environment
+    # Its document as the component's config holds it (keyed by file name for a `*.yaml` layout).
+    config = compiled.merge({str(path): (found.file_key, parsed.doc)})
     extra = corpus_from_configs([{"component": key, "environment": env, "config": config}])
     base = corpus.configs.assign(field_paths=[list(f) for f in corpus.fields])
     keep = ~((base["component"] == key) & (base["environment"] == env))

@@ -1,9 +1,14 @@
 """The corpus: the latest config of every component, as field NAMES (never values), with its type,
-environment, service (its twins in other environments) and dependency-graph neighbours."""
+environment, service (its twins in other environments) and dependency-graph neighbours.
+
+Read from `config_snapshots`, a Git repository's history (`corpus_from_repo`) or a plain folder
+(`corpus_from_folder`). Both readers use the Git source's layout matcher (`sources/git/layout.py`)
+and config parser (`sources/git/parse.py`), so a repository and a checkout of it give one corpus.
+"""
 
 from __future__ import annotations
 
-import json
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -12,20 +17,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 
-from karma_pipelines.config_fields import flatten
-from karma_pipelines.dependencies import references as config_references
+from karma_pipelines.contracts.config_fields import flatten
+from karma_pipelines.contracts.dependencies import references as config_references
+from karma_pipelines.sources.git.layout import DEFAULT_ENV, DEFAULT_LAYOUT, ConfigFile, Layout
+from karma_pipelines.sources.git.parse import DEFAULT_MAX_FILE_BYTES, Parsed, read_config_file
 
-DEFAULT_LAYOUT = "iac/{env}/{component_type}/{nickname}/config.json"
-DEFAULT_ENV = "default"
 # Nickname tokens that name an environment or one half of a blue/green pair, not the service.
 ENV_TOKENS = frozenset(
     {"dev", "development", "staging", "stage", "stg", "prod", "production", "prd", "qa", "test", "uat",
      "sandbox", "preprod", "live"}
 )  # fmt: skip
 PAIR_TOKENS = frozenset({"a", "b", "blue", "green"})
-CONFIG_SUFFIXES = (".json", ".yaml", ".yml")
 
 
 def service_stem(nickname: str, environment: str) -> str:
@@ -49,7 +52,7 @@ class Corpus:
     configs: pd.DataFrame
     fields: tuple[tuple[str, ...], ...]
     source: str = ""
-    skipped: list[str] = field(default_factory=list)  # files that could not be read (folder corpora)
+    skipped: list[str] = field(default_factory=list)  # files refused (folder corpora): see parse.py
 
     def __len__(self) -> int:
         return len(self.fields)
@@ -163,69 +166,60 @@ def corpus_from_configs(items: Iterable[dict[str, Any]], source: str = "configs"
     return make_corpus(frame, source=source)
 
 
-def _layout_regex(layout: str) -> re.Pattern[str]:
-    parts = []
-    for token in re.split(r"(\{\w+\}|\*\*/|\*\*|\*|\?)", layout.strip("/")):
-        if token in ("{env}", "{component_type}", "{nickname}"):
-            parts.append(f"(?P<{token[1:-1]}>[^/]+)")
-        elif token.startswith("{"):
-            raise ValueError(f"layout {layout!r}: unknown placeholder {token}")
-        elif token == "**/":
-            parts.append("(?:[^/]+/)*")
-        elif token == "**":
-            parts.append(".*")
-        elif token == "*":
-            parts.append("[^/]*")
-        elif token == "?":
-            parts.append("[^/]")
-        else:
-            parts.append(re.escape(token))
-    if "(?P<nickname>" not in "".join(parts):
-        raise ValueError(f"layout {layout!r}: needs a {{nickname}} placeholder")
-    return re.compile("^" + "".join(parts) + "$")
+def corpus_from_repo(repo: Path | str, layout: str = DEFAULT_LAYOUT, ref: str | None = None) -> Corpus:
+    """The latest config of every component in a Git repository's history, through the one path
+    (extraction and validation: a snapshot that fails its suite is not in the corpus)."""
+    from karma_pipelines.pipeline.tables import load_tables
+    from karma_pipelines.records import DEFAULT_HORIZON
+    from karma_pipelines.sources.git.source import GitSource
+
+    tables = load_tables(GitSource(Path(repo), layout, ref), DEFAULT_HORIZON)
+    return corpus_from_snapshots(tables.config_snapshots)
 
 
-def _read_config(path: Path) -> Any:
-    text = path.read_text(encoding="utf-8")
-    return json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-
-
-def corpus_from_folder(root: Path | str, layout: str = DEFAULT_LAYOUT) -> Corpus:
-    """Plain JSON/YAML configs under `root` laid out as `layout` (placeholders `{env}`,
-    `{component_type}`, `{nickname}`; globs `*`, `?`, `**`). Without `{env}` the environment is
-    `default`; without `{component_type}` it is the folder holding the nickname's segment."""
+def corpus_from_folder(
+    root: Path | str, layout: str = DEFAULT_LAYOUT, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+) -> Corpus:
+    """The configs under `root` that `layout` matches, read as the Git source reads a commit's files:
+    the same components, types and environments (`Layout.match`), the same documents and refusals
+    (`read_config_file`: symlinks, binary, oversized, unparsable files are `skipped`) and one config
+    per component from all its files (`Layout.merge`). `.git` folders are not read."""
     root = Path(root)
-    pattern = _layout_regex(layout)
-    items, skipped, seen = [], [], set()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in CONFIG_SUFFIXES):
-        rel = path.relative_to(root).as_posix()
-        match = pattern.match(rel)
-        if not match:
+    compiled = Layout(layout)
+    components: dict[tuple[str, str], dict[str, tuple[ConfigFile, Parsed]]] = {}
+    skipped = []
+    for rel in _files(root):
+        config_file = compiled.match(rel)
+        if config_file is None:
             continue
-        groups = match.groupdict()
-        nickname = groups["nickname"]
-        ctype = groups.get("component_type")
-        if not ctype:
-            segments = rel.split("/")
-            at = next(i for i, s in enumerate(segments) if nickname in s)
-            ctype = segments[at - 1] if at > 0 else "component"
-        try:
-            config = _read_config(path)
-        except (ValueError, yaml.YAMLError, UnicodeDecodeError):
+        parsed = read_config_file(root / rel, rel, max_file_bytes)
+        if not parsed.ok:
             skipped.append(rel)
+        components.setdefault(config_file.identity, {})[rel] = (config_file, parsed)
+    items = []
+    for files in components.values():
+        config = compiled.merge({rel: (f.file_key, p.doc) for rel, (f, p) in files.items()})
+        if config is None:
             continue
-        env = groups.get("env") or DEFAULT_ENV
-        if not isinstance(config, dict) or (env, f"{ctype}/{nickname}") in seen:
-            skipped.append(rel)  # not an object, or a second file for a component already read
-            continue
-        seen.add((env, f"{ctype}/{nickname}"))
+        config_file = next(iter(files.values()))[0]
         items.append(
             {
-                "component": f"{ctype}/{nickname}",
-                "component_type": ctype,
-                "environment": env,
+                "component": config_file.component,
+                "component_type": config_file.component_type,
+                "environment": config_file.environment,
                 "config": config,
             }
         )
     corpus = corpus_from_configs(items, source=str(root))
     return Corpus(corpus.configs, corpus.fields, corpus.source, skipped)
+
+
+def _files(root: Path) -> list[str]:
+    """Every file (and symlink) below `root` as a sorted `/` path relative to it, outside `.git`."""
+    found = []
+    for folder, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d != ".git"]
+        base = Path(folder).relative_to(root)
+        found += [(base / n).as_posix() for n in names]
+        found += [(base / d).as_posix() for d in dirs if (Path(folder) / d).is_symlink()]
+    return sorted(found)

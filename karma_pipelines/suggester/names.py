@@ -1,5 +1,5 @@
-"""Field names: misspellings (to inject as negatives and in evaluation) and finding the common field
-a rare name is probably a misspelling of."""
+"""Field names: misspellings (the one `misspell`, shared with the simulator: to inject as negatives and
+in evaluation) and finding the common field a rare name is probably a misspelling of."""
 
 from __future__ import annotations
 
@@ -8,32 +8,10 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from karma_pipelines.simulator.fields import misspell
 from karma_pipelines.suggester.structure import parent_of
 
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
-
-
-def misspell(rng: np.random.Generator, path: str) -> str:
-    """A typo in the last segment of a dotted path: a dropped, doubled, swapped or replaced letter."""
-    parent, _, name = path.rpartition(".")
-    spots = [i for i in range(len(name)) if name[i].isalpha()]
-    if len(name) < 3 or not spots:
-        typo = name + "s"
-    else:
-        i = spots[int(rng.integers(len(spots)))]
-        kind = int(rng.integers(4))
-        if kind == 0:
-            typo = name[:i] + name[i + 1 :]
-        elif kind == 1:
-            typo = name[:i] + name[i] + name[i:]
-        elif kind == 2 and i + 1 < len(name) and name[i] != name[i + 1]:
-            typo = name[:i] + name[i + 1] + name[i] + name[i + 2 :]
-        else:
-            letter = name[i].lower()
-            options = [c for c in _LETTERS if c != letter]
-            new = options[int(rng.integers(len(options)))]
-            typo = name[:i] + (new.upper() if name[i].isupper() else new) + name[i + 1 :]
-    return f"{parent}.{typo}" if parent else typo
+__all__ = ["NearNames", "misspell", "osa_distance", "recombine", "same_parent"]
 
 
 def recombine(rng: np.random.Generator, names: list[str]) -> str | None:

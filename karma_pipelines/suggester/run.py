@@ -11,20 +11,12 @@ import pandas as pd
 
 from karma_pipelines.suggester.code_evidence import CodeEvidence
 from karma_pipelines.suggester.corpus import Corpus
-from karma_pipelines.suggester.evaluation import (
-    MaskedCases,
-    UnusedCases,
-    component_folds,
-    holdout_metrics,
-    masked_cases,
-    masked_table,
-    split_by_component,
-    summarize_ranks,
-    unused_cases,
-    unused_metrics,
-)
+from karma_pipelines.suggester.eval_masked import MaskedCases, masked_cases, masked_table, summarize_ranks
+from karma_pipelines.suggester.eval_unused import UnusedCases, holdout_metrics, unused_cases, unused_metrics
+from karma_pipelines.suggester.evaluation import component_folds, split_by_component
 from karma_pipelines.suggester.features import INPUTS
-from karma_pipelines.suggester.model import fit_corpus_stats, fit_suggester, predict, query_frame
+from karma_pipelines.suggester.labelled_queries import fit_corpus_stats, query_frame
+from karma_pipelines.suggester.model import fit_suggester, predict
 from karma_pipelines.suggester.spec import SuggesterSpec, load_suggester_spec
 from karma_pipelines.suggester.stats import encode
 
@@ -233,7 +225,7 @@ def cross_validate(
             progress(f"fold {k + 1}/{folds}: {len(table)} masked cases")
     ranks_all = pd.concat(ranks, ignore_index=True)
     unused_all = pd.concat(unused_tables, ignore_index=True)
-    from karma_pipelines.suggester.evaluation import detection_metrics
+    from karma_pipelines.suggester.eval_unused import detection_metrics
 
     labels = unused_all["injected"].to_numpy()
     model_unused = detection_metrics(

@@ -1,57 +1,63 @@
-"""The suggester's declarative spec (models/config_field_suggester.yaml)."""
+"""The suggester's declarative spec (models/config_field_suggester.yaml), a pydantic model: a bad key
+is a `ValidationError` naming the file and the key (`suggest.unused_threshold`, ...)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-import yaml
+from pydantic import Field, field_validator
 
-from karma_pipelines.training.spec import MODELS_DIR, PromotionGate
+from karma_pipelines.training.spec import PromotionGate, SpecModel, read_spec, section_field
 
 SPEC_NAME = "config_field_suggester"
 
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
 
-@dataclass(frozen=True)
-class SuggesterSpec:
+
+class SuggesterSpec(SpecModel):
     name: str
     registered_model_name: str
-    description: str
+    description: str = ""
     target: str
-    feature_groups: dict[str, list[str]]
-    params: dict[str, Any]
-    num_boost_round: int
-    early_stopping_rounds: int
+    feature_groups: dict[str, list[str]] = Field(validation_alias="features")
+    params: dict[str, Any] = section_field("lightgbm", "params")
+    num_boost_round: int = section_field("lightgbm", "num_boost_round", gt=0)
+    early_stopping_rounds: int = section_field("lightgbm", "early_stopping_rounds", gt=0)
     promotion: PromotionGate
-    min_support: int = 2
-    min_rule_support: int = 2
-    neighbours: int = 10
-    max_vocabulary: int = 3000
-    negatives_per_config: int = 40
-    foreign_per_config: int = 2
-    typos_per_config: int = 2
-    new_names_per_config: int = 1
-    twin_removals: float = 0.5
-    twin_additions: float = 0.3
-    max_train_configs: int = 4000
-    seed: int = 11
-    test_fraction: float = 0.25
-    validation_fraction: float = 0.2
-    min_field_configs: int = 5
-    injected_per_config: int = 2
-    unused_threshold: float | None = None  # None: tuned on the validation components
-    missing_threshold: float = 0.5
-    code_floor: float = 0.9
-    categorical_features: list[str] = field(default_factory=list)
+    min_support: int = section_field("corpus", "min_support", 2, ge=1)
+    min_rule_support: int = section_field("corpus", "min_rule_support", 2, ge=1)
+    neighbours: int = section_field("corpus", "neighbours", 10, ge=1)
+    max_vocabulary: int = section_field("corpus", "max_vocabulary", 3000, ge=1)
+    negatives_per_config: int = section_field("sampling", "negatives_per_config", 40, ge=0)
+    foreign_per_config: int = section_field("sampling", "foreign_per_config", 2, ge=0)
+    typos_per_config: int = section_field("sampling", "typos_per_config", 2, ge=0)
+    new_names_per_config: int = section_field("sampling", "new_names_per_config", 1, ge=0)
+    twin_removals: Fraction = section_field("sampling", "twin_removals", 0.5)
+    twin_additions: Fraction = section_field("sampling", "twin_additions", 0.3)
+    max_train_configs: int = section_field("sampling", "max_train_configs", 4000, ge=1)
+    seed: int = section_field("sampling", "seed", 11)
+    test_fraction: float = section_field("split", "test_fraction", 0.25, gt=0.0, lt=1.0)
+    validation_fraction: float = section_field("split", "validation_fraction", 0.2, ge=0.0, lt=1.0)
+    min_field_configs: int = section_field("evaluation", "min_field_configs", 5, ge=1)
+    injected_per_config: int = section_field("evaluation", "injected_per_config", 2, ge=0)
+    # None (`auto` in the file): tuned on the validation components.
+    unused_threshold: Annotated[float, Field(gt=0.0, lt=1.0)] | None = section_field(
+        "suggest", "unused_threshold", None
+    )
+    missing_threshold: Fraction = section_field("suggest", "missing_threshold", 0.5)
+    code_floor: Fraction = section_field("suggest", "code_floor", 0.9)
+    categorical_features: list[str] = []
 
-    @property
-    def features(self) -> list[str]:
-        return [f for group in self.feature_groups.values() for f in group]
+    @field_validator("unused_threshold", mode="before")
+    @classmethod
+    def _auto(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and value.strip().lower() == "auto" else value
 
     def without_groups(self, *groups: str) -> SuggesterSpec:
         """The same spec minus some feature groups (for ablations)."""
-        return replace(self, feature_groups={g: f for g, f in self.feature_groups.items() if g not in groups})
+        kept = {g: f for g, f in self.feature_groups.items() if g not in groups}
+        return self.model_copy(update={"feature_groups": kept})
 
     def log_params(self) -> dict[str, str]:
         """Flat string params for MLflow (what `log_and_register` logs)."""
@@ -69,54 +75,6 @@ class SuggesterSpec:
         return out
 
 
-def _threshold(value: Any) -> float | None:
-    if value is None or str(value).strip().lower() == "auto":
-        return None
-    number = float(value)
-    if not 0.0 < number < 1.0:
-        raise ValueError(f"suggest.unused_threshold must be in (0, 1) or auto, got {value!r}")
-    return number
-
-
 def load_suggester_spec(name_or_path: str | Path = SPEC_NAME) -> SuggesterSpec:
-    """Load `models/<name>.yaml` (or a path); a missing key is an error naming the file and key."""
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = MODELS_DIR / f"{name_or_path}.yaml"
-    raw = yaml.safe_load(path.read_text())
-    try:
-        corpus, sampling = raw.get("corpus", {}), raw.get("sampling", {})
-        split, evaluation, suggest = raw.get("split", {}), raw.get("evaluation", {}), raw.get("suggest", {})
-        return SuggesterSpec(
-            name=raw["name"],
-            registered_model_name=raw["registered_model_name"],
-            description=raw.get("description", "").strip(),
-            target=raw["target"],
-            feature_groups={g: list(f) for g, f in raw["features"].items()},
-            params=dict(raw["lightgbm"]["params"]),
-            num_boost_round=int(raw["lightgbm"]["num_boost_round"]),
-            early_stopping_rounds=int(raw["lightgbm"]["early_stopping_rounds"]),
-            promotion=PromotionGate(**raw["promotion"]),
-            min_support=int(corpus.get("min_support", 2)),
-            min_rule_support=int(corpus.get("min_rule_support", 2)),
-            neighbours=int(corpus.get("neighbours", 10)),
-            max_vocabulary=int(corpus.get("max_vocabulary", 3000)),
-            negatives_per_config=int(sampling.get("negatives_per_config", 40)),
-            foreign_per_config=int(sampling.get("foreign_per_config", 2)),
-            typos_per_config=int(sampling.get("typos_per_config", 2)),
-            new_names_per_config=int(sampling.get("new_names_per_config", 1)),
-            twin_removals=float(sampling.get("twin_removals", 0.5)),
-            twin_additions=float(sampling.get("twin_additions", 0.3)),
-            max_train_configs=int(sampling.get("max_train_configs", 4000)),
-            seed=int(sampling.get("seed", 11)),
-            test_fraction=float(split.get("test_fraction", 0.25)),
-            validation_fraction=float(split.get("validation_fraction", 0.2)),
-            min_field_configs=int(evaluation.get("min_field_configs", 5)),
-            injected_per_config=int(evaluation.get("injected_per_config", 2)),
-            unused_threshold=_threshold(suggest.get("unused_threshold")),
-            missing_threshold=float(suggest.get("missing_threshold", 0.5)),
-            code_floor=float(suggest.get("code_floor", 0.9)),
-            categorical_features=list(raw.get("categorical_features", [])),
-        )
-    except KeyError as exc:
-        raise ValueError(f"{path}: missing key {exc}") from exc
+    """Load `models/<name>.yaml` (or a path); a bad key is a `ValidationError` naming the file and key."""
+    return read_spec(SuggesterSpec, name_or_path)

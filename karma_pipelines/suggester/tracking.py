@@ -2,7 +2,8 @@
 
 Uses the shared `log_and_register` (any spec with `name`, `registered_model_name`, `features`,
 `target`, `params`, `promotion`, `log_params()`; frames keyed by `id_column`) and the one gate
-(`tracking.gate.challenge_champion`); the champion step moves the alias. Only field NAMES reach MLflow (query ids are `<component key>|<field>`).
+(`tracking.gate.challenge_champion`); the champion step moves the alias. Only field NAMES reach
+MLflow (query ids are `<component key>|<field>`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from karma_pipelines.suggester.run import ID_COLUMN, SuggesterRun
 from karma_pipelines.tracking.gate import Tracked, challenge_champion
 from karma_pipelines.tracking.lightgbm_runs import log_and_register
 from karma_pipelines.tracking.store import MlflowTarget
-
 
 
 def run_metrics(run: SuggesterRun) -> dict[str, dict[str, float]]:

@@ -8,8 +8,8 @@ from functools import partial
 import lightgbm as lgb
 
 from karma_pipelines.pipeline.forecaster import ForecasterEvaluation
-from karma_pipelines.tracking.lightgbm_runs import log_and_register
 from karma_pipelines.tracking.gate import Tracked, challenge_champion
+from karma_pipelines.tracking.lightgbm_runs import log_and_register
 from karma_pipelines.tracking.store import MlflowTarget
 from karma_pipelines.training.metrics import calibration_table, evaluate
 from karma_pipelines.training.plots import calibration_plot, capture_curve_plot, importance_plot
@@ -73,4 +73,3 @@ def track_forecaster(
 
     decision = challenge_champion(target, registered, spec.promotion, run.metrics, score_on_holdout)
     return Tracked(registered, decision)
-

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import lightgbm as lgb
 import matplotlib.pyplot as plt
@@ -20,13 +18,10 @@ from mlflow.models import infer_signature
 from karma_pipelines.tracking.registry import (
     CHALLENGER,
     CHAMPION,
-    PromotionDecision,
-    decide_promotion,
-    record_decision,
     version_by_alias,
 )
 from karma_pipelines.tracking.store import MlflowTarget
-from karma_pipelines.training.spec import ModelSpec, PromotionGate
+from karma_pipelines.training.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -58,9 +53,9 @@ def log_and_register(
     extra_params: dict[str, str] | None = None,
     plots: dict[str, Callable[[], Figure]] | None = None,
 ) -> RegisteredModel:
-    """One MLflow run: params, metrics (`<prefix>_<metric>`), datasets, tables, and the model with its
-    signature and input example, registered as a new version with alias `challenger` (unless
-    `register` is false: then the model is only logged, and `version` is empty)."""
+    """One MLflow run: params, metrics (`<prefix>_<metric>`), datasets, tables (`tables/<name>.json`),
+    and the model with its signature and input example, registered as a new version with alias
+    `challenger` (unless `register` is false: then the model is only logged, and `version` is empty)."""
     experiment_id = target.activate()
     with mlflow.start_run(tags=tags) as active:
         best = int(booster.best_iteration or booster.current_iteration())
@@ -79,11 +74,8 @@ def log_and_register(
                 targets=spec.target if spec.target in frame else None,
             )
             mlflow.log_input(dataset, context=context)
-        with tempfile.TemporaryDirectory() as tmp:
-            for name, table in tables.items():
-                path = Path(tmp) / f"{name}.csv"
-                table.to_csv(path, index=False)
-                mlflow.log_artifact(str(path), artifact_path="tables")
+        for name, table in tables.items():
+            mlflow.log_table(table, artifact_file=f"tables/{name}.json")  # JSON, shown in the MLflow UI
         for name, draw in (plots or {}).items():
             figure = draw()
             mlflow.log_figure(figure, f"plots/{name}.png")
@@ -122,30 +114,3 @@ def load_booster(target: MlflowTarget, name: str, alias: str = CHAMPION) -> lgb.
     if version_by_alias(target.client(), name, alias) is None:
         return None
     return mlflow.lightgbm.load_model(f"models:/{name}@{alias}")
-
-
-def challenge_champion(
-    target: MlflowTarget,
-    name: str,
-    version: str,
-    run_id: str,
-    gate: PromotionGate,
-    challenger_metrics: dict[str, float],
-    score_on_holdout: Callable[[lgb.Booster], dict[str, float]],
-) -> PromotionDecision:
-    """Score the current champion on the challenger's holdout and decide; the decision and both
-    scores are recorded on the challenger's version and run. The alias is not moved here."""
-    client = target.client()
-    champion = version_by_alias(client, name, CHAMPION)
-    champion_metrics = None
-    if champion is not None and str(champion.version) != str(version):
-        champion_metrics = score_on_holdout(load_booster(target, name, CHAMPION))
-    decision = decide_promotion(challenger_metrics, champion_metrics, gate)
-    record_decision(client, name, version, decision)
-    with mlflow.start_run(run_id=run_id):
-        mlflow.set_tags(decision.as_tags())
-        if champion_metrics:
-            mlflow.log_metrics(
-                {f"champion_{k}": float(v) for k, v in champion_metrics.items() if np.isfinite(float(v))}
-            )
-    return decision

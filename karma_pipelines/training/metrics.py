@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.calibration import calibration_curve
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
 CAPTURE_LEVELS = (5, 10, 50)
@@ -38,11 +39,24 @@ def evaluate(y_true, scores) -> dict[str, float]:
 
 
 def calibration_table(y_true, scores, bins: int = 10) -> pd.DataFrame:
-    """Mean predicted against observed rate per decile of score."""
-    frame = pd.DataFrame({"y": np.asarray(y_true, dtype=float), "p": np.asarray(scores, dtype=float)})
-    frame["bin"] = pd.qcut(frame["p"].rank(method="first"), q=min(bins, len(frame)), labels=False)
-    return (
-        frame.groupby("bin")
-        .agg(n=("y", "size"), mean_predicted=("p", "mean"), observed_rate=("y", "mean"))
-        .reset_index()
+    """Mean predicted against observed rate per decile of score (`sklearn.calibration.calibration_curve`
+    with quantile bins; empty bins, e.g. of tied scores, are left out). `n`: rows in the bin."""
+    y = np.asarray(y_true, dtype=int)
+    p = np.clip(np.asarray(scores, dtype=float), 0.0, 1.0)
+    if len(y) == 0:
+        return pd.DataFrame(
+            {c: pd.Series(dtype=float) for c in ("bin", "n", "mean_predicted", "observed_rate")}
+        )
+    observed, predicted = calibration_curve(y, p, n_bins=bins, strategy="quantile", pos_label=1)
+    # The rows per bin, by the same quantile edges (calibration_curve does not return them).
+    counts = np.bincount(
+        np.searchsorted(np.percentile(p, np.linspace(0, 100, bins + 1))[1:-1], p), minlength=bins
+    )
+    return pd.DataFrame(
+        {
+            "bin": np.arange(len(observed)),
+            "n": counts[counts > 0],
+            "mean_predicted": predicted,
+            "observed_rate": observed,
+        }
     )

@@ -1,46 +1,116 @@
-"""A model's declarative spec (models/<name>.yaml): features, target, LightGBM params, promotion gate."""
+"""A model's declarative spec (models/<name>.yaml): features, target, LightGBM params, promotion gate.
+
+Specs are pydantic models: a missing, misspelt or ill-typed key is a `ValidationError` naming the file
+and the key (`split.test_fraction`, ...). Keys of a YAML section (`split:`, `lightgbm:`) are fields of
+the spec itself (`spec.test_fraction`, `spec.params`), read through `AliasPath`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import (
+    AliasPath,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+)
 
-MODELS_DIR = Path(__file__).resolve().parents[2] / "models"
+from karma_pipelines.contracts.package_data import models_dir, spec_path
+
+MODELS_DIR = models_dir()
+
+S = TypeVar("S", bound="SpecModel")
 
 
-@dataclass(frozen=True)
-class PromotionGate:
-    primary_metric: str
-    min_primary_gain: float = 0.0
-    pr_auc_tolerance: float = 0.0
+def _spec_path(name_or_path: str | Path) -> Path:
+    """The file of a spec: a path (it has a suffix) as given, else the model spec `<name>.yaml`."""
+    path = Path(name_or_path)
+    return path if path.suffix else spec_path(str(name_or_path))
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    registered_model_name: str
-    description: str
-    target: str
-    feature_groups: dict[str, list[str]]
-    categorical_features: list[str]
-    test_fraction: float
-    gap_days: float
-    validation_fraction: float
-    params: dict[str, Any]
-    num_boost_round: int
-    early_stopping_rounds: int
-    promotion: PromotionGate
-    population: dict[str, Any] = field(default_factory=dict)
-    # Parameter overrides tried on the validation slice (never on the test period); best one wins.
-    candidates: list[dict[str, Any]] = field(default_factory=list)
-    selection_metric: str = "binary_logloss"
+def section_field(section: str, key: str, default: Any = ..., **constraints: Any) -> Any:
+    """A spec field read from `<section>.<key>` of the YAML file (required without a default)."""
+    return Field(default, validation_alias=AliasPath(section, key), **constraints)
+
+
+class SpecModel(BaseModel):
+    """A frozen spec read from YAML (`read_spec`); an unknown key is an error."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_by_name=True, validate_by_alias=True)
+
+    @field_validator("description", mode="before", check_fields=False)
+    @classmethod
+    def _strip(cls, value: Any) -> Any:
+        return value.strip() if isinstance(value, str) else value
 
     @property
     def features(self) -> list[str]:
         return [f for group in self.feature_groups.values() for f in group]
+
+
+def _unknown_section_keys(model: type[SpecModel], raw: Any) -> list[dict]:
+    """`extra="forbid"` inside the sections that fields read through `AliasPath`."""
+    known: dict[str, set[str]] = {}
+    for info in model.model_fields.values():
+        if isinstance(info.validation_alias, AliasPath):
+            section, key = info.validation_alias.path
+            known.setdefault(str(section), set()).add(str(key))
+    errors = []
+    for section, keys in known.items():
+        value = raw.get(section) if isinstance(raw, dict) else None
+        if isinstance(value, dict):
+            errors += [
+                {"type": "extra_forbidden", "loc": (section, k), "input": value[k]}
+                for k in value
+                if k not in keys
+            ]
+    return errors
+
+
+def read_spec(model: type[S], name_or_path: str | Path) -> S:
+    """Validate the YAML file of a spec; all its errors at once, titled with the file."""
+    path = _spec_path(name_or_path)
+    raw = yaml.safe_load(path.read_text())
+    errors = _unknown_section_keys(model, raw)
+    try:
+        spec = model.model_validate(raw)
+    except ValidationError as exc:
+        errors = [*exc.errors(), *errors]
+    if errors:
+        raise ValidationError.from_exception_data(f"{model.__name__} ({path})", errors)
+    return spec
+
+
+class PromotionGate(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    primary_metric: str
+    min_primary_gain: float = 0.0
+    pr_auc_tolerance: float = Field(0.0, ge=0.0)
+
+
+class ModelSpec(SpecModel):
+    name: str
+    registered_model_name: str
+    description: str = ""
+    target: str
+    feature_groups: dict[str, list[str]] = Field(validation_alias="features")
+    categorical_features: list[str] = []
+    test_fraction: float = section_field("split", "test_fraction", gt=0.0, lt=1.0)
+    validation_fraction: float = section_field("split", "validation_fraction", ge=0.0, lt=1.0)
+    params: dict[str, Any] = section_field("lightgbm", "params")
+    num_boost_round: int = section_field("lightgbm", "num_boost_round", gt=0)
+    early_stopping_rounds: int = section_field("lightgbm", "early_stopping_rounds", gt=0)
+    promotion: PromotionGate
+    population: dict[str, Any] = {}
+    # Parameter overrides tried on the validation slice (never on the test period); best one wins.
+    candidates: list[dict[str, Any]] = section_field("lightgbm", "candidates", [])
+    selection_metric: str = section_field("lightgbm", "selection_metric", "binary_logloss")
 
     def log_params(self) -> dict[str, str]:
         """What MLflow records as the run's parameters."""
@@ -51,7 +121,6 @@ class ModelSpec:
                 "early_stopping_rounds": str(self.early_stopping_rounds),
                 "n_features": str(len(self.features)),
                 "test_fraction": str(self.test_fraction),
-                "gap_days": str(self.gap_days),
                 "candidates": str(len(self.candidates) or 1),
                 "selection_metric": self.selection_metric,
             }
@@ -62,33 +131,9 @@ class ModelSpec:
         """The same spec minus some feature groups (for ablations)."""
         kept = {g: f for g, f in self.feature_groups.items() if g not in groups}
         cats = [c for c in self.categorical_features if any(c in f for f in kept.values())]
-        return ModelSpec(**{**self.__dict__, "feature_groups": kept, "categorical_features": cats})
+        return self.model_copy(update={"feature_groups": kept, "categorical_features": cats})
 
 
 def load_spec(name_or_path: str | Path) -> ModelSpec:
-    """Load `models/<name>.yaml` (or a path); a missing key is an error naming the file and key."""
-    path = Path(name_or_path)
-    if not path.suffix:
-        path = MODELS_DIR / f"{name_or_path}.yaml"
-    raw = yaml.safe_load(path.read_text())
-    try:
-        return ModelSpec(
-            name=raw["name"],
-            registered_model_name=raw["registered_model_name"],
-            description=raw.get("description", "").strip(),
-            target=raw["target"],
-            feature_groups={g: list(f) for g, f in raw["features"].items()},
-            categorical_features=list(raw.get("categorical_features", [])),
-            test_fraction=float(raw["split"]["test_fraction"]),
-            gap_days=float(raw["split"]["gap_days"]),
-            validation_fraction=float(raw["split"]["validation_fraction"]),
-            params=dict(raw["lightgbm"]["params"]),
-            num_boost_round=int(raw["lightgbm"]["num_boost_round"]),
-            early_stopping_rounds=int(raw["lightgbm"]["early_stopping_rounds"]),
-            promotion=PromotionGate(**raw["promotion"]),
-            population=dict(raw.get("population", {})),
-            candidates=[dict(c) for c in raw["lightgbm"].get("candidates", [])],
-            selection_metric=str(raw["lightgbm"].get("selection_metric", "binary_logloss")),
-        )
-    except KeyError as exc:
-        raise ValueError(f"{path}: missing key {exc}") from exc
+    """Load `models/<name>.yaml` (or a path); a bad key is a `ValidationError` naming the file and key."""
+    return read_spec(ModelSpec, name_or_path)

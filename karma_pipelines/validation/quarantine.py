@@ -14,14 +14,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from karma_pipelines.redaction import (  # the patterns: to pre-filter lines in one pass
+from karma_pipelines.contracts.redaction import (  # the patterns: to pre-filter lines in one pass
     _SECRET_NAME,
     _SECRET_VALUE,
     REDACTED,
     is_secret_field,
     redact,
 )
-from karma_pipelines.schema import KARMA_EVENTS, QUARANTINED_RECORDS, Table
+from karma_pipelines.contracts.schema import KARMA_EVENTS, QUARANTINED_RECORDS, Table
 from karma_pipelines.validation.gx_runner import run_suite
 from karma_pipelines.validation.suites import Suite, load_suite
 

@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from karma_pipelines.schema import ENVIRONMENTS, EVENT_TYPES
+from karma_pipelines.contracts import package_data
+from karma_pipelines.contracts.schema import ENVIRONMENTS, EVENT_TYPES
 
-SUITES_DIR = Path(__file__).resolve().parents[2] / "assets" / "expectations"
+SUITES_DIR = package_data.suites_dir()  # the installed package's, or the checkout's assets/expectations
 
 
 class MissingSuiteParameter(ValueError):
@@ -67,7 +68,7 @@ def _parameter_names(value: Any) -> list[str]:
 
 def load_suite(name: str, suites_dir: Path | None = None) -> Suite:
     """Read `<suites_dir>/<name>.json`; every expectation must be about one column (row-level)."""
-    path = Path(suites_dir or SUITES_DIR) / f"{name}.json"
+    path = package_data.suite_path(name) if suites_dir is None else Path(suites_dir) / f"{name}.json"
     if not path.is_file():
         raise FileNotFoundError(f"expectation suite {name!r} not found: {path}")
     document = json.loads(path.read_text())

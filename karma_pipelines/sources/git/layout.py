@@ -5,12 +5,17 @@ one path segment, or part of one) and the globs `*` (within a segment), `?` (one
 (any number of folders). `{nickname}` is required; a missing `{env}` is `default`, a missing
 `{component_type}` is the name of the folder that holds `{nickname}`'s segment (`charts` for
 `charts/{nickname}/values.yaml`), or `component` when there is none.
+
+The one matcher of the project: the Git source, the suggester's folder corpus and `suggest --config`
+all ask `Layout.match` which component a path is, and `Layout.merge` what the component's config is.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 DEFAULT_LAYOUT = "iac/{env}/{component_type}/{nickname}/config.json"
 DEFAULT_ENV = "default"
@@ -81,6 +86,23 @@ class Layout:
             nickname=m["nickname"],
             file_key=path[m.start("_root") :],
         )
+
+    def merge(self, files: Mapping[str, tuple[str, Any]]) -> Any:
+        """A component's config from its files, `path -> (file_key, document, None when unparsed)`.
+
+        One file's document is the config; with a wildcard in the component's part (or several
+        files) the documents are keyed by file key, or by full path when two share a key (a leading
+        `**`). None when no file parsed: the config is unknown.
+        """
+        parsed = [(path, key, doc) for path, (key, doc) in sorted(files.items()) if doc is not None]
+        if not parsed:
+            return None
+        if not self.multi_file and len(files) == 1:
+            return parsed[0][2]
+        docs = {key: doc for _, key, doc in parsed}
+        if len(docs) < len(parsed):
+            return {path: doc for path, _, doc in parsed}
+        return docs
 
     def __repr__(self) -> str:
         return f"Layout({self.pattern!r})"

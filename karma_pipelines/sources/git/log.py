@@ -1,7 +1,8 @@
 """Reading a repository's history with git plumbing, in two processes whatever its length.
 
-`read_commits` streams one `git log --first-parent --raw -z` (commits with the paths they change
-and both blob ids, merges diffed against their first parent); `read_blobs` streams one
+`read_commits` streams one `git log --first-parent --raw --numstat -z` (commits with the paths they
+change, both blob ids and git's own count of lines added and removed, merges diffed against their
+first parent); `read_blobs` streams one
 `git cat-file --batch` for the blobs asked for, in the order asked.
 """
 
@@ -12,7 +13,7 @@ import subprocess
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ZERO_SHA = "0" * 40
@@ -26,7 +27,8 @@ class GitError(RuntimeError):
 
 @dataclass(frozen=True)
 class Change:
-    """One path changed by a commit (`git diff --raw`): modes and blob ids before and after."""
+    """One path changed by a commit (`git diff --raw`): modes and blob ids before and after, and
+    the lines added and removed as `git diff --numstat` counts them (0 and 0 for a binary file)."""
 
     path: str
     status: str  # A, M, D or T (type change); renames are off
@@ -34,6 +36,8 @@ class Change:
     new_mode: str
     old_blob: str
     new_blob: str
+    added: int = 0
+    removed: int = 0
 
 
 @dataclass
@@ -112,7 +116,7 @@ def read_commits(git_dir: Path, tip: str, since: str | None, keep: Callable[[str
     rev = f"{since}..{tip}" if since else tip
     args = [
         "git", f"--git-dir={git_dir}", "-c", "log.showSignature=false", "log", "--first-parent",
-        "--diff-merges=first-parent", "--root", "--no-renames", "--raw", "--no-abbrev", "-z",
+        "--diff-merges=first-parent", "--root", "--no-renames", "--raw", "--numstat", "--no-abbrev", "-z",
         "--no-color", "--encoding=UTF-8", "--reverse", f"--format={_FORMAT}", rev, "--",
     ]  # fmt: skip
     with (
@@ -138,9 +142,11 @@ def _tokens(stream) -> Iterator[bytes]:
 
 
 def _parse_log(tokens: Iterator[bytes], keep: Callable[[str], bool]) -> Iterator[Commit]:
-    """Commits from `-z` log output: 7 header tokens, then `:<modes> <blobs> <status>`, path pairs."""
+    """Commits from `-z` log output: 7 header tokens, then `:<modes> <blobs> <status>`, path pairs,
+    then one `<added>\t<removed>\t<path>` per path (`-\t-\t<path>` for a binary file)."""
     commit: Commit | None = None
     pending: bytes | None = None
+    kept: dict[str, int] = {}  # path -> index in commit.changes
     for token in tokens:
         if pending is None and commit is not None and token.startswith((b":", b"\n:")):
             pending = token
@@ -149,8 +155,15 @@ def _parse_log(tokens: Iterator[bytes], keep: Callable[[str], bool]) -> Iterator
             path = token.decode("utf-8", errors="replace")
             if keep(path):
                 old_mode, new_mode, old_blob, new_blob, status = pending.lstrip(b"\n:").decode().split(" ")
+                kept[path] = len(commit.changes)
                 commit.changes.append(Change(path, status[0], old_mode, new_mode, old_blob, new_blob))
             pending = None
+            continue
+        if commit is not None and b"\t" in token:  # a numstat entry (a commit id has no tab)
+            added, removed, path = token.lstrip(b"\n").split(b"\t", 2)
+            at = kept.get(path.decode("utf-8", errors="replace"))
+            if at is not None and added != b"-":
+                commit.changes[at] = replace(commit.changes[at], added=int(added), removed=int(removed))
             continue
         if not token.strip():
             continue  # the end of the output
@@ -169,6 +182,7 @@ def _parse_log(tokens: Iterator[bytes], keep: Callable[[str], bool]) -> Iterator
             subject=subject,
             message=message,
         )
+        kept = {}
     if commit is not None:
         yield commit
 

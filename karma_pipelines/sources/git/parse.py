@@ -5,12 +5,17 @@ any other extension is tried as JSON, then YAML. A YAML file with several docume
 mapping keyed `doc0`, `doc1`, … (in file order, empty documents skipped) so that its fields stay
 dotted paths (`doc1.image.tag`); a list would be a single opaque leaf. An empty YAML file is `{}`.
 Every document must be a mapping. Keys are made strings (YAML reads `on:` as `True`, `1:` as `1`).
+
+The one config parser of the project: a Git blob (`parse_blob`) and a file on disk (`read_config_file`,
+for the suggester's folder corpus and `suggest --config`) are refused for the same reasons: symlink,
+not a regular file, oversized, binary, parse error.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -23,6 +28,7 @@ except AttributeError:  # pragma: no cover - PyYAML built without libyaml
 BINARY_PROBE = 8000  # git's own heuristic: a NUL byte in the first 8000 bytes means binary
 SYMLINK_MODE = "120000"
 MAX_NODES = 1_000_000
+DEFAULT_MAX_FILE_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -41,8 +47,27 @@ def is_binary(data: bytes) -> bool:
     return b"\x00" in data[:BINARY_PROBE]
 
 
+def parse_blob(path: str, data: bytes | None, size: int, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Parsed:
+    """A regular file's document, or why not: oversized (`data` None: not read), binary, parse error."""
+    if data is None or size > max_bytes:
+        return Parsed(reason=f"oversized({path}): {size} bytes > {max_bytes}")
+    if is_binary(data):
+        return Parsed(reason=f"binary({path})")
+    return parse_config(path, data)
+
+
+def read_config_file(file: Path, path: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Parsed:
+    """A file on disk read as Git would store it (`path` names it in reasons): a symlink is refused."""
+    if file.is_symlink():
+        return Parsed(reason=f"symlink({path})")
+    if not file.is_file():
+        return Parsed(reason=f"not_a_file({path})")
+    size = file.stat().st_size
+    return parse_blob(path, file.read_bytes() if size <= max_bytes else None, size, max_bytes)
+
+
 def parse_config(path: str, data: bytes) -> Parsed:
-    """Parse a regular file's bytes (already checked for size and binary content)."""
+    """Parse a regular file's bytes (already checked for size and binary content: see `parse_blob`)."""
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

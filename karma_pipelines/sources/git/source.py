@@ -27,6 +27,7 @@ class GitSource:
     ref: str | None = None
     state_dir: Path | None = None
     persist: bool = True
+    as_of: pd.Timestamp | None = None  # labels as of this time (default: the newest commit's)
     kind: str = field(default="git", init=False)
     _kept: dict | None = field(default=None, init=False, repr=False)
 
@@ -52,7 +53,7 @@ class GitSource:
         state = self._read_state()
         previous = state.get("extraction")
         extraction = extract_git_history(
-            self.repo, layout=self.layout, ref=tip, horizon=horizon, previous=previous
+            self.repo, layout=self.layout, ref=tip, horizon=horizon, as_of=self.as_of, previous=previous
         )
         if previous is None or extraction.full_reread:
             total = extraction.commits

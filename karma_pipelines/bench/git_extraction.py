@@ -1,12 +1,11 @@
 """How fast Git extraction is, against the floor of `git log --first-parent --numstat` on the same range.
 
-`python -m karma_pipelines.sources.git.bench [commits]` prints the figures as JSON.
+`python -m karma_pipelines.bench.git_extraction [commits]` prints the figures as JSON.
 """
 
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -14,6 +13,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
+from karma_pipelines.bench.common import peak_rss_mib
 from karma_pipelines.sources.git.extract import extract_git_history
 from karma_pipelines.sources.git.log import git_env
 from karma_pipelines.sources.git.synthetic_repo import make_repo
@@ -58,7 +58,7 @@ def bench_git_extraction(
         "git_log_numstat_seconds": round(numstat_s, 3),
         "ratio_to_numstat": round(extract_s / numstat_s, 2),
         "peak_python_mib": round(peak / 2**20, 1),
-        "max_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "max_rss_mib": peak_rss_mib(),
     }
 
 

@@ -31,7 +31,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _ui(args: argparse.Namespace) -> int:
-    from karma_pipelines.ui import serve
+    from karma_pipelines.apps.ui import serve
 
     return serve(Path(args.home), args.dagster_port, args.mlflow_port)
 

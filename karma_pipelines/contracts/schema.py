@@ -156,7 +156,7 @@ TABLES = {t.name: t for t in (KARMA_EVENTS, DEPLOY_RECORDS, CONFIG_SNAPSHOTS, QU
 
 def data_dictionary_markdown() -> str:
     """The data dictionary (assets/schemas/data_dictionary.md is this text; a test keeps them equal)."""
-    parts = ["# Data dictionary", "", "Generated from `karma_pipelines/schema.py`.", ""]
+    parts = ["# Data dictionary", "", "Generated from `karma_pipelines/contracts/schema.py`.", ""]
     for table in TABLES.values():
         parts += [f"## `{table.name}`", "", f"{table.description} Key: `{table.key}`.", ""]
         parts += ["| column | type | nullable | meaning |", "|---|---|---|---|"]

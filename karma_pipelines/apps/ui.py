@@ -17,6 +17,8 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
+
 PID_FILE = "ui.pid"
 
 
@@ -56,43 +58,40 @@ def server_commands(home: Path, dagster_port: int, mlflow_port: int) -> dict[str
     }
 
 
-# --- processes: /proc on Linux, `ps` elsewhere ------------------------------------------------------
+# --- processes (psutil) -----------------------------------------------------------------------------
+
+_GONE = (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
 
 
-def _process_table() -> dict[int, tuple[int, str]]:
-    """{pid: (process group id, start time)} of every live (non-zombie) process.
-
-    The start time (an opaque token) tells a process from a later one that reuses its pid."""
-    table = {}
-    if Path("/proc/self/stat").exists():
-        for entry in os.scandir("/proc"):
-            if not entry.name.isdigit():
-                continue
-            try:
-                text = Path(f"/proc/{entry.name}/stat").read_text()
-            except OSError:
-                continue
-            fields = text[text.rindex(")") + 2 :].split()  # [state, ppid, pgrp, ..., starttime at 19]
-            if fields[0] not in ("Z", "X"):
-                table[int(entry.name)] = (int(fields[2]), fields[19])
-        return table
-    out = subprocess.run(["ps", "-A", "-o", "pid=,pgid=,stat=,lstart="], capture_output=True, text=True)
-    for line in out.stdout.splitlines():
-        pid, pgid, stat, *started = line.split()
-        if not stat.startswith("Z"):
-            table[int(pid)] = (int(pgid), "_".join(started))
-    return table
+def _token(proc: psutil.Process) -> str | None:
+    """The start time of a live (non-zombie) process as an opaque token, or None: it tells a process
+    from a later one that reuses its pid."""
+    try:
+        if proc.status() in _GONE:
+            return None
+        return f"{proc.create_time():.3f}"
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
 
 
 def start_time(pid: int) -> str | None:
     """Start time of a live process, or None."""
-    entry = _process_table().get(pid)
-    return entry[1] if entry else None
+    try:
+        return _token(psutil.Process(pid))
+    except (psutil.NoSuchProcess, ValueError):
+        return None
 
 
 def group_members(pgid: int) -> list[int]:
     """Live (non-zombie) processes of a process group."""
-    return [pid for pid, (group, _) in _process_table().items() if group == pgid]
+    members = []
+    for proc in psutil.process_iter(["status"]):
+        if proc.info["status"] in _GONE:
+            continue
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            if os.getpgid(proc.pid) == pgid:
+                members.append(proc.pid)
+    return members
 
 
 def our_group_members(pgid: int, leader_start: str) -> list[int]:
@@ -264,7 +263,7 @@ def stop_ui(home: Path, timeout: float = 60.0, grace: float = 10.0) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m karma_pipelines.ui")
+    parser = argparse.ArgumentParser(prog="python -m karma_pipelines.apps.ui")
     parser.add_argument("action", choices=["stop"], help="stop: stop the `karma-pipelines ui` of --home")
     parser.add_argument("--home", default=".karma", help="folder of the stores (default .karma)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for a clean stop")

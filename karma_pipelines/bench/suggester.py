@@ -2,7 +2,7 @@
 the simulator's default world and on the generated corpus (with and without code evidence), and the
 time to suggest for 5,000 configs. Figures belong here, not in tests.
 
-    uv run python -m karma_pipelines.suggester.bench [--quick] [--json out.json]
+    uv run python -m karma_pipelines.bench.suggester [--quick] [--json out.json]
 """
 
 from __future__ import annotations
@@ -19,26 +19,20 @@ import pandas as pd
 from karma_pipelines.suggester.code_evidence import read_code_evidence
 from karma_pipelines.suggester.corpus import Corpus, corpus_from_snapshots
 from karma_pipelines.suggester.evaluation import history_metrics, load_mistakes, planted_metrics
-from karma_pipelines.suggester.model import fit_suggester, suggest
+from karma_pipelines.suggester.model import fit_suggester
 from karma_pipelines.suggester.run import cross_validate
 from karma_pipelines.suggester.spec import SuggesterSpec, load_suggester_spec
+from karma_pipelines.suggester.suggestions import suggest
 from karma_pipelines.suggester.synthetic import catalog_terraform, generate_world, write_terraform
 
-TARGETS = {
-    "optional_hit_at_5": 0.80,
-    "optional_mrr": 0.60,
-    "hit_at_5_gain": 0.15,
-    "unused_f1": 0.85,
-    "seconds": 30.0,
-}
+TARGETS = {"optional_hit_at_5": 0.80, "optional_mrr": 0.60, "hit_at_5_gain": 0.15, "unused_f1": 0.85}
+TARGETS["seconds"] = 30.0  # to suggest for 5,000 configs
 
 
 def _round(value):
     if isinstance(value, dict):
         return {k: _round(v) for k, v in value.items()}
-    if isinstance(value, float):
-        return round(value, 4)
-    return value
+    return round(value, 4) if isinstance(value, float) else value
 
 
 def _rare(ranks: pd.DataFrame, full: Corpus, share: float = 0.5) -> dict[str, float]:
@@ -116,14 +110,15 @@ def evaluate_corpus(
 
 
 def _simulator(spec: SuggesterSpec, folds: int, log, world_dir: Path | None, tmp: Path) -> dict:
-    from karma_pipelines.backtest import event_world_tables
+    from karma_pipelines.pipeline.tables import load_tables
     from karma_pipelines.simulator import SimulationConfig, simulate_world
+    from karma_pipelines.sources.open import open_source
 
     if world_dir is None:
         world_dir = tmp / "world"
         simulate_world(world_dir, SimulationConfig())
         log("simulated the default world")
-    tables = event_world_tables(world_dir, pd.Timedelta(days=7))
+    tables = load_tables(open_source("events", world_dir), pd.Timedelta(days=7))
     snaps = tables.config_snapshots
     corpus = corpus_from_snapshots(snaps)
     mistakes = load_mistakes(world_dir)
@@ -281,6 +276,11 @@ def summary(results: dict) -> str:
     lines.append("\ntargets:")
     lines += [f"  [{'x' if ok else ' '}] {name}" for name, ok in results.get("targets", {}).items()]
     return "\n".join(lines)
+
+
+def bench_section(tmp: Path) -> dict:
+    """The `suggester` section of `python -m karma_pipelines.bench` (its own temporary folders)."""
+    return bench_suggester()
 
 
 def main(argv: list[str] | None = None) -> int:

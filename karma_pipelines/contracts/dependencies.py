@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from karma_pipelines.config_fields import flatten
+from karma_pipelines.contracts.config_fields import flatten
 
 # Fields whose name does not spell the producer's type.
 _ALIASES = {"cluster_nickname": "ecs-cluster"}

@@ -1,0 +1,51 @@
+"""Where the package's data files are: the expectation suites and the model specs.
+
+The reviewable inputs live at the repository's top (`assets/expectations/*.json`, `models/*.yaml`); the
+wheel carries them as `karma_pipelines/_data/{expectations,models}` (hatch `force-include` in
+pyproject.toml). An installed package finds them there; a checkout (also an editable install) at the top.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+# package-data folder name -> the folder of the checkout it comes from (relative to the repository top)
+_CHECKOUT_DIRS = {"expectations": Path("assets") / "expectations", "models": Path("models")}
+
+
+def data_dir(kind: str) -> Path:
+    """The folder of one kind of data file ('expectations' or 'models'): in the installed package if it
+    carries it, else at the top of the checkout this package is imported from."""
+    if kind not in _CHECKOUT_DIRS:
+        raise ValueError(f"unknown package data {kind!r}; one of {sorted(_CHECKOUT_DIRS)}")
+    installed = files("karma_pipelines") / "_data" / kind
+    if installed.is_dir():
+        return Path(str(installed))
+    top = Path(__file__).resolve().parents[2]  # karma_pipelines/contracts/ -> the checkout
+    checkout = top / _CHECKOUT_DIRS[kind]
+    if (top / "pyproject.toml").is_file() and checkout.is_dir():
+        return checkout
+    raise FileNotFoundError(
+        f"package data {kind!r} not found: neither {installed} (installed wheel) nor {checkout} (checkout)"
+    )
+
+
+def suites_dir() -> Path:
+    """The folder of the Great Expectations suites (`<name>.json`)."""
+    return data_dir("expectations")
+
+
+def models_dir() -> Path:
+    """The folder of the model specs (`<name>.yaml`)."""
+    return data_dir("models")
+
+
+def suite_path(name: str) -> Path:
+    """The file of expectation suite `name` (it may not exist: the caller reports a missing suite)."""
+    return suites_dir() / f"{name}.json"
+
+
+def spec_path(name: str) -> Path:
+    """The file of model spec `name` (it may not exist: the caller reports a missing spec)."""
+    return models_dir() / f"{name}.yaml"

@@ -1,0 +1,209 @@
+"""Features read from the statistics of the query's component type: rates, association rules,
+nearest neighbours, and the patterns of user-named map entries (one type's queries at a time)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from karma_pipelines.suggester.feature_arrays import _entries, _lookup, _masked_stats, _padded, _top_k
+from karma_pipelines.suggester.stats import CorpusStats, Encoded, TypeStats
+
+if TYPE_CHECKING:
+    from karma_pipelines.suggester.features import Queries
+
+CHUNK = 20000
+STRONG = 0.9
+
+
+class _TypeFeaturizer:
+    def __init__(self, stats: CorpusStats, ts: TypeStats, qenc: Encoded, srow_all: np.ndarray, k: int):
+        self.stats, self.ts, self.qenc, self.k = stats, ts, qenc, k
+        self.srow_all = srow_all
+        self.n_fields_local = int((~ts.is_token).sum())
+        self.Xf = ts.X[:, : self.n_fields_local]
+
+    def run(self, q: Queries, out: dict[str, np.ndarray], idx: np.ndarray) -> None:
+        ts, qenc = self.ts, self.qenc
+        r, f, pres = q.row, q.fid, q.present.astype(np.float32)
+        srow = self.srow_all[r]
+        in_stats = srow >= 0
+        lf = ts.local(f)
+        lf[lf >= self.n_fields_local] = -1  # a token is never a candidate field
+        known = lf >= 0
+        safe_lf, safe_srow = np.maximum(lf, 0), np.maximum(srow, 0)
+        y_f = np.where(in_stats & known, ts.X[safe_srow, safe_lf], 0.0)
+        support = np.where(known, ts.count[safe_lf], 0.0) - y_f
+        n_type = ts.n - in_stats
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["type_rate"][idx] = np.where(n_type > 0, support / n_type, np.nan)
+        out["type_support"][idx] = support
+        out["n_type"][idx] = n_type
+        configs = qenc.corpus.configs
+        env = configs["environment"].map(ts.env_index).fillna(-1).to_numpy(dtype=np.int64)[r]
+        same_env = in_stats & (ts.row_env[safe_srow] == env)
+        env_n = np.where(env >= 0, ts.env_n[np.maximum(env, 0)], 0.0) - same_env
+        env_count = (
+            np.where((env >= 0) & known, ts.env_count[np.maximum(env, 0), safe_lf], 0.0) - y_f * same_env
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["type_env_rate"][idx] = np.where(env_n > 0, env_count / env_n, np.nan)
+        group = configs["group"].map(ts.group_index).fillna(-1).to_numpy(dtype=np.int64)[r]
+        same_group = in_stats & (ts.row_group[safe_srow] == group)
+        group_n = np.where(group >= 0, ts.group_n[np.maximum(group, 0)], 0.0) - same_group
+        twin = (
+            np.where((group >= 0) & known, ts.group_count[np.maximum(group, 0), safe_lf], 0.0)
+            - y_f * same_group
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["twin_rate"][idx] = np.where(group_n > 0, twin / group_n, np.nan)
+        out["n_twins"][idx] = group_n
+        out["n_context"][idx] = qenc.sizes[r] - pres
+        self._association(r, lf, y_f, srow, out, idx)
+        self._neighbours(r, lf, pres, srow, out, idx)
+        self._patterns(r, f, pres, srow, out, idx)
+
+    def _association(self, r, lf, y_f, srow, out, idx) -> None:
+        ts, qenc = self.ts, self.qenc
+        rows, pos = np.unique(r, return_inverse=True)
+        ctx = _padded(qenc.indptr, qenc.indices, rows, qenc.tok_indptr, qenc.tok_indices)
+        local = np.where(ctx >= 0, ts.local(np.maximum(ctx, 0).ravel()).reshape(ctx.shape), -1)
+        s_rows = self.srow_all[rows]
+        safe = np.maximum(local, 0)
+        in_row = np.where(
+            (local >= 0) & (s_rows[:, None] >= 0), ts.X[np.maximum(s_rows, 0)[:, None], safe], 0.0
+        )
+        minimum = self.stats.min_rule_support
+        for start in range(0, len(r), CHUNK):
+            sl = slice(start, start + CHUNK)
+            L, Y = local[pos[sl]], in_row[pos[sl]]
+            col = lf[sl]
+            Ls = np.maximum(L, 0)
+            num = np.where(col[:, None] >= 0, ts.C[Ls, np.maximum(col, 0)[:, None]], 0.0) - Y * y_f[sl, None]
+            den = ts.count[Ls] - Y
+            valid = (L >= 0) & (den >= minimum) & (col[:, None] != L)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                conf = num / np.maximum(den, 1.0)
+            token = ts.is_token[Ls]
+            top, arg, mean, low, _ = _masked_stats(conf, valid & ~token)
+            strong = ((conf >= STRONG) & valid & ~token).sum(axis=1)
+            at = idx[sl]
+            out["assoc_max"][at] = top
+            out["assoc_mean"][at] = mean
+            out["assoc_min"][at] = low
+            out["assoc_strong"][at] = strong
+            best = np.arange(len(L)), arg
+            out["assoc_max_support"][at] = np.where(np.isnan(top), np.nan, den[best])
+            out["why_rule_from"][at] = np.where(np.isnan(top), -1, ts.gids[Ls[best]])
+            ctop, _, _, clow, _ = _masked_stats(conf, valid & token)
+            out["ctx_assoc_max"][at] = ctop
+            out["ctx_assoc_min"][at] = clow
+
+    def _neighbours(self, r, lf, pres, srow, out, idx) -> None:
+        ts, qenc, Xf = self.ts, self.qenc, self.Xf
+        n = ts.n
+        rows, pos = np.unique(r, return_inverse=True)
+        if n == 0:
+            return
+        ctx_ptr, ctx_idx = qenc.indptr, qenc.indices
+        lens = ctx_ptr[rows + 1] - ctx_ptr[rows]
+        which = np.repeat(np.arange(len(rows)), lens)
+        ids = ctx_idx[
+            np.repeat(ctx_ptr[rows], lens)
+            + (np.arange(int(lens.sum())) - np.repeat(np.cumsum(lens) - lens, lens))
+        ]
+        loc = ts.local(ids)
+        ok = (loc >= 0) & (loc < self.n_fields_local)
+        Q = np.zeros((len(rows), self.n_fields_local), dtype=np.float32)
+        Q[which[ok], loc[ok]] = 1.0
+        G = Q @ Xf.T  # (rows, n) shared fields
+        size_q = qenc.sizes[rows].astype(np.float32)
+        self_row = self.srow_all[rows]
+        k = min(self.k, n)
+        absent = pres == 0
+        # Absent fields: the neighbours of the config as it is.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            J = G / np.maximum(size_q[:, None] + ts.sizes[None, :] - G, 1.0)
+        has_self = self_row >= 0
+        J[np.flatnonzero(has_self), self_row[has_self]] = -1.0
+        nbr, w = _top_k(J, k)
+        a = np.flatnonzero(absent)
+        self._rates(nbr[pos[a]], w[pos[a]], lf[a], out, idx[a])
+        # Present fields: the neighbours of the config without the field.
+        p = np.flatnonzero(~absent)
+        for start in range(0, len(p), CHUNK):
+            sel = p[start : start + CHUNK]
+            col = lf[sel]
+            column = np.where(col[:, None] >= 0, Xf[:, np.maximum(col, 0)].T, 0.0)
+            Gq = G[pos[sel]] - column
+            sq = size_q[pos[sel]] - 1.0
+            with np.errstate(invalid="ignore", divide="ignore"):
+                Jq = Gq / np.maximum(sq[:, None] + ts.sizes[None, :] - Gq, 1.0)
+            me = self_row[pos[sel]]
+            mine = me >= 0
+            Jq[np.flatnonzero(mine), me[mine]] = -1.0
+            nb, wq = _top_k(Jq, k)
+            self._rates(nb, wq, col, out, idx[sel])
+
+    def _rates(self, nbr, w, lf, out, at) -> None:
+        if w.shape[1] == 0:
+            return
+        has = np.where(lf[:, None] >= 0, self.Xf[nbr, np.maximum(lf, 0)[:, None]], 0.0)
+        weight = np.maximum(w, 0.0)
+        total = weight.sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["knn_rate"][at] = np.where(total > 0, (weight * has).sum(axis=1) / total, np.nan)
+        out["knn_top_sim"][at] = np.maximum(w[:, 0], 0.0)
+        out["nn_has"][at] = np.where(w[:, 0] > 0, has[:, 0], np.nan)
+
+    def _patterns(self, r, f, pres, srow, out, idx) -> None:
+        ts, qenc, vocab = self.ts, self.qenc, self.stats.vocab
+        pat = ts.patterns
+        if not pat.parents:
+            out["is_map_child"][idx] = 0.0
+            return
+        uniq, inv = np.unique(f, return_inverse=True)
+        kids = [ts.child(int(g), vocab) for g in uniq]
+        is_child = np.array([k is not None for k in kids], dtype=bool)[inv]
+        out["is_map_child"][idx] = is_child.astype(np.float32)
+        if not is_child.any():
+            return
+        pid_u = np.array([pat.parent_id.get(k.parent, -1) if k else -1 for k in kids], dtype=np.int64)
+        tid_u = np.array([pat.pattern_id.get(k.pattern, -1) if k else -1 for k in kids], dtype=np.int64)
+        inst_u = np.array([k.instance if k else "" for k in kids], dtype=object)
+        pid, tid, inst = pid_u[inv], tid_u[inv], inst_u[inv]
+        # The statistics, minus the config's own entries.
+        own_inst = _lookup(pat.own_instances, srow, pid)
+        own_pat = _lookup(pat.own_pattern, srow, tid)
+        n_inst = np.where(pid >= 0, pat.n_instances[np.maximum(pid, 0)] if len(pat.n_instances) else 0.0, 0.0)
+        n_pat = np.where(tid >= 0, pat.n_pattern[np.maximum(tid, 0)] if len(pat.n_pattern) else 0.0, 0.0)
+        denom = n_inst - own_inst
+        with np.errstate(invalid="ignore", divide="ignore"):
+            rate = np.where(is_child & (denom > 0), (n_pat - own_pat) / denom, np.nan)
+        out["pattern_rate"][idx] = rate
+        # The config's own entries.
+        rows = np.unique(r)
+        entries = _entries(qenc, rows)
+        e_uniq, e_inv = np.unique(entries["fid"].to_numpy(), return_inverse=True)
+        e_kids = [ts.child(int(g), vocab) for g in e_uniq]
+        entries["instance"] = np.array([k.instance if k else None for k in e_kids], dtype=object)[e_inv]
+        entries["pid"] = np.array(
+            [pat.parent_id.get(k.parent, -1) if k else -1 for k in e_kids], dtype=np.int64
+        )[e_inv]
+        entries["tid"] = np.array(
+            [pat.pattern_id.get(k.pattern, -1) if k else -1 for k in e_kids], dtype=np.int64
+        )[e_inv]
+        entries = entries[entries["instance"].notna()]
+        per_instance = entries.groupby(["row", "instance"]).size()
+        per_parent = entries.drop_duplicates(["row", "instance"]).groupby(["row", "pid"]).size()
+        per_pattern = entries.drop_duplicates(["row", "instance", "tid"]).groupby(["row", "tid"]).size()
+        m_inst = _lookup(per_instance.astype(np.float64), r, inst)
+        q_inst = _lookup(per_parent.astype(np.float64), r, pid)
+        q_pat = _lookup(per_pattern.astype(np.float64), r, tid)
+        out["instance_in_context"][idx] = np.where(is_child, (m_inst - pres) > 0, np.nan)
+        others = q_inst - (m_inst > 0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["sibling_instance_rate"][idx] = np.where(
+                is_child & (others > 0), (q_pat - pres) / others, np.nan
+            )
