@@ -15,14 +15,12 @@ FEATURES_FILE = "features.pkl"  # the default world's features, kept for `bench_
 
 
 def bench_simulated(tmp: Path) -> dict:
-    from karma_pipelines.contracts.schema import KARMA_EVENTS
     from karma_pipelines.features import build_rollback_features
     from karma_pipelines.pipeline.forecaster import evaluate_forecaster
-    from karma_pipelines.records import deploy_tables_from_events
+    from karma_pipelines.pipeline.tables import validated_tables
     from karma_pipelines.simulator import SimulationConfig, simulate_world
     from karma_pipelines.sources.open import open_source
     from karma_pipelines.training.spec import load_spec
-    from karma_pipelines.validation import validate_table
 
     r: dict = {}
     root = tmp / "world"
@@ -33,14 +31,15 @@ def bench_simulated(tmp: Path) -> dict:
     source = open_source("events", root)
     world = source.describe()
     with timed(r, "read_event_log") as o:
-        events = source.raw_tables(source.read_batches(list(source.batch_keys())), DEFAULT_HORIZON).events
-        o["rows"] = len(events)
-    with timed(r, "validate karma_events (GX)", len(events)):
-        checked = validate_table(events, KARMA_EVENTS, world.suite_parameters())
-    r["quarantined_events"] = len(checked.quarantined)
-    with timed(r, "deploy_tables_from_events") as o:
-        deploys, snaps = deploy_tables_from_events(checked.clean, horizon=DEFAULT_HORIZON, as_of=world.end)
-        o["rows"] = len(deploys)
+        raw = source.raw_tables(source.read_batches(list(source.batch_keys())), DEFAULT_HORIZON)
+        o["rows"] = len(raw.events)
+    # The one path, as the assets and the CLI take it: events suite, deploy tables, their suites.
+    with timed(r, "validated_tables (GX suites + deploy tables)", len(raw.events)) as o:
+        tables = validated_tables(world, raw, DEFAULT_HORIZON)
+        o["rows"] = len(tables.deploy_records)
+    r["quarantined_events"] = int((tables.quarantined["table"] == "karma_events").sum())
+    r["quarantined_rows"] = len(tables.quarantined)
+    deploys, snaps = tables.deploy_records, tables.config_snapshots
     with timed(r, "build_rollback_features", len(deploys)):
         features = build_rollback_features(deploys, snaps)
     spec = load_spec("rollback_forecaster")

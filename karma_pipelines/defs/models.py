@@ -8,12 +8,13 @@ import pandas as pd
 from karma_pipelines.defs.gate import gated
 from karma_pipelines.defs.metadata import markdown_table, numbers
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
-from karma_pipelines.pipeline.forecaster import METRIC_KEYS, evaluate_forecaster
+from karma_pipelines.pipeline.forecaster import evaluate_forecaster
 from karma_pipelines.sources.base import World
 from karma_pipelines.tracking.forecaster import track_forecaster
 from karma_pipelines.tracking.lightgbm_runs import load_booster
 from karma_pipelines.tracking.registry import CHAMPION
 from karma_pipelines.training.explain import explain
+from karma_pipelines.training.metrics import METRIC_KEYS
 from karma_pipelines.training.rollback_forecaster import TIME
 from karma_pipelines.training.spec import load_spec
 

@@ -11,13 +11,12 @@ import pandas as pd
 
 from karma_pipelines.sources.base import World
 from karma_pipelines.training.baselines import baseline_scores, ratios
-from karma_pipelines.training.metrics import evaluate
+from karma_pipelines.training.metrics import METRIC_KEYS, evaluate
 from karma_pipelines.training.oracle import load_truth, oracle_metrics
 from karma_pipelines.training.rollback_forecaster import ForecasterRun, train_forecaster
 from karma_pipelines.training.rolling_origin import rolling_origin
 from karma_pipelines.training.spec import ModelSpec
 
-METRIC_KEYS = ("roc_auc", "pr_auc", "brier", "capture_at_5", "capture_at_10", "capture_at_50")
 BASELINES = ("random", "parrot", "logistic")
 
 

@@ -65,18 +65,22 @@ class _Plan:
         return len(self.envs) + (1 if self.pair else 0)
 
 
+def unique_name(base: str, taken: set[str]) -> str:
+    """`base`, or `base2`, `base3`, … : the first not in `taken` (which it joins)."""
+    name, i = base, 2
+    while name in taken:
+        name, i = f"{base}{i}", i + 1
+    taken.add(name)
+    return name
+
+
 def _plan_services(rng: np.random.Generator, n: int, projects: tuple[str, ...]) -> list[_Plan]:
     plans: list[_Plan] = []
     taken: set[str] = set()
 
     def service_name(project: str, type_name: str) -> str:
         roles = SPECS[type_name].roles
-        base = f"{project}-{roles[int(rng.integers(len(roles)))]}"
-        name, i = base, 2
-        while name in taken:
-            name, i = f"{base}{i}", i + 1
-        taken.add(name)
-        return name
+        return unique_name(f"{project}-{roles[int(rng.integers(len(roles)))]}", taken)
 
     for project in projects:
         types = list(FOUNDATION) + (["cognito-sso"] if rng.random() < 0.5 else [])

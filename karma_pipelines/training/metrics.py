@@ -10,6 +10,10 @@ from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_s
 CAPTURE_LEVELS = (5, 10, 50)
 
 
+# The headline metrics of every scorer, in the public order (`backtest --json`, tables, metadata).
+METRIC_KEYS = ("roc_auc", "pr_auc", "brier", "capture_at_5", "capture_at_10", "capture_at_50")
+
+
 def capture_at(y_true: np.ndarray, scores: np.ndarray, percent: float) -> float:
     """Share of all positives found among the riskiest `percent`% of rows (ties broken by order)."""
     y = np.asarray(y_true, dtype=float)

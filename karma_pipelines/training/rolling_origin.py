@@ -6,10 +6,11 @@ from __future__ import annotations
 import pandas as pd
 
 from karma_pipelines.training.baselines import baseline_metrics
+from karma_pipelines.training.metrics import METRIC_KEYS
 from karma_pipelines.training.rollback_forecaster import TIME, model_population, train_forecaster
 from karma_pipelines.training.spec import ModelSpec
 
-METRICS = ["roc_auc", "pr_auc", "brier", "base_rate", "capture_at_5", "capture_at_10", "capture_at_50"]
+METRICS = [*METRIC_KEYS, "base_rate"]
 WINDOW_COLUMNS = ["window", "train_rows", "test_start", "test_end", "test_rows", "positives", "scorer"]
 
 

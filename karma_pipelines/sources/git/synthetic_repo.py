@@ -23,7 +23,7 @@ from karma_pipelines.simulator.catalog import FOUNDATION, SERVICE_MIX, SPECS
 from karma_pipelines.simulator.edits import apply_change, change_between
 from karma_pipelines.simulator.fast_import import check_out, init_repo
 from karma_pipelines.simulator.templates import initial_config
-from karma_pipelines.simulator.world import PROJECTS, Component
+from karma_pipelines.simulator.world import PROJECTS, Component, unique_name
 from karma_pipelines.sources.git.synthetic_history import PEOPLE, Comp, History, edit, terraform_tidy, text
 
 
@@ -52,11 +52,9 @@ def _plan_components(n: int, rng: np.random.Generator) -> list[Comp]:
     while len(comps) < n:
         ctype = str(rng.choice(types, p=weights / weights.sum()))
         roles = SPECS[ctype].roles
-        base = f"{PROJECTS[int(rng.integers(9))]}-{roles[int(rng.integers(len(roles)))]}"
-        service, i = base, 2
-        while service in taken:
-            service, i = f"{base}{i}", i + 1
-        taken.add(service)
+        service = unique_name(
+            f"{PROJECTS[int(rng.integers(9))]}-{roles[int(rng.integers(len(roles)))]}", taken
+        )
         for env in ENVIRONMENTS:
             if len(comps) < n:
                 add(ctype, service, env)
