@@ -163,3 +163,16 @@ def test_scoring_features_from_the_relevant_history_equal_the_full_build(repo):
 def _head(repo: Path) -> str:
     out = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True)
     return out.stdout.strip()
+
+
+def test_a_cut_git_state_is_read_again_not_fatal(tmp_path):
+    path = tmp_path / "repo"
+    make_repo(path, commits=120, components=8, seed=9)
+    state = tmp_path / "state"
+    first = load_tables(GitSource(path, state_dir=state), pd.Timedelta(days=7))
+    kept = next(state.glob("git-*.pkl"))
+    kept.write_bytes(kept.read_bytes()[: kept.stat().st_size // 2])  # a run killed mid-write
+    again = load_tables(GitSource(path, state_dir=state), pd.Timedelta(days=7))
+    assert again.new_commits == 120  # read from the start again, with a warning
+    pd.testing.assert_frame_equal(first.deploy_records, again.deploy_records)
+    assert not list(state.glob("*.tmp"))

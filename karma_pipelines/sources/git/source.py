@@ -4,6 +4,7 @@ incrementally (the extraction is kept in `state_dir`, so a later batch reads onl
 from __future__ import annotations
 
 import hashlib
+import logging
 import pickle
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,8 @@ from karma_pipelines.sources.base import RawTables, World
 from karma_pipelines.sources.git.extract import GitExtraction, extract_git_history
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
 from karma_pipelines.sources.git.log import find_git_dir, resolve_ref
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,7 +65,9 @@ class GitSource:
         if self.persist and self.state_dir is not None:
             path = self._state_file()
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(pickle.dumps({"extraction": extraction, "commits": total}))
+            tmp = path.with_suffix(".tmp")
+            tmp.write_bytes(pickle.dumps({"extraction": extraction, "commits": total}))
+            tmp.replace(path)  # atomic: a killed run leaves the previous state, never half a file
         return RawTables(
             deploy_records=extraction.deploy_records,
             config_snapshots=extraction.config_snapshots,
@@ -85,5 +90,9 @@ class GitSource:
         if not self.persist and self._kept is not None:
             return self._kept  # a read-only source (a warm scorer) loads the kept state once
         path = self._state_file()
-        self._kept = pickle.loads(path.read_bytes()) if path.exists() else {}
+        try:
+            self._kept = pickle.loads(path.read_bytes()) if path.exists() else {}
+        except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError) as exc:
+            log.warning("%s: unreadable Git state (%s): the history is read again", path, exc)
+            self._kept = {}
         return self._kept
