@@ -1,14 +1,18 @@
 """The whole Dagster graph, materialized in process on a small simulated world with a real MLflow store."""
 
 import dagster as dg
+import mlflow.lightgbm
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
 
 from karma_pipelines.definitions import build_definitions, defs
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
+from karma_pipelines.suggester import corpus_from_snapshots
 from karma_pipelines.tracking.registry import CHAMPION, version_by_alias
 from karma_pipelines.tracking.store import MlflowTarget
+from karma_pipelines.training.explain import FLAGS, phrase
 from tests.conftest import ROOT, SMALL_WORLD, copy_stores
 
 
@@ -136,15 +140,26 @@ def test_a_worse_challenger_never_becomes_champion(pipeline_run, tmp_path):
 
 
 def test_risk_scores_explain_recent_deploys(pipeline_run):
-    _, result = pipeline_run
+    home, result = pipeline_run
     scores = result.output_for_node("deploy_risk_scores")
-    assert len(scores) > 0 and scores["score"].between(0, 1).all()
+    features = result.output_for_node("rollback_features")
+    # Exactly the deploys whose outcome is not known yet, scored by the champion itself.
+    pending = features[~features["labelled"] & ~features["is_rollback"]].set_index("deploy_id")
+    assert set(scores["deploy_id"]) == set(pending.index)
     assert scores["score"].is_monotonic_decreasing
-    # The riskiest deploys are explained by what raised their score, never by the fallback sentence,
-    # with at most three reasons each.
-    top = scores.head(5)["reasons"]
-    assert not top.eq("nothing stands out").any()
-    assert top.str.split("; ").str.len().between(1, 3).all()
+    MlflowTarget.local(home).activate()
+    booster = mlflow.lightgbm.load_model("models:/karma-rollback-forecaster@champion")
+    rows = pending.loc[scores["deploy_id"], booster.feature_name()]
+    np.testing.assert_allclose(scores["score"], booster.predict(rows), rtol=1e-9)
+    # The riskiest deploy's first reason is the feature that raised its score most (pred_contrib).
+    contrib = booster.predict(rows.head(1), pred_contrib=True)[0, :-1]
+    values = rows.iloc[0]
+    raising = [
+        (c, f) for c, f in zip(contrib, booster.feature_name(), strict=True)
+        if c > 0 and not (f in FLAGS and values[f] == 0)  # an off flag is no reason
+    ]  # fmt: skip
+    top = max(raising)[1]
+    assert scores["reasons"].iat[0].split("; ")[0] == phrase(top, float(values[top]))
 
 
 def test_field_suggester_is_gated_registered_and_suggests(pipeline_run):
@@ -154,5 +169,10 @@ def test_field_suggester_is_gated_registered_and_suggests(pipeline_run):
     assert pointer["version"] == "1" and champion.tags["promotion.decision"] == "promote"
     table = result.output_for_node("config_field_suggestions")
     assert list(table.columns) == ["component", "kind", "field", "score", "reason"]
-    assert set(table["kind"]) <= {"missing", "unused"} and len(table) > 0
-    assert table["reason"].str.len().gt(0).all()
+    assert set(table["kind"]) == {"missing", "unused"}
+    # A missing field is one the component's config does not set; an unused one it does set.
+    corpus = corpus_from_snapshots(result.output_for_node("validated_source_tables", "config_snapshots"))
+    fields = {c: set(f) for c, f in zip(corpus.configs["component"], corpus.fields, strict=True)}
+    assert len(fields) == len(corpus)  # one config per component key
+    present = [row.field in fields[row.component] for row in table.itertuples()]
+    assert pd.Series(present).eq(table["kind"].eq("unused")).all()
