@@ -15,6 +15,7 @@ from karma_pipelines.defs.automation import (
 from karma_pipelines.defs.io import PartitionedPickleIOManager
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
+from karma_pipelines.tracking.store import MLFLOW_UI_URL_ENV
 
 MODULES = [extract, validate, features, models, suggester, checks, insights]
 
@@ -49,6 +50,7 @@ def build_definitions(
             or MlflowResource(
                 tracking_uri=os.environ.get("MLFLOW_TRACKING_URI", ""),
                 home=os.environ.get("KARMA_HOME", ".karma"),
+                ui_url=os.environ.get(MLFLOW_UI_URL_ENV, ""),  # `make ui` sets it from --mlflow-port
             ),
             "io_manager": PartitionedPickleIOManager(base_dir=storage_dir),
         },

@@ -21,7 +21,8 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def simulated_pipeline(tmp_path_factory):
-    """The whole asset graph (checks included) materialized once per session on SMALL_WORLD, on a
+    """The whole asset graph (checks included) materialized once per session (per pytest-xdist worker
+    that needs it: `--dist loadscope` keeps each module on one worker) on SMALL_WORLD, on a
     persistent Dagster instance in `<home>/dagster` and an MLflow store in `<home>`, as `make run` does.
     Yields (home, result). Tests that change the stores copy them first (`copy_stores`)."""
     from karma_pipelines.definitions import build_definitions

@@ -143,7 +143,26 @@ def test_dagster_graph_runs_on_a_git_source_and_the_sensor_sees_new_commits(repo
     assert [d["component"] for d in scored["deploys"]] == ["vpc/edge-prod"]
     assert 0 < scored["max_score"] < 1 and scored["blocked"] is True
     assert scored["deploys"][0]["reasons"]
+    capsys.readouterr()
     assert main(["score", "--repo", str(repo), "--home", str(tmp_path), "--fail-above", "1"]) == 0
+    human = capsys.readouterr().out
+    assert f"commit {_head(repo)[:12]}: 1 deploy(s)" in human
+    assert "% risk (base rate " in human and "vpc/edge-prod" in human
+    assert " 0 times" not in human and "0 earlier" not in human  # a zero count is no reason for risk
+
+    # Uncommitted changes: named as such on top of HEAD, never as the made-up stash commit.
+    config = repo / "iac/prod/vpc/edge-prod/config.json"
+    config.write_text('{"cidr": "10.8.0.0/16", "az_count": 2}')
+    assert main(["score", "--repo", str(repo), "--home", str(tmp_path), "--worktree"]) == 0
+    worktree = capsys.readouterr().out
+    assert worktree.startswith(f"uncommitted changes on top of {_head(repo)[:12]}: 1 deploy(s)")
+    assert main(["score", "--repo", str(repo), "--home", str(tmp_path), "--worktree", "--json"]) == 0
+    as_json = json.loads(capsys.readouterr().out)
+    assert as_json["commit"] == _head(repo) and as_json["uncommitted"] is True
+    # A config that does not parse in the scored commit is an error naming the file.
+    config.write_text('{"cidr": "10.8.0.0/16", "az_count": ')
+    assert main(["score", "--repo", str(repo), "--home", str(tmp_path), "--worktree"]) == 2
+    assert "iac/prod/vpc/edge-prod/config.json" in capsys.readouterr().err
 
 
 def test_scoring_features_from_the_relevant_history_equal_the_full_build(repo):

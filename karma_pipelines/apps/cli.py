@@ -10,22 +10,40 @@ from pathlib import Path
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
 
 BACKTEST_EXPERIMENT = "karma-backtest"
+LAYOUT_HELP = f"how config paths map to components (default {DEFAULT_LAYOUT!r})"
+EPILOG = """exit codes: 0 success; 1 `run` failed (a step or an error-severity check); 2 bad input or a
+refused split; 3 `score --fail-above` blocked. Progress goes to stderr on a terminal (KARMA_PROGRESS=1
+forces it on, 0 off); stdout carries only the result."""
 
 
 def _simulate(args: argparse.Namespace) -> int:
+    from karma_pipelines.apps.progress import Progress
     from karma_pipelines.simulator import SimulationConfig, simulate_world
 
+    progress = Progress()
     config = SimulationConfig(seed=args.seed, components=args.components, days=args.days)
-    summary = simulate_world(Path(args.out), config)
+    with progress.stage(f"simulating {args.components} components over {args.days} days into {args.out}"):
+        summary = simulate_world(Path(args.out), config)
+    progress.note(
+        f"wrote {summary.get('events', 0):,} events ({summary.get('deploys', 0):,} deploys, "
+        f"{summary.get('rollbacks', 0):,} rollbacks) in {summary.get('files', 0):,} day files"
+    )
     print(json.dumps(summary, indent=2, default=str))
     return 0
 
 
 def _run(args: argparse.Namespace) -> int:
-    from karma_pipelines.defs.run import format_summary, parse_source, run_pipeline
+    from karma_pipelines.apps.progress import Progress
+
+    progress = Progress()
+    with progress.stage("loading Dagster and the definitions"):
+        from karma_pipelines.defs.run import format_summary, parse_source, run_pipeline
 
     home = Path(args.home).resolve()
-    summary = run_pipeline(parse_source(args.source, home, args.layout, args.ref), home)
+    source = parse_source(args.source, home, args.layout, args.ref)
+    with progress.stage(f"materializing every asset of {args.source} on the Dagster instance"):
+        summary = run_pipeline(source, home, progress=progress)
+    progress.note("run finished: " + ("succeeded" if summary["success"] else "FAILED (see the summary)"))
     print(json.dumps(summary, indent=2, default=str) if args.json else format_summary(summary, home))
     return 0 if summary["success"] else 1
 
@@ -36,95 +54,169 @@ def _ui(args: argparse.Namespace) -> int:
     return serve(Path(args.home), args.dagster_port, args.mlflow_port)
 
 
+def _read_tables(source, horizon, progress):
+    """`load_tables`, with a bar over the batches (event-log day files) and a line per stage."""
+    from karma_pipelines.pipeline.tables import validated_tables
+
+    with progress.stage("reading the source"):
+        world = source.describe()
+        keys = list(source.batch_keys())
+        batches: dict = {}
+        chunks = [keys[i : i + 10] for i in range(0, len(keys), 10)]
+        for chunk in progress.track(chunks, f"reading {len(keys):,} batch(es)", total=len(chunks)):
+            batches.update(source.read_batches(chunk))
+        raw = source.raw_tables(batches, horizon)
+    if len(raw.events):
+        progress.note(f"read {len(raw.events):,} event lines from {len(keys):,} file(s)")
+    else:
+        progress.note(f"read {raw.commits or 0:,} commits")
+    with progress.stage("validating (Great Expectations suites) and labelling deploys"):
+        tables = validated_tables(world, raw, horizon)
+    progress.note(
+        f"validated: {len(tables.quarantined):,} quarantined, {len(tables.deploy_records):,} deploys, "
+        f"{len(tables.config_snapshots):,} config snapshots"
+    )
+    return tables
+
+
 def _backtest(args: argparse.Namespace) -> int:
-    from karma_pipelines.pipeline.backtest import parse_horizon, predictions_table, report, run_backtest
-    from karma_pipelines.pipeline.tables import load_tables
-    from karma_pipelines.sources.open import open_source
-    from karma_pipelines.tracking.forecaster import track_forecaster
-    from karma_pipelines.tracking.store import MlflowTarget
+    from karma_pipelines.apps.progress import Progress
+
+    progress = Progress()
+    with progress.stage("loading LightGBM, Great Expectations and MLflow"):
+        from karma_pipelines.pipeline.backtest import (
+            format_report,
+            parse_horizon,
+            predictions_table,
+            report,
+            run_backtest,
+        )
+        from karma_pipelines.sources.open import open_source
+        from karma_pipelines.tracking.forecaster import track_forecaster
+        from karma_pipelines.tracking.store import MlflowTarget
 
     horizon = parse_horizon(args.horizon)
     if args.repo:
         source = open_source("git", args.repo, args.layout, args.ref)
     else:
         source = open_source("events", args.events)
-    tables = load_tables(source, horizon)
-    evaluation = run_backtest(tables, args.split_date)
+    tables = _read_tables(source, horizon, progress)
+    evaluation = run_backtest(tables, args.split_date, progress=progress)
     result = report(tables, evaluation)
     if args.predictions:
         predictions_table(evaluation, tables.deploy_records).to_csv(args.predictions, index=False)
+        progress.note(f"wrote {result['test_deploys']:,} predictions to {args.predictions}")
     target = MlflowTarget.local(Path(args.home), experiment=BACKTEST_EXPERIMENT)
     tags = {"kind": "backtest", "source": str(args.repo or args.events)}
-    tracked = track_forecaster(target, evaluation, tags, str(args.repo or args.events), register=False)
+    with progress.stage("logging the run to MLflow"):
+        tracked = track_forecaster(target, evaluation, tags, str(args.repo or args.events), register=False)
     result["mlflow_run"] = tracked.registered.run_url
-    if args.json:
-        print(json.dumps(result, default=str))
-    else:
-        c, m = result["counts"], result["model"]
-        print(
-            f"{c['commits']} commits, {c['deploys']} deploys, {c['labelled']} labelled, "
-            f"{c['rolled_back']} rolled back; split at {result['split_at']}"
-        )
-        print("  ".join(f"{k} {v:.4f}" for k, v in m.items()))
-        print(f"MLflow run: {result['mlflow_run']}")
+    progress.note(f"logged to MLflow: {result['mlflow_run']}")
+    print(json.dumps(result, default=str) if args.json else format_report(result))
     return 0
 
 
 def _score(args: argparse.Namespace) -> int:
+    from karma_pipelines.apps.progress import Progress
     from karma_pipelines.pipeline.scoring import load_scorer, worktree_commit
+    from karma_pipelines.sources.git.log import resolve_ref
 
-    scorer = load_scorer(Path(args.repo), Path(args.home), args.layout)
-    rev = worktree_commit(Path(args.repo)) if args.worktree else args.rev
-    result = scorer.score(rev)
+    progress = Progress()
+    repo = Path(args.repo)
+    with progress.stage("loading the champion and the kept history"):
+        scorer = load_scorer(repo, Path(args.home), args.layout)
+    progress.note(f"champion: models:/karma-rollback-forecaster version {scorer.model_version}")
+    head = resolve_ref(repo, "HEAD") if args.worktree else None
+    rev = worktree_commit(repo) if args.worktree else args.rev
+    uncommitted = bool(args.worktree and rev != head)
+    with progress.stage("reading the commit and scoring its deploys"):
+        result = scorer.score(rev, uncommitted_on=head if uncommitted else None)
     gate = args.fail_above is not None and result["max_score"] > args.fail_above
     result["fail_above"] = args.fail_above
     result["blocked"] = bool(gate)
     if args.json:
         print(json.dumps(result))
-    else:
-        n = len(result["deploys"])
-        print(f"commit {result['commit'][:12]}: {n} deploy(s), champion v{result['version']}")
-        for d in result["deploys"]:
-            print(f"  {d['score']:.3f}  {d['component']}: {d['reasons']}")
-        if gate:
-            print(f"risk {result['max_score']:.3f} is above {args.fail_above}: blocking")
+        return 3 if gate else 0
+    n, base = len(result["deploys"]), result.get("test_base_rate")
+    what = (
+        f"uncommitted changes on top of {result['commit'][:12]}"
+        if result.get("uncommitted")
+        else f"commit {result['commit'][:12]}"
+    )
+    print(f"{what}: {n} deploy(s), champion version {result['version']}")
+    beside = f" (base rate {base:.1%})" if base is not None else ""
+    for d in result["deploys"]:
+        print(f"  {d['score']:6.1%} risk{beside}  {d['component']}: {d['reasons']}")
+    if not n:
+        print("  no component config changed: nothing to deploy, nothing to score")
+    if gate:
+        print(f"risk {result['max_score']:.1%} is above {args.fail_above:.1%}: blocking")
     return 3 if gate else 0
 
 
 def _suggest(args: argparse.Namespace) -> int:
+    from karma_pipelines.apps.progress import Progress
     from karma_pipelines.suggester import load_suggester_spec, read_code_evidence, suggest, train_suggester
     from karma_pipelines.suggester.cli_support import champion, load_corpus, with_config
 
-    corpus = load_corpus(args.repo, args.configs, args.layout)
+    progress = Progress()
+    with progress.stage("reading the configs"):
+        corpus = load_corpus(args.repo, args.configs, args.layout)
     component = args.component
     if args.config:
         corpus, component = with_config(corpus, Path(args.config), args.layout, args.component)
     elif component and component not in set(corpus.configs["key"]) | set(corpus.configs["component"]):
         raise ValueError(f"--component {component!r}: no such component in the corpus")
+    progress.note(f"read {len(corpus.configs):,} configs")
     code = read_code_evidence(Path(args.iac)) if args.iac else None
     spec = load_suggester_spec()
     if args.model == "champion":
-        booster, threshold = champion(Path(args.home))
-        found = suggest(
-            booster, corpus, component, args.top, code=code, spec=spec, unused_threshold=threshold
-        )
+        with progress.stage("loading the champion suggester and ranking fields"):
+            booster, threshold = champion(Path(args.home))
+            found = suggest(
+                booster, corpus, component, args.top, code=code, spec=spec, unused_threshold=threshold
+            )
     else:
-        found = suggest(
-            train_suggester(corpus, spec, code), corpus, component, args.top, code=code, spec=spec
-        )
+        with progress.stage("training the suggester on the corpus"):
+            booster = train_suggester(corpus, spec, code)
+        with progress.stage("ranking missing and unused fields"):
+            found = suggest(booster, corpus, component, args.top, code=code, spec=spec)
+    progress.note(f"checked {len(found):,} component(s)")
     if args.json:
         print(json.dumps(found[0] if component and len(found) == 1 else found))
         return 0
-    for item in found:
+    with_any = [item for item in found if item["missing"] or item["unused"]]
+    for item in with_any:
         print(item["component"])
         for kind in ("missing", "unused"):
             for s in item[kind]:
                 print(f"  {kind:8s} {s['score']:.3f}  {s['field']}: {s['reason']}")
+    missing = sum(len(item["missing"]) for item in found)
+    unused = sum(len(item["unused"]) for item in found)
+    print(
+        f"{len(found):,} component(s) checked, {len(with_any):,} with suggestions: "
+        f"{missing:,} missing and {unused:,} unused field(s)"
+    )
     return 0
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("karma-pipelines")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="karma-pipelines", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="karma-pipelines",
+        description=__doc__,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sim = sub.add_parser("simulate", help="write a simulated Karma world (events, configs, truth)")
@@ -138,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
     src = bt.add_mutually_exclusive_group(required=True)
     src.add_argument("--repo", help="a Git repository of component configs")
     src.add_argument("--events", help="a world folder written by `karma-pipelines simulate`")
-    bt.add_argument("--layout", default=DEFAULT_LAYOUT)
+    bt.add_argument("--layout", default=DEFAULT_LAYOUT, help=LAYOUT_HELP)
     bt.add_argument("--ref", default=None, help="branch, tag or commit (default HEAD)")
     bt.add_argument("--split-date", default=None, help="YYYY-MM-DD (default: last 20%% of time is test)")
     bt.add_argument("--horizon", default="7d", help="label horizon, e.g. 7d, 36h (default 7d)")
@@ -151,7 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--repo", required=True, help="the Git repository of component configs")
     sc.add_argument("--rev", default="HEAD", help="the commit to score (default HEAD)")
     sc.add_argument("--worktree", action="store_true", help="score the uncommitted changes instead")
-    sc.add_argument("--layout", default=DEFAULT_LAYOUT)
+    sc.add_argument("--layout", default=DEFAULT_LAYOUT, help=LAYOUT_HELP)
     sc.add_argument("--home", default=".karma", help="MLflow store folder (default .karma)")
     sc.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     sc.add_argument("--fail-above", type=float, default=None, help="exit 3 when any risk exceeds this")
@@ -161,7 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     corpus = sg.add_mutually_exclusive_group(required=True)
     corpus.add_argument("--repo", help="a Git repository of component configs (its latest configs)")
     corpus.add_argument("--configs", help="a folder of JSON/YAML configs laid out as --layout")
-    sg.add_argument("--layout", default=DEFAULT_LAYOUT)
+    sg.add_argument("--layout", default=DEFAULT_LAYOUT, help=LAYOUT_HELP)
     sg.add_argument("--iac", default=None, help="an IaC repository: which fields each type's Terraform reads")
     sg.add_argument("--component", default=None, help="only this component (`<type>/<nickname>`)")
     sg.add_argument("--config", default=None, help="a config file to check against the corpus")
@@ -180,7 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--source", default="simulator", help="'simulator' (default), 'events:/path' or 'git:/path'"
     )
-    run.add_argument("--layout", default=DEFAULT_LAYOUT)
+    run.add_argument("--layout", default=DEFAULT_LAYOUT, help=LAYOUT_HELP)
     run.add_argument("--ref", default=None, help="Git ref to follow (default HEAD)")
     run.add_argument("--home", default=".karma", help="folder of the stores (default .karma)")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -188,8 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     ui = sub.add_parser("ui", help="start Dagster and MLflow UIs on 127.0.0.1 (Ctrl-C stops both)")
     ui.add_argument("--home", default=".karma", help="folder of the stores (default .karma)")
-    ui.add_argument("--dagster-port", type=int, default=3000)
-    ui.add_argument("--mlflow-port", type=int, default=5000)
+    ui.add_argument("--dagster-port", type=int, default=3000, help="Dagster UI port (default 3000)")
+    ui.add_argument("--mlflow-port", type=int, default=5000, help="MLflow UI port (default 5000)")
     ui.set_defaults(func=_ui)
     return parser
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,8 @@ import time
 from pathlib import Path
 
 import psutil
+
+from karma_pipelines.tracking.store import DAGSTER_UI_URL_ENV, MLFLOW_UI_URL_ENV
 
 PID_FILE = "ui.pid"
 
@@ -29,8 +32,13 @@ def _reset_signals() -> None:
 
 
 def server_commands(home: Path, dagster_port: int, mlflow_port: int) -> dict[str, list[str]]:
+    """`dagster dev` (run from DAGSTER_HOME, see `server_cwds`) and `mlflow server`, without access logs."""
     bin_dir = Path(sys.executable).parent
+    store = f"sqlite:///{home / 'mlflow.db'}"
     return {
+        # `dagster dev` says it is superseded by `dg dev`, which is not in the lock (dagster-dg-cli);
+        # dagster-webserver + dagster-daemon would load the code location twice. Its notice is filtered
+        # (`server_environment`). The webserver logs no requests (uvicorn at its default `warning` level).
         "dagster": [
             str(bin_dir / "dagster"),
             "dev",
@@ -39,7 +47,7 @@ def server_commands(home: Path, dagster_port: int, mlflow_port: int) -> dict[str
             "-p",
             str(dagster_port),
             "-w",
-            "workspace.yaml",
+            str(Path("workspace.yaml").resolve()),
         ],
         "mlflow": [
             str(bin_dir / "mlflow"),
@@ -50,12 +58,53 @@ def server_commands(home: Path, dagster_port: int, mlflow_port: int) -> dict[str
             str(mlflow_port),
             "--workers",
             "1",
+            "--uvicorn-opts",
+            "--no-access-log",
             "--backend-store-uri",
-            f"sqlite:///{home / 'mlflow.db'}",
+            store,
+            "--registry-store-uri",
+            store,
             "--default-artifact-root",
             (home / "mlartifacts").as_uri(),
         ],
     }
+
+
+def server_cwds(home: Path) -> dict[str, Path | None]:
+    """`dagster dev` runs in DAGSTER_HOME: in the checkout it would warn that the project's dagster.yaml
+    (the template `make setup` copies into DAGSTER_HOME) is not the instance's configuration."""
+    return {"dagster": home / "dagster", "mlflow": None}
+
+
+# Python warnings of the servers that are nothing a user can act on (PYTHONWARNINGS: message prefixes).
+QUIET_WARNINGS = {
+    "dagster": ["Function `dev_command` is superseded"],
+    "mlflow": ["starlette.middleware.wsgi is deprecated"],  # MLflow's own import, MLflow's to fix
+}
+# How each server stops cleanly: `dagster dev` shuts its webserver and daemon down on SIGINT; MLflow's
+# uvicorn shuts down on either, but on SIGINT ends with a KeyboardInterrupt traceback.
+FIRST_SIGNAL = {"dagster": signal.SIGINT, "mlflow": signal.SIGTERM}
+
+
+def server_environment(home: Path, dagster_port: int, mlflow_port: int) -> dict[str, dict[str, str]]:
+    """Each server's environment: the stores, the UIs' addresses (links between them follow the ports),
+    and its quietened warnings."""
+    base = {
+        **os.environ,
+        "DAGSTER_HOME": str(home / "dagster"),
+        "KARMA_HOME": str(home),
+        MLFLOW_UI_URL_ENV: f"http://127.0.0.1:{mlflow_port}",
+        DAGSTER_UI_URL_ENV: f"http://127.0.0.1:{dagster_port}",
+    }
+    base.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
+    # MLflow 3's server also starts a job runner with 7 Huey consumers (GenAI jobs, trace scoring), which
+    # we do not use: without them it is ready in about 17 s instead of 50 and stops in about 5 s.
+    base.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    envs = {}
+    for name, messages in QUIET_WARNINGS.items():
+        filters = [f"ignore:{m}" for m in messages] + [base.get("PYTHONWARNINGS", "")]
+        envs[name] = {**base, "PYTHONWARNINGS": ",".join(f for f in filters if f)}
+    return envs
 
 
 # --- processes (psutil) -----------------------------------------------------------------------------
@@ -113,16 +162,19 @@ def _signal_group(pgid: int, sig: int) -> None:
 # --- the supervisor ---------------------------------------------------------------------------------
 
 
-def stop_groups(procs: list[subprocess.Popen], grace: float = 10.0) -> None:
+def stop_groups(
+    procs: list[subprocess.Popen], grace: float = 10.0, first: dict[int, signal.Signals] | None = None
+) -> None:
     """Stop servers and every process they started, all at once (each server is its own process group).
 
-    SIGINT first (both servers shut their children down on it), then SIGTERM, then SIGKILL."""
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+    First each server's clean-stop signal (`first`, by pid; SIGINT by default: both servers shut their
+    children down on it), then SIGTERM, then SIGKILL."""
+    for step, sig in enumerate((signal.SIGINT, signal.SIGTERM, signal.SIGKILL)):
         running = [p for p in procs if p.poll() is None]
         if not running:
             break
         for proc in running:
-            _signal_group(proc.pid, sig)
+            _signal_group(proc.pid, (first or {}).get(proc.pid, sig) if step == 0 else sig)
         deadline = time.monotonic() + grace
         for proc in running:
             with contextlib.suppress(subprocess.TimeoutExpired):
@@ -179,12 +231,12 @@ def serve(home: Path, dagster_port: int = 3000, mlflow_port: int = 5000) -> int:
             file=sys.stderr,
         )
         return 1
-    env = {**os.environ, "DAGSTER_HOME": str(home / "dagster"), "KARMA_HOME": str(home)}
-    env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
-    # MLflow 3's server also starts a job runner with 7 Huey consumers (GenAI jobs, trace scoring), which
-    # we do not use: without them it is ready in about 17 s instead of 50 and stops in about 5 s.
-    env.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
+    envs = server_environment(home, dagster_port, mlflow_port)
+    cwds = server_cwds(home)
     (home / "dagster").mkdir(parents=True, exist_ok=True)
+    instance_config = home / "dagster" / "dagster.yaml"
+    if not instance_config.exists() and Path("dagster.yaml").is_file():  # what `make setup` does
+        shutil.copyfile("dagster.yaml", instance_config)
     stopping = False
 
     def _stop(*_: object) -> None:
@@ -197,7 +249,9 @@ def serve(home: Path, dagster_port: int = 3000, mlflow_port: int = 5000) -> int:
     procs: dict[str, subprocess.Popen] = {}
     try:
         for name, cmd in server_commands(home, dagster_port, mlflow_port).items():
-            procs[name] = subprocess.Popen(cmd, env=env, start_new_session=True, preexec_fn=_reset_signals)
+            procs[name] = subprocess.Popen(
+                cmd, env=envs[name], cwd=cwds[name], start_new_session=True, preexec_fn=_reset_signals
+            )
         _write_pid_file(home, procs)
         print(
             f"Dagster http://127.0.0.1:{dagster_port}  MLflow http://127.0.0.1:{mlflow_port}  "
@@ -207,7 +261,7 @@ def serve(home: Path, dagster_port: int = 3000, mlflow_port: int = 5000) -> int:
         while not stopping and all(p.poll() is None for p in procs.values()):
             time.sleep(0.5)
     finally:
-        stop_groups(list(procs.values()))
+        stop_groups(list(procs.values()), first={p.pid: FIRST_SIGNAL[n] for n, p in procs.items()})
         if _running_supervisor(home) == os.getpid():
             (home / PID_FILE).unlink(missing_ok=True)
     failed = [n for n, p in procs.items() if p.returncode not in (0, -2, -15, -9, None) and not stopping]
@@ -238,13 +292,14 @@ def stop_ui(home: Path, timeout: float = 60.0, grace: float = 10.0) -> int:
         deadline = time.monotonic() + timeout
         while start_time(supervisor) == entries["supervisor"][1] and time.monotonic() < deadline:
             time.sleep(0.2)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):  # the supervisor was killed or hung
+    for step, sig in enumerate((signal.SIGINT, signal.SIGTERM, signal.SIGKILL)):  # supervisor killed or hung
         left = leftovers(entries)
         if not left:
             break
-        print(f"ui-stop: {sig.name} to what is left: {left}")
+        sent = {name: FIRST_SIGNAL.get(name, sig) if step == 0 else sig for name in left}
+        print(f"ui-stop: {', '.join(f'{s.name} to {n}' for n, s in sent.items())}: {left}")
         for name in left:
-            _signal_group(entries[name][0], sig)
+            _signal_group(entries[name][0], sent[name])
         deadline = time.monotonic() + grace
         while leftovers(entries) and time.monotonic() < deadline:
             time.sleep(0.2)

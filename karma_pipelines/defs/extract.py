@@ -1,16 +1,21 @@
 """Extract: the Karma source, its batches (one partition each) and its raw tables. The same three
 assets for every source kind: the `karma_source` resource decides what a batch is."""
 
+import warnings
+
 import dagster as dg
 import pandas as pd
 
-from karma_pipelines.defs.metadata import markdown_table, table_summary
+from karma_pipelines.contracts.schema import KARMA_EVENTS
+from karma_pipelines.defs.metadata import definition_metadata, markdown_table, table_metadata
 from karma_pipelines.defs.resources import KarmaSourceResource
 from karma_pipelines.sources.base import RawTables, World
 
 GROUP = "extract"
 META = {"group_name": GROUP, "code_version": "2", "owners": ["team:ml-platform"]}
 karma_source_batches = dg.DynamicPartitionsDefinition(name="karma_source_batches")
+# The preview of source_records: where a line came from and its envelope (never `raw` nor `attrs`).
+PREVIEW_COLUMNS = ["record_id", "ts", "event_type", "entity_id", "source", "parse_error", "duplicate_of"]
 
 
 @dg.asset(kinds={"python"}, **META)
@@ -31,6 +36,11 @@ def karma_world(context: dg.AssetExecutionContext, karma_source: KarmaSourceReso
     return world
 
 
+# Single-run backfills are what `source_batches` is for; that the parameter is beta in Dagster is not the
+# user's concern (it printed a BetaWarning on every import of the code location).
+warnings.filterwarnings("ignore", r"Parameter `backfill_policy` of function `asset`", dg.BetaWarning)
+
+
 @dg.asset(
     kinds={"pandas"},
     partitions_def=karma_source_batches,
@@ -48,7 +58,7 @@ def source_batches(context: dg.AssetExecutionContext, karma_source: KarmaSourceR
     return batches
 
 
-@dg.asset(kinds={"pandas"}, **META)
+@dg.asset(kinds={"pandas"}, metadata=definition_metadata(KARMA_EVENTS), **META)
 def source_records(
     context: dg.AssetExecutionContext,
     karma_source: KarmaSourceResource,
@@ -63,7 +73,7 @@ def source_records(
     by_type = events["event_type"].fillna("<missing>").value_counts().rename_axis("event_type").reset_index()
     context.add_output_metadata(
         {
-            **table_summary(events),
+            **table_metadata(events, KARMA_EVENTS, columns=PREVIEW_COLUMNS),
             "event_lines": len(events),
             "event_files": int(events["source_file"].nunique()),
             "unparseable_lines": int(events["parse_error"].notna().sum()),

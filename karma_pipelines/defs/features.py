@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from karma_pipelines.defs.metadata import markdown_table, table_summary
+from karma_pipelines.defs.metadata import markdown_table, records_table, table_metadata
 from karma_pipelines.features import LABEL_COLUMNS, build_rollback_features
 from karma_pipelines.features.leakage import point_in_time_violations
 
@@ -20,10 +20,11 @@ def rollback_features(
     profile = numeric.describe().T[["mean", "std", "min", "max"]].rename_axis("feature").reset_index()
     context.add_output_metadata(
         {
-            **table_summary(features),
+            # The preview: the keys and label, and the first features (the profile has them all).
+            **table_metadata(features, columns=[*LABEL_COLUMNS, *numeric.columns[:6]]),
             "features": numeric.shape[1],
             "labelled_rows": int(features["labelled"].sum()),
-            "profile": markdown_table(profile, max_rows=60),
+            "profile": records_table(profile, max_rows=60),
         }
     )
     return features

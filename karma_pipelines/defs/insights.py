@@ -8,7 +8,7 @@ from types import ModuleType
 import dagster as dg
 import pandas as pd
 
-from karma_pipelines.defs.metadata import markdown_table, numbers
+from karma_pipelines.defs.metadata import inline_markdown, numbers, records_table, table_metadata
 from karma_pipelines.insights import change_failure_rate as cfr
 from karma_pipelines.insights import churn_vs_incidents as churn
 from karma_pipelines.insights import config_longevity as longevity
@@ -35,15 +35,19 @@ def png_markdown(module: ModuleType, result: InsightResult, title: str) -> dg.Me
 
 
 def insight_output(module: ModuleType, result: InsightResult, title: str) -> dg.Output[pd.DataFrame]:
-    """The main table as the asset value; numbers, summary, tables, notes and the plot as metadata."""
+    """The main table as the asset value; numbers, summary, tables, notes and the plot as metadata.
+
+    Shown inline on the asset page: the summary (its leading paragraphs when long, the whole text in
+    `summary_full`), the numbers and the tables (`MetadataValue.table`, rounded and redacted). The plot
+    is a base64 PNG in markdown, which the UI shows only behind "[Show Markdown]"."""
     metadata: dict[str, dg.MetadataValue] = {
-        "dagster/row_count": dg.MetadataValue.int(len(result.table)),
+        **table_metadata(result.table, preview_rows=0),  # its rows: `table_<main>`
         **numbers(result.numbers),
-        "summary": dg.MetadataValue.md(result.summary),
+        **inline_markdown("summary", result.summary),
         "plot": png_markdown(module, result, title),
     }
     for name, frame in result.tables().items():
-        metadata[f"table_{name}"] = markdown_table(frame)
+        metadata[f"table_{name}"] = records_table(frame)
     if result.notes:
         metadata["notes"] = dg.MetadataValue.md("\n".join(f"- {n}" for n in result.notes))
     return dg.Output(result.table, metadata=metadata)

@@ -6,13 +6,14 @@ import dagster as dg
 import pandas as pd
 
 from karma_pipelines.defs.gate import gated
-from karma_pipelines.defs.metadata import markdown_table, numbers
+from karma_pipelines.defs.metadata import markdown_table, numbers, records_table, table_metadata
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
 from karma_pipelines.pipeline.forecaster import evaluate_forecaster
 from karma_pipelines.sources.base import World
 from karma_pipelines.tracking.forecaster import track_forecaster
 from karma_pipelines.tracking.lightgbm_runs import load_booster
 from karma_pipelines.tracking.registry import CHAMPION
+from karma_pipelines.tracking.store import dagster_ui_url
 from karma_pipelines.training.explain import explain
 from karma_pipelines.training.metrics import METRIC_KEYS
 from karma_pipelines.training.rollback_forecaster import TIME
@@ -29,9 +30,11 @@ class ForecasterConfig(dg.Config):
 
 
 def dagster_tags(context: dg.AssetExecutionContext, code_version: str, world: World) -> dict[str, str]:
-    """Tags that link an MLflow run back to the Dagster run and asset that made it."""
+    """Tags that link an MLflow run (and its model version) back to the Dagster run and asset that made
+    it: `dagster.run_url` opens the run in the Dagster UI (`$KARMA_DAGSTER_UI_URL`, set by `make ui`)."""
     return {
         "dagster.run_id": context.run_id,
+        "dagster.run_url": f"{dagster_ui_url()}/runs/{context.run_id}",
         "dagster.asset_key": context.asset_key.to_user_string(),
         "dagster.code_version": code_version,
         "source.kind": world.kind,
@@ -143,10 +146,10 @@ def deploy_risk_scores(
     return dg.Output(
         scored,
         metadata={
-            "dagster/row_count": len(scored),
+            **table_metadata(scored, preview_rows=0),
             "high_risk": int((scored["score"] >= 0.5).sum()),
             "mean_risk": float(scored["score"].mean()) if len(scored) else 0.0,
-            "riskiest": markdown_table(scored.head(20), floatfmt=".3f"),
+            "riskiest": records_table(scored.head(20), max_chars=120),  # the preview: riskiest first
             "champion_version": int(rollback_forecaster_champion["version"]),
         },
     )

@@ -5,7 +5,7 @@ import dagster as dg
 import pandas as pd
 
 from karma_pipelines.defs.gate import gated
-from karma_pipelines.defs.metadata import markdown_table, numbers
+from karma_pipelines.defs.metadata import markdown_table, numbers, records_table, table_metadata
 from karma_pipelines.defs.models import dagster_tags
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
 from karma_pipelines.sources.base import World
@@ -128,13 +128,13 @@ def config_field_suggestions(
     return dg.Output(
         table,
         metadata={
-            "dagster/row_count": len(table),
+            **table_metadata(table, preview_rows=0),
             "components": len(found),
             "missing": int((table["kind"] == "missing").sum()) if len(table) else 0,
             "unused": int((table["kind"] == "unused").sum()) if len(table) else 0,
-            "per_type": markdown_table(per_type, 40),
-            "top_suggestions": markdown_table(
-                table.sort_values("score", ascending=False).head(25), floatfmt=".3f"
+            "per_type": records_table(per_type, 40),
+            "top_suggestions": records_table(  # the preview: the strongest suggestions first
+                table.sort_values("score", ascending=False).head(25), max_chars=120
             ),
         },
     )

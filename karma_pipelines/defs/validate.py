@@ -3,25 +3,46 @@
 import dagster as dg
 import pandas as pd
 
-from karma_pipelines.defs.metadata import markdown_table, table_summary
+from karma_pipelines.contracts.schema import (
+    CONFIG_SNAPSHOTS,
+    DEPLOY_RECORDS,
+    KARMA_EVENTS,
+    QUARANTINED_RECORDS,
+    Table,
+)
+from karma_pipelines.defs.metadata import (
+    definition_metadata,
+    quarantine_metadata,
+    records_table,
+    table_metadata,
+)
 from karma_pipelines.defs.resources import KarmaSourceResource
 from karma_pipelines.pipeline.tables import validated_tables
 from karma_pipelines.sources.base import RawTables, World
 
 GROUP = "validate"
+EVENT_PREVIEW = ["record_id", "ts", "event_type", "entity_id", "source", "duplicate_of"]
+DEPLOY_PREVIEW = ["deploy_id", "deployed_at", "component", "environment", "author", "action", "outcome"]
+DEPLOY_PREVIEW += ["n_fields_changed", "lines_added", "lines_removed", "labelled", "rolled_back"]
 TAGS = {"kinds": {"pandas", "great_expectations"}, "code_version": "2", "owners": ["team:ml-platform"]}
 
 
-def _out(description: str) -> dg.AssetOut:
-    return dg.AssetOut(group_name=GROUP, description=description, **TAGS)
+def _out(description: str, table: Table) -> dg.AssetOut:
+    return dg.AssetOut(group_name=GROUP, description=description, metadata=definition_metadata(table), **TAGS)
 
 
 @dg.multi_asset(
     outs={
-        "clean_karma_events": _out("Event-log lines that pass the karma_events suite (none for Git)."),
-        "deploy_records": _out("One row per deploy of one component (validated, labelled)."),
-        "config_snapshots": _out("The config after each deploy, secrets redacted (validated)."),
-        "quarantined_records": _out("Every row that failed validation anywhere, with its reasons."),
+        "clean_karma_events": _out(
+            "Event-log lines that pass the karma_events suite (none for Git).", KARMA_EVENTS
+        ),
+        "deploy_records": _out("One row per deploy of one component (validated, labelled).", DEPLOY_RECORDS),
+        "config_snapshots": _out(
+            "The config after each deploy, secrets redacted (validated).", CONFIG_SNAPSHOTS
+        ),
+        "quarantined_records": _out(
+            "Every row that failed validation anywhere, with its reasons.", QUARANTINED_RECORDS
+        ),
     },
 )
 def validated_source_tables(karma_source: KarmaSourceResource, karma_world: World, source_records: RawTables):
@@ -35,9 +56,9 @@ def validated_source_tables(karma_source: KarmaSourceResource, karma_world: Worl
         tables.clean_events,
         output_name="clean_karma_events",
         metadata={
-            **table_summary(tables.clean_events),
+            **table_metadata(tables.clean_events, KARMA_EVENTS, columns=EVENT_PREVIEW),
             "input_rows": len(tables.raw_events),
-            "failed_expectations": markdown_table(
+            "failed_expectations": records_table(
                 results[~results["success"]] if len(results) else pd.DataFrame()
             ),
         },
@@ -46,7 +67,7 @@ def validated_source_tables(karma_source: KarmaSourceResource, karma_world: Worl
         deploys,
         output_name="deploy_records",
         metadata={
-            **table_summary(deploys),
+            **table_metadata(deploys, DEPLOY_RECORDS, columns=DEPLOY_PREVIEW),
             "labelled": len(labelled),
             "rolled_back": int(labelled["rolled_back"].sum()),
             "rollback_rate": float(labelled["rolled_back"].mean()) if len(labelled) else 0.0,
@@ -60,23 +81,14 @@ def validated_source_tables(karma_source: KarmaSourceResource, karma_world: Worl
     yield dg.Output(
         tables.config_snapshots,
         output_name="config_snapshots",
-        metadata=table_summary(tables.config_snapshots),
-    )
-    reasons = (
-        failed.assign(reason=failed["reasons"].str.split("; "))
-        .explode("reason")
-        .groupby(["table", "reason"])
-        .size()
-        .rename("rows")
-        .reset_index()
-        .sort_values("rows", ascending=False)
+        metadata=table_metadata(tables.config_snapshots, CONFIG_SNAPSHOTS),
     )
     yield dg.Output(
         failed,
         output_name="quarantined_records",
         metadata={
-            **table_summary(failed),
+            **table_metadata(failed, QUARANTINED_RECORDS),
+            **quarantine_metadata(failed),
             "from_events": int((failed["table"] == "karma_events").sum()),
-            "by_reason": markdown_table(reasons, 40),
         },
     )

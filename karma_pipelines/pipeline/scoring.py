@@ -41,17 +41,28 @@ class CommitScorer:
     model_version: str
     source: GitSource  # read-only: scoring never moves the pipeline's kept state
     horizon: pd.Timedelta = DEFAULT_HORIZON
+    base_rate: float | None = None  # the champion's test base rate (its MLflow run's `test_base_rate`)
 
-    def score(self, rev: str) -> dict:
+    def score(self, rev: str, uncommitted_on: str | None = None) -> dict:
         """Risk of each deploy in commit `rev`, through the one path (extraction, validation). Only
-        commits after the kept history are read when `rev` descends from it."""
+        commits after the kept history are read when `rev` descends from it. `uncommitted_on`: `rev`
+        is a commit object of the working tree's changes (`worktree_commit`) on top of that HEAD, so
+        the result names HEAD and says the changes are uncommitted, never the made-up commit.
+        A config that does not parse in the scored commit is a ValueError naming the file."""
         sha = resolve_ref(self.source.repo, rev)
         world = self.source.describe()
         raw = self.source.raw_tables({sha: sha}, self.horizon)
         tables = validated_tables(world, raw, self.horizon)
+        _refuse_unparsed(tables.quarantined, sha, uncommitted_on)
         deploys = tables.deploy_records
         mine = set(deploys.loc[deploys["change_id"] == sha, "deploy_id"])
-        result = {"commit": sha, "model": f"models:/{FORECASTER}@champion", "version": self.model_version}
+        result = {
+            "commit": uncommitted_on or sha,
+            "uncommitted": uncommitted_on is not None,
+            "model": f"models:/{FORECASTER}@champion",
+            "version": self.model_version,
+            "test_base_rate": self.base_rate,
+        }
         if not mine:
             return {**result, "max_score": 0.0, "deploys": []}
         rows = features_for(deploys, tables.config_snapshots, mine)
@@ -66,6 +77,23 @@ class CommitScorer:
             for r in scored.sort_values("score", ascending=False).itertuples()
         ]
         return {**result, "max_score": items[0]["score"], "deploys": items}
+
+
+def _refuse_unparsed(quarantined: pd.DataFrame, sha: str, uncommitted_on: str | None) -> None:
+    """The scored commit's own quarantined files (a config that does not parse, a symlink, …)."""
+    if quarantined.empty:
+        return
+    mine = quarantined[quarantined["record_id"].astype(str).str.startswith(f"{sha}:")]
+    if mine.empty:
+        return
+    where = (
+        f"the uncommitted changes on top of {uncommitted_on[:12]}" if uncommitted_on else f"commit {sha[:12]}"
+    )
+    files = "; ".join(
+        f"{rid.split(':', 1)[1]} ({reason})"
+        for rid, reason in zip(mine["record_id"], mine["reasons"], strict=True)
+    )
+    raise ValueError(f"{len(mine)} config file(s) do not parse in {where}: {files}")
 
 
 def load_scorer(repo: Path, home: Path, layout: str = DEFAULT_LAYOUT) -> CommitScorer:
@@ -83,7 +111,10 @@ def load_scorer(repo: Path, home: Path, layout: str = DEFAULT_LAYOUT) -> CommitS
         )
     booster = load_booster(target, FORECASTER, CHAMPION)
     source = GitSource(Path(repo), layout, state_dir=Path(home) / "git_state", persist=False)
-    return CommitScorer(booster, str(version.version), source)
+    base_rate = (
+        target.client().get_run(version.run_id).data.metrics.get("test_base_rate") if version.run_id else None
+    )
+    return CommitScorer(booster, str(version.version), source, base_rate=base_rate)
 
 
 def score_table(result: dict) -> pd.DataFrame:

@@ -11,7 +11,7 @@ import lightgbm as lgb
 import mlflow
 import numpy as np
 
-from karma_pipelines.tracking.lightgbm_runs import RegisteredModel, load_booster
+from karma_pipelines.tracking.lightgbm_runs import NOTE, RegisteredModel, format_metrics, load_booster
 from karma_pipelines.tracking.registry import (
     CHAMPION,
     PromotionDecision,
@@ -31,6 +31,17 @@ class Tracked:
     decision: PromotionDecision | None  # None when the run was only logged (a backtest)
 
 
+def describe_decision(decision: PromotionDecision, champion_version: str | None) -> str:
+    """The gate's decision as a sentence for the run's and the version's descriptions."""
+    verdict = "promote to champion" if decision.promote else "keep the champion"
+    against = (
+        f" Champion (version {champion_version}) on the same holdout: {format_metrics(decision.champion)}."
+        if decision.champion and champion_version
+        else ""
+    )
+    return f"Promotion decision: **{verdict}** ({decision.reason}).{against}"
+
+
 def challenge_champion(
     target: MlflowTarget,
     registered: RegisteredModel,
@@ -48,8 +59,13 @@ def challenge_champion(
         champion_metrics = score_on_holdout(load_booster(target, name, CHAMPION))
     decision = decide_promotion(challenger_metrics, champion_metrics, gate)
     record_decision(client, name, version, decision)
-    with mlflow.start_run(run_id=registered.run_id):
-        mlflow.set_tags(decision.as_tags())
+    champion_version = None if champion_metrics is None else str(champion.version)
+    summary = describe_decision(decision, champion_version)
+    described = client.get_model_version(name, version).description or ""
+    client.update_model_version(name, version, description=f"{described}\n\n{summary}".strip())
+    with mlflow.start_run(run_id=registered.run_id) as active:
+        note = active.data.tags.get(NOTE, "")
+        mlflow.set_tags({**decision.as_tags(), NOTE: f"{note}\n\n{summary}".strip()})
         if champion_metrics:
             mlflow.log_metrics(
                 {f"champion_{k}": float(v) for k, v in champion_metrics.items() if np.isfinite(float(v))}

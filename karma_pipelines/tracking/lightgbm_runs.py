@@ -1,9 +1,13 @@
-"""Log a trained LightGBM model to MLflow, register it as `challenger`, and gate `champion`."""
+"""Log a trained LightGBM model to MLflow and register it as `challenger` (the gate decides `champion`)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+import importlib.metadata
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import lightgbm as lgb
 import matplotlib.pyplot as plt
@@ -13,6 +17,7 @@ import mlflow.lightgbm
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
 from karma_pipelines.tracking.registry import (
@@ -37,6 +42,73 @@ class RegisteredModel:
     model_url: str
 
 
+# What a logged model needs at load time, pinned to the versions installed from uv.lock: given to MLflow
+# so it neither infers them (seconds, and uv/pip remarks on every run) nor guesses.
+RUNTIME_DISTRIBUTIONS = ("lightgbm", "numpy", "pandas", "scikit-learn", "mlflow")
+# Metric groups not measured on the test dataset: `validation` is the early-stopping slice of the
+# training period; `planted_*` (the suggester's planted mistakes) are over the whole corpus.
+TRAINING_METRIC_GROUPS = ("validation",)
+UNTIED_METRIC_PREFIXES = ("planted",)
+NOTE = "mlflow.note.content"  # the description MLflow shows for a run
+
+
+@functools.cache
+def pip_requirements() -> tuple[str, ...]:
+    """`name==version` of the runtime distributions as installed (the lock's pins)."""
+    return tuple(f"{name}=={importlib.metadata.version(name)}" for name in RUNTIME_DISTRIBUTIONS)
+
+
+def source_label(tags: dict[str, str], dataset_source: str) -> str:
+    """`<kind>:<name>` of the source a run learnt from (`events:world`, `git:infra`)."""
+    path = Path(dataset_source)
+    kind = tags.get("source.kind")
+    if not kind:
+        if (path / ".git").exists() or (path / "HEAD").is_file():
+            kind = "git"
+        elif (path / "events").is_dir():
+            kind = "events"
+        else:
+            kind = "source"
+    return f"{kind}:{path.name or dataset_source}"
+
+
+def headline_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
+    """The metrics a description quotes: the test group (forecaster) or the gate's (suggester)."""
+    return metrics.get("test") or metrics.get("gate") or {}
+
+
+def format_metrics(values: dict[str, float], limit: int = 8) -> str:
+    """`metric value, ...` for a description (counts left out: the text says how many rows)."""
+    counts = ("n", "positives")
+    shown = [(k, float(v)) for k, v in values.items() if k not in counts and np.isfinite(float(v))][:limit]
+    return ", ".join(f"{k} {v:.4g}" for k, v in shown) or "none"
+
+
+def describe_run(
+    spec: ModelSpec,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    source: str,
+    tags: dict[str, str],
+    metrics: dict[str, float],
+) -> str:
+    """Markdown: what the model is, what it was trained and tested on, its test metrics, its links."""
+    what = " ".join(str(spec.description).split())
+    lines = [
+        f"**{spec.name}**: {what}" if what else f"**{spec.name}**",
+        "",
+        f"Trained on {len(train):,} rows and tested on {len(test):,} later rows of `{source}`.",
+        "",
+        f"Test metrics: {format_metrics(metrics)}.",
+    ]
+    if tags.get("dagster.run_url"):
+        lines += [
+            "",
+            f"Made by [Dagster run {tags.get('dagster.run_id', '')[:8]}]({tags['dagster.run_url']}).",
+        ]
+    return "\n".join(lines)
+
+
 def log_and_register(
     target: MlflowTarget,
     *,
@@ -53,19 +125,21 @@ def log_and_register(
     extra_params: dict[str, str] | None = None,
     plots: dict[str, Callable[[], Figure]] | None = None,
 ) -> RegisteredModel:
-    """One MLflow run: params, metrics (`<prefix>_<metric>`), datasets, tables (`tables/<name>.json`),
-    and the model with its signature and input example, registered as a new version with alias
+    """One MLflow run named `<model> · <source kind>:<source name> · <date>`, with a description: params,
+    datasets, the model (named after the spec, with its signature, input example and pinned
+    environment), metrics (`<prefix>_<metric>`, tied to the logged model and to the dataset they were
+    measured on), tables (`tables/<name>.json`) and plots; registered as a new version with alias
     `challenger` (unless `register` is false: then the model is only logged, and `version` is empty)."""
     experiment_id = target.activate()
-    with mlflow.start_run(tags=tags) as active:
+    source = source_label(tags, dataset_source)
+    run_name = f"{spec.name} · {source} · {dt.datetime.now(dt.UTC):%Y-%m-%d}"
+    description = describe_run(spec, train_frame, test_frame, source, tags, headline_metrics(metrics))
+    with mlflow.start_run(run_name=run_name, tags=tags, description=description) as active:
         best = int(booster.best_iteration or booster.current_iteration())
         mlflow.log_params({**spec.log_params(), **(extra_params or {}), "best_iteration": str(best)})
-        for prefix, values in metrics.items():
-            mlflow.log_metrics(
-                {f"{prefix}_{k}": float(v) for k, v in values.items() if np.isfinite(float(v))}
-            )
+        datasets = {}
         for context, frame in (("training", train_frame), ("test", test_frame)):
-            dataset = mlflow.data.from_pandas(
+            datasets[context] = mlflow.data.from_pandas(
                 frame[[id_column, *spec.features, spec.target]].astype({spec.target: "int64"})
                 if spec.target in frame
                 else frame,
@@ -73,38 +147,57 @@ def log_and_register(
                 name=f"{spec.name}-{context}",
                 targets=spec.target if spec.target in frame else None,
             )
-            mlflow.log_input(dataset, context=context)
+            mlflow.log_input(datasets[context], context=context)
+        example = test_frame[spec.features].head(5)
+        info = mlflow.lightgbm.log_model(
+            booster,
+            name=spec.name,
+            signature=infer_signature(example, booster.predict(example)),
+            input_example=example,
+            pip_requirements=list(pip_requirements()),
+        )
+        for prefix, values in metrics.items():
+            finite = {f"{prefix}_{k}": float(v) for k, v in values.items() if np.isfinite(float(v))}
+            if not finite:
+                continue
+            if prefix.startswith(UNTIED_METRIC_PREFIXES):
+                dataset = None
+            else:
+                dataset = datasets["training" if prefix in TRAINING_METRIC_GROUPS else "test"]
+            mlflow.log_metrics(finite, model_id=info.model_id, dataset=dataset)
         for name, table in tables.items():
             mlflow.log_table(table, artifact_file=f"tables/{name}.json")  # JSON, shown in the MLflow UI
         for name, draw in (plots or {}).items():
             figure = draw()
             mlflow.log_figure(figure, f"plots/{name}.png")
             plt.close(figure)
-        example = test_frame[spec.features].head(5)
-        info = mlflow.lightgbm.log_model(
-            booster,
-            name="model",
-            signature=infer_signature(example, booster.predict(example)),
-            input_example=example,
-            registered_model_name=spec.registered_model_name if register else None,
-        )
         run_id = active.info.run_id
     if not register:
         url = target.run_url(experiment_id, run_id)
         return RegisteredModel(spec.registered_model_name, "", run_id, experiment_id, info.model_uri, url, "")
-    version = str(info.registered_model_version)
     client = target.client()
-    client.set_registered_model_alias(spec.registered_model_name, CHALLENGER, version)
-    for k, v in tags.items():
-        client.set_model_version_tag(spec.registered_model_name, version, k, v)
+    name = spec.registered_model_name
+    what = " ".join(str(spec.description).split())
+    try:
+        client.create_registered_model(name, description=what)
+    except MlflowException as exc:
+        if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        client.update_registered_model(name, description=what)
+    created = client.create_model_version(
+        name, source=info.model_uri, run_id=run_id, tags=tags, description=description,
+        model_id=info.model_id,
+    )  # fmt: skip
+    version = str(created.version)
+    client.set_registered_model_alias(name, CHALLENGER, version)
     return RegisteredModel(
-        name=spec.registered_model_name,
+        name=name,
         version=version,
         run_id=run_id,
         experiment_id=experiment_id,
-        model_uri=f"models:/{spec.registered_model_name}/{version}",
+        model_uri=f"models:/{name}/{version}",
         run_url=target.run_url(experiment_id, run_id),
-        model_url=target.model_url(spec.registered_model_name, version),
+        model_url=target.model_url(name, version),
     )
 
 

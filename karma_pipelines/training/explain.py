@@ -59,6 +59,11 @@ WHEN_UNKNOWN = {
 DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 FLAGS = {"is_first_deploy", "is_promotion", "upstream_changed_24h", "last_deploy_rolled_back", "is_off_hours",
          "is_weekend", "env_prod"}  # fmt: skip
+# Counts and rates whose 0 is an absence ("rolled back 0 times before"): like a flag that is off, a
+# zero raises risk only by contrast and is never given as a reason.
+NONE_AT_ZERO = {f for f, t in PHRASES.items() if "{v:.0f}" in t or "{v:.0%}" in t} - {
+    "upstream_hours_since_change"
+}
 
 
 def phrase(feature: str, value: float) -> str:
@@ -84,8 +89,8 @@ def explain(booster: lgb.Booster, frame: pd.DataFrame, top: int = 3) -> pd.DataF
         for i in order:
             if row[i] <= 0 or len(picked) == top:
                 break
-            if features[i] in FLAGS and values[i] == 0:
-                continue  # a flag that is off raises risk only by contrast; say nothing
+            if features[i] in FLAGS | NONE_AT_ZERO and values[i] == 0:
+                continue  # a flag that is off or a count at 0 raises risk only by contrast; say nothing
             picked.append(phrase(features[i], values[i]))
         reasons.append("; ".join(picked) if picked else "nothing stands out")
     return pd.DataFrame({"score": scores, "reasons": reasons}, index=frame.index)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,12 +137,71 @@ def run_suite(
 
 
 def write_data_docs(validation, path: Path) -> Path:
-    """GX's Data Docs page for one validation result, as a standalone HTML file."""
+    """GX's Data Docs page for one validation result, as a standalone HTML file that renders offline."""
     from great_expectations.render.renderer import ValidationResultsPageRenderer
     from great_expectations.render.view import DefaultJinjaPageView
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        path.write_text(DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(validation)))
+        html = DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(validation))
+    path.write_text(offline_html(html))
     return path
+
+
+# GX's page links Bootstrap, bootstrap-table, Font Awesome, jQuery and Vega from CDNs, and its logo from
+# S3: opened from disk without a network (or behind a strict proxy) it waits on them and then shows
+# unstyled tables with invisible pass/fail icons. The page is static (its scripts only toggle sections),
+# so the remote stylesheets and every script go, and this stand-in for the few classes it uses comes in.
+_OFFLINE_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; font-size: 14px;
+       line-height: 1.45; color: #212529; margin: 0; }
+a { color: #0b5cad; }
+.container-fluid { box-sizing: border-box; width: 100%; padding: 16px 24px; }
+.row { display: flex; flex-wrap: wrap; }
+.col-12 { flex: 0 0 100%; max-width: 100%; }
+.col-lg-2 { flex: 0 0 18%; max-width: 18%; box-sizing: border-box; padding-right: 16px; }
+.col-lg-10 { flex: 0 0 82%; max-width: 82%; box-sizing: border-box; }
+@media (max-width: 992px) { [class*="col-"] { flex: 0 0 100%; max-width: 100%; } }
+.navbar { display: flex; align-items: center; padding: 0 24px; border-bottom: 1px solid #dee2e6; }
+.d-flex { display: flex; align-items: center; }
+.d-none { display: none; }
+.breadcrumb { display: flex; list-style: none; margin: 0 0 0 12px; padding: 0; }
+.breadcrumb-item + .breadcrumb-item::before { content: "/"; padding: 0 6px; color: #6c757d; }
+.nav { list-style: none; padding-left: 0; }
+.table { border-collapse: collapse; width: 100%; margin-bottom: 12px; }
+.table th, .table td { border-top: 1px solid #dee2e6; padding: 4px 8px; text-align: left;
+                       vertical-align: top; }
+.table-responsive { overflow-x: auto; }
+.card { border: 1px solid #dee2e6; border-radius: 4px; margin-bottom: 12px; }
+.card-header { background: #f5f5f5; border-bottom: 1px solid #dee2e6; padding: 6px 10px; }
+.card-body { padding: 10px; }
+.card:has(.btn-group-toggle) { display: none; }  /* show/hide buttons: they need the scripts */
+.alert { border-radius: 4px; padding: 6px 10px; margin-bottom: 8px; }
+.alert-secondary { background: #e9ecef; }
+.badge { display: inline-block; padding: 1px 5px; border-radius: 4px; font-size: 85%; }
+.badge-secondary { background: #6c757d; color: #fff; }
+.text-success { color: #1e7e34; }
+.text-danger { color: #c82333; }
+.fas.fa-check-circle::before { content: "\\2714"; }
+.fas.fa-times::before, .fas.fa-times-circle::before { content: "\\2718"; }
+.fas.fa-question-circle::before { content: "?"; }
+.fas.fa-exclamation-triangle::before { content: "\\26A0"; }
+"""
+_REMOTE = r"(?:https?:)?//"
+_REMOTE_LINK = re.compile(rf"<link\b[^>]*\bhref=[\"']{_REMOTE}[^>]*>\s*", re.IGNORECASE)
+_FAVICON = re.compile(r"<link\b[^>]*\brel=[\"']shortcut icon[\"'][^>]*>\s*", re.IGNORECASE)
+_SCRIPT = re.compile(r"<script\b[^>]*>.*?</script>\s*", re.IGNORECASE | re.DOTALL)
+_REMOTE_IMG = re.compile(rf"<img\b[^>]*\bsrc=[\"']{_REMOTE}[^>]*>", re.IGNORECASE | re.DOTALL)
+_REMOTE_CSS_URL = re.compile(rf"url\([\"']?{_REMOTE}[^)]*\)", re.IGNORECASE)
+
+
+def offline_html(html: str) -> str:
+    """GX's page without anything fetched from the network: no remote stylesheet, script, font or image
+    (the logo becomes its name); a small inline stylesheet keeps the layout and the pass/fail marks."""
+    html = _REMOTE_LINK.sub("", html)
+    html = _FAVICON.sub("", html)  # points into a Data Docs site this single page is not part of
+    html = _SCRIPT.sub("", html)
+    html = _REMOTE_IMG.sub("<strong>Great Expectations</strong>", html)
+    html = _REMOTE_CSS_URL.sub("none", html)
+    return html.replace("</head>", f"<style>{_OFFLINE_CSS}</style>\n</head>", 1)
