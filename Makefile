@@ -9,6 +9,11 @@ KARMA_HOME   ?= $(CURDIR)/.karma
 SOURCE       ?= simulator
 export DAGSTER_HOME := $(KARMA_HOME)/dagster
 export KARMA_HOME
+# The UIs' ports: `make ui` serves on them, and `make run` writes its links between the UIs for them.
+DAGSTER_PORT ?= 3000
+MLFLOW_PORT  ?= 5000
+export KARMA_DAGSTER_UI_URL ?= http://127.0.0.1:$(DAGSTER_PORT)
+export KARMA_MLFLOW_UI_URL  ?= http://127.0.0.1:$(MLFLOW_PORT)
 # uv from PATH, else a private copy installed from PyPI into .karma/tools.
 UV := $(or $(shell command -v uv 2>/dev/null),$(KARMA_HOME)/tools/bin/uv)
 
@@ -49,9 +54,6 @@ browser:
 test: setup browser
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen pytest
-
-DAGSTER_PORT ?= 3000
-MLFLOW_PORT  ?= 5000
 
 ui: setup
 	$(UV) run --frozen karma-pipelines ui --home $(KARMA_HOME) \

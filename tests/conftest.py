@@ -1,6 +1,7 @@
 """Shared pytest configuration, and the whole-graph materializations every test module shares."""
 
 import shutil
+import socket
 from pathlib import Path
 
 import dagster as dg
@@ -28,17 +29,37 @@ def simulated_pipeline(tmp_path_factory):
     from karma_pipelines.definitions import build_definitions
     from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
     from karma_pipelines.defs.run import execute_all
+    from karma_pipelines.tracking.store import DAGSTER_UI_URL_ENV
 
     home = tmp_path_factory.mktemp("karma")
     (home / "dagster").mkdir()
     shutil.copy(ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
+    # The UI ports are chosen now, as `make run` takes them from DAGSTER_PORT / MLFLOW_PORT: the links
+    # written at materialization time must open where `karma-pipelines ui` will serve them.
+    ports = free_ports(2)
+    (home / "ui_ports").write_text(f"{ports[0]} {ports[1]}")
+    mlflow = MlflowResource(home=str(home), ui_url=f"http://127.0.0.1:{ports[1]}")
     source = KarmaSourceResource(kind="simulator", path=str(home / "world"), **SMALL_WORLD)
-    defs = build_definitions(
-        source, MlflowResource(home=str(home)), storage_dir=str(home / "dagster" / "storage")
-    )
-    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+    defs = build_definitions(source, mlflow, storage_dir=str(home / "dagster" / "storage"))
+    with (
+        pytest.MonkeyPatch.context() as env,
+        dg.DagsterInstance.from_config(str(home / "dagster")) as instance,
+    ):
+        env.setenv(DAGSTER_UI_URL_ENV, f"http://127.0.0.1:{ports[0]}")
         result = execute_all(defs, instance, source)
     yield home, result
+
+
+def free_ports(n: int) -> list[int]:
+    """`n` distinct free TCP ports on 127.0.0.1."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def copy_stores(home: Path, to: Path) -> Path:

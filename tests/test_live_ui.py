@@ -32,7 +32,7 @@ import pytest
 from karma_pipelines.apps.ui import read_pid_file, stop_ui
 from karma_pipelines.definitions import build_definitions
 from karma_pipelines.defs.resources import KarmaSourceResource
-from tests.conftest import ROOT, SMALL_WORLD
+from tests.conftest import ROOT, SMALL_WORLD, free_ports
 
 pytestmark = pytest.mark.live_ui
 
@@ -99,12 +99,6 @@ class Pipeline:
     source: KarmaSourceResource
     run_id: str
     mlflow_run: str  # the forecaster's `mlflow_run` metadata link
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _port_open(port: int) -> bool:
@@ -216,13 +210,12 @@ def stop_and_check(ui: LiveUI) -> list[str]:
     return problems
 
 
-def start_ui(home: Path, world: Path, log: Path) -> LiveUI:
-    """`karma-pipelines ui --home <home>` on two free ports, reading the simulated world at `world`; returns
-    once both servers answer (Dagster with the code location loaded), or stops them and fails."""
+def start_ui(home: Path, world: Path, log: Path, ports: tuple[int, int] | None = None) -> LiveUI:
+    """`karma-pipelines ui --home <home>` on `ports` (Dagster, MLflow; default two free ones), reading the
+    simulated world at `world`; returns once both servers answer (Dagster with the code location loaded),
+    or stops them and fails."""
     home = home.resolve()
-    dagster_port, mlflow_port = _free_port(), _free_port()
-    while mlflow_port == dagster_port:
-        mlflow_port = _free_port()
+    dagster_port, mlflow_port = ports or free_ports(2)
     server_env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "DAGSTER_HOME")}
     server_env.update(KARMA_SOURCE_KIND="simulator", KARMA_SOURCE_PATH=str(world), PYTHONUNBUFFERED="1")
     command = [
@@ -290,7 +283,10 @@ def live_ui(pipeline, tmp_path_factory):
     its registry must come out unchanged); stopped, and checked to leave nothing behind, at the end."""
     registry = registry_rows(pipeline.home)
     log = tmp_path_factory.mktemp("live_ui_log") / "ui.log"
-    ui = start_ui(pipeline.home, pipeline.home / "world", log)
+    # The ports the pipeline's links were written for (as `make run` and `make ui` share DAGSTER_PORT and
+    # MLFLOW_PORT).
+    ports = tuple(int(p) for p in (pipeline.home / "ui_ports").read_text().split())
+    ui = start_ui(pipeline.home, pipeline.home / "world", log, ports)
     yield ui
     problems = stop_and_check(ui)
     assert not problems, f"{problems}\n--- servers' log (tail) ---\n{ui.log_tail()}"
@@ -411,6 +407,30 @@ def test_dagster_latest_forecaster_materialization_links_mlflow(live_ui, pipelin
     assert "/#/experiments/" in meta["mlflow_run"]["url"]
     assert meta["registered_model"]["text"] == MODEL
     assert meta["version"]["intValue"] == 1
+
+
+def test_links_between_the_uis_open_what_they_name(live_ui, pipeline):
+    """Dagster -> MLflow: the run link opens on the port the UI was started with, and names a run MLflow
+    has; MLflow -> Dagster: the run's `dagster.run_url` opens a Dagster run page that exists."""
+    answer = graphql(live_ui, LATEST_MATERIALIZATION_QUERY, {"path": ["rollback_forecaster"]})["assetOrError"]
+    meta = {e["label"]: e for e in answer["assetMaterializations"][0]["metadataEntries"]}
+    link = meta["mlflow_run"]["url"]
+    assert link.startswith(f"{live_ui.mlflow}/#/experiments/"), (link, live_ui.mlflow)
+    run_id = link.rsplit("/runs/", 1)[1]
+    page = _http(link.split("#", 1)[0])  # the MLflow web app answers at that address
+    assert isinstance(page, str) and "<html" in page.lower()
+    run = mlflow_get(live_ui, "runs/get", run_id=run_id)["run"]
+    tags = {t["key"]: t["value"] for t in run["data"]["tags"]}
+    back = tags["dagster.run_url"]
+    assert back == f"{live_ui.dagster}/runs/{pipeline.run_id}"
+    found = graphql(live_ui, RUN_QUERY, {"runId": back.rsplit("/", 1)[1]})["runOrError"]
+    assert found["__typename"] == "Run" and found["status"] == "SUCCESS", found
+    assert isinstance(_http(back), str)  # the Dagster web app serves the run page
+
+
+RUN_QUERY = """
+query Run($runId: ID!) { runOrError(runId: $runId) { __typename ... on Run { runId status } } }
+"""
 
 
 # --- MLflow: REST ---------------------------------------------------------------------------------------
