@@ -80,7 +80,8 @@ def test_model_is_logged_registered_and_champion(pipeline_run):
     mats = result.asset_materializations_for_node("rollback_forecaster")
     meta = mats[0].metadata
     assert isinstance(meta["test_roc_auc"], dg.FloatMetadataValue)
-    assert meta["mlflow_run"].value.startswith("http://127.0.0.1:5000/#/experiments/")
+    mlflow_port = (home / "ui_ports").read_text().split()[1]  # the UI address the session configured
+    assert meta["mlflow_run"].value.startswith(f"http://127.0.0.1:{mlflow_port}/#/experiments/")
 
 
 def test_deploy_records_match_the_ground_truth(pipeline_run):

@@ -5,6 +5,7 @@ import dagster as dg
 
 from karma_pipelines.defs.metadata import numbers
 from karma_pipelines.defs.resources import MlflowResource
+from karma_pipelines.tracking.gate import Tracked
 from karma_pipelines.tracking.registry import CHAMPION, recorded_decision, settle_champion
 
 
@@ -63,6 +64,22 @@ def gated(model_asset: dg.AssetsDefinition, shown: list[str], meta: dict):
         )
 
     return check, champion
+
+
+def challenger_metadata(tracked: Tracked) -> dict:
+    """What every model asset says of the version it registered and the gate's decision on it (the
+    check reads `registered_model` and `version` back)."""
+    reg, decision = tracked.registered, tracked.decision
+    return {
+        "registered_model": reg.name,
+        "version": int(reg.version),
+        "alias": "challenger",
+        "decision": "promote" if decision.promote else "keep",
+        "reason": decision.reason,
+        "mlflow_run": dg.MetadataValue.url(reg.run_url),
+        "mlflow_model": dg.MetadataValue.url(reg.model_url),
+        "model_uri": reg.model_uri,
+    }
 
 
 def _pointer(context: dg.AssetCheckExecutionContext, model: str) -> dict:

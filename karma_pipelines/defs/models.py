@@ -5,7 +5,7 @@ from datetime import timedelta
 import dagster as dg
 import pandas as pd
 
-from karma_pipelines.defs.gate import gated
+from karma_pipelines.defs.gate import challenger_metadata, gated
 from karma_pipelines.defs.metadata import markdown_table, numbers, records_table, table_metadata
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
 from karma_pipelines.pipeline.forecaster import evaluate_forecaster
@@ -62,7 +62,7 @@ def rollback_forecaster(
     tracked = track_forecaster(
         mlflow_store.target(), evaluation, tags, dataset_source=str(karma_world.root.resolve())
     )
-    reg, decision = tracked.registered, tracked.decision
+    reg = tracked.registered
     metadata = {
         **numbers(run.metrics, "test_"),
         **numbers(evaluation.ratios()),
@@ -71,14 +71,7 @@ def rollback_forecaster(
         "best_iteration": run.best_iteration,
         "split_at": run.split.split_at.isoformat(),
         "chosen_params": str(run.chosen_params or "spec defaults"),
-        "registered_model": reg.name,
-        "version": int(reg.version),
-        "alias": "challenger",
-        "decision": "promote" if decision.promote else "keep",
-        "reason": decision.reason,
-        "mlflow_run": dg.MetadataValue.url(reg.run_url),
-        "mlflow_model": dg.MetadataValue.url(reg.model_url),
-        "model_uri": reg.model_uri,
+        **challenger_metadata(tracked),
         "comparison": markdown_table(evaluation.comparison()),
         "rolling_origin": markdown_table(evaluation.rolling, max_rows=40),
         "feature_importance": markdown_table(run.importance.head(15)),

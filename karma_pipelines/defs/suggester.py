@@ -4,7 +4,7 @@ suggestions for every component."""
 import dagster as dg
 import pandas as pd
 
-from karma_pipelines.defs.gate import gated
+from karma_pipelines.defs.gate import challenger_metadata, gated
 from karma_pipelines.defs.metadata import markdown_table, numbers, records_table, table_metadata
 from karma_pipelines.defs.models import dagster_tags
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
@@ -56,7 +56,7 @@ def config_field_suggester(
     tracked = track_suggester(
         mlflow_store.target(), run, tags, str(world.root.resolve()), extra_metrics=extra
     )
-    reg, decision = tracked.registered, tracked.decision
+    reg = tracked.registered
     flat = run.gate_metrics
     metadata = {
         **numbers(flat),
@@ -64,13 +64,7 @@ def config_field_suggester(
         "test_components": len(run.test_components),
         "code_evidence": code is not None,
         "unused_threshold": float(run.unused_threshold),
-        "registered_model": reg.name,
-        "version": int(reg.version),
-        "alias": "challenger",
-        "decision": "promote" if decision.promote else "keep",
-        "reason": decision.reason,
-        "mlflow_run": dg.MetadataValue.url(reg.run_url),
-        "mlflow_model": dg.MetadataValue.url(reg.model_url),
+        **challenger_metadata(tracked),
         "model_vs_baseline": markdown_table(_side_by_side(run)),
     }
     if planted:
