@@ -18,8 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
-
+from karma_pipelines.apps.processes import group_members, our_group_members, signal_group, start_time
 from karma_pipelines.tracking.store import DAGSTER_UI_URL_ENV, MLFLOW_UI_URL_ENV
 
 PID_FILE = "ui.pid"
@@ -107,58 +106,6 @@ def server_environment(home: Path, dagster_port: int, mlflow_port: int) -> dict[
     return envs
 
 
-# --- processes (psutil) -----------------------------------------------------------------------------
-
-_GONE = (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
-
-
-def _token(proc: psutil.Process) -> str | None:
-    """The start time of a live (non-zombie) process as an opaque token, or None: it tells a process
-    from a later one that reuses its pid."""
-    try:
-        if proc.status() in _GONE:
-            return None
-        return f"{proc.create_time():.3f}"
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
-
-
-def start_time(pid: int) -> str | None:
-    """Start time of a live process, or None."""
-    try:
-        return _token(psutil.Process(pid))
-    except (psutil.NoSuchProcess, ValueError):
-        return None
-
-
-def group_members(pgid: int) -> list[int]:
-    """Live (non-zombie) processes of a process group."""
-    members = []
-    for proc in psutil.process_iter(["status"]):
-        if proc.info["status"] in _GONE:
-            continue
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            if os.getpgid(proc.pid) == pgid:
-                members.append(proc.pid)
-    return members
-
-
-def our_group_members(pgid: int, leader_start: str) -> list[int]:
-    """Members of a server's group, unless its id now belongs to another process's group.
-
-    A pid is not reused while a process group still holds it, so members without a leader are ours;
-    with a leader, it must be the one that was started (same start time)."""
-    leader = start_time(pgid)
-    if leader is not None and leader != leader_start:
-        return []
-    return group_members(pgid)
-
-
-def _signal_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
 # --- the supervisor ---------------------------------------------------------------------------------
 
 
@@ -174,13 +121,13 @@ def stop_groups(
         if not running:
             break
         for proc in running:
-            _signal_group(proc.pid, (first or {}).get(proc.pid, sig) if step == 0 else sig)
+            signal_group(proc.pid, (first or {}).get(proc.pid, sig) if step == 0 else sig)
         deadline = time.monotonic() + grace
         for proc in running:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.0, deadline - time.monotonic()))
     for proc in procs:  # children that outlived their parent
-        _signal_group(proc.pid, signal.SIGKILL)
+        signal_group(proc.pid, signal.SIGKILL)
     deadline = time.monotonic() + grace  # gone, not only signalled, when this returns
     while any(group_members(p.pid) for p in procs) and time.monotonic() < deadline:
         time.sleep(0.1)
@@ -299,7 +246,7 @@ def stop_ui(home: Path, timeout: float = 60.0, grace: float = 10.0) -> int:
         sent = {name: FIRST_SIGNAL.get(name, sig) if step == 0 else sig for name in left}
         print(f"ui-stop: {', '.join(f'{s.name} to {n}' for n, s in sent.items())}: {left}")
         for name in left:
-            _signal_group(entries[name][0], sent[name])
+            signal_group(entries[name][0], sent[name])
         deadline = time.monotonic() + grace
         while leftovers(entries) and time.monotonic() < deadline:
             time.sleep(0.2)
