@@ -41,6 +41,8 @@ def test_gate_rules():
     assert decide_promotion({"capture_at_10": 0.5, "pr_auc": 0.395}, champ, gate).promote
     assert not decide_promotion({"capture_at_10": 0.49, "pr_auc": 0.9}, champ, gate).promote
     assert not decide_promotion({"capture_at_10": 0.6, "pr_auc": 0.38}, champ, gate).promote
+    assert not decide_promotion({"capture_at_10": 0.6, "pr_auc": float("nan")}, champ, gate).promote
+    assert not decide_promotion({"capture_at_10": float("nan"), "pr_auc": 0.5}, None, gate).promote
 
 
 def test_first_model_becomes_champion_and_a_worse_one_never_does(target):

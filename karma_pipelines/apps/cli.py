@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+from karma_pipelines.apps.arguments import HOME, count, folder, json_text, output_file, port, probability
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
 
 BACKTEST_EXPERIMENT = "karma-backtest"
@@ -112,7 +113,7 @@ def _backtest(args: argparse.Namespace) -> int:
         tracked = track_forecaster(target, evaluation, tags, str(args.repo or args.events), register=False)
     result["mlflow_run"] = tracked.registered.run_url
     progress.note(f"logged to MLflow: {result['mlflow_run']}")
-    print(json.dumps(result, default=str) if args.json else format_report(result))
+    print(json_text(result) if args.json else format_report(result))
     return 0
 
 
@@ -132,8 +133,7 @@ def _score(args: argparse.Namespace) -> int:
     with progress.stage("reading the commit and scoring its deploys"):
         result = scorer.score(rev, uncommitted_on=head if uncommitted else None)
     gate = args.fail_above is not None and result["max_score"] > args.fail_above
-    result["fail_above"] = args.fail_above
-    result["blocked"] = bool(gate)
+    result.update(fail_above=args.fail_above, blocked=bool(gate))
     if args.json:
         print(json.dumps(result))
         return 3 if gate else 0
@@ -235,8 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--split-date", default=None, help="YYYY-MM-DD (default: last 20%% of time is test)")
     bt.add_argument("--horizon", default="7d", help="label horizon, e.g. 7d, 36h (default 7d)")
     bt.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    bt.add_argument("--predictions", default=None, help="write test-period predictions to this CSV")
-    bt.add_argument("--home", default=".karma", help="MLflow store folder (default .karma)")
+    bt.add_argument("--predictions", type=output_file, help="write test-period predictions to this CSV")
+    bt.add_argument("--home", **HOME, help="MLflow store folder (default .karma)")
     bt.set_defaults(func=_backtest)
 
     sc = sub.add_parser("score", help="rollback risk of a commit not deployed yet, with reasons")
@@ -244,9 +244,9 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--rev", default="HEAD", help="the commit to score (default HEAD)")
     sc.add_argument("--worktree", action="store_true", help="score the uncommitted changes instead")
     sc.add_argument("--layout", default=DEFAULT_LAYOUT, help=LAYOUT_HELP)
-    sc.add_argument("--home", default=".karma", help="MLflow store folder (default .karma)")
+    sc.add_argument("--home", **HOME, help="MLflow store folder (default .karma)")
     sc.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    sc.add_argument("--fail-above", type=float, default=None, help="exit 3 when any risk exceeds this")
+    sc.add_argument("--fail-above", type=probability, default=None, help="exit 3 when any risk exceeds this")
     sc.set_defaults(func=_score)
 
     sg = sub.add_parser("suggest", help="missing and unused config fields, ranked, with a reason")
@@ -254,17 +254,17 @@ def build_parser() -> argparse.ArgumentParser:
     corpus.add_argument("--repo", help="a Git repository of component configs (its latest configs)")
     corpus.add_argument("--configs", help="a folder of JSON/YAML configs laid out as --layout")
     sg.add_argument("--layout", default=DEFAULT_LAYOUT, help=LAYOUT_HELP)
-    sg.add_argument("--iac", default=None, help="an IaC repository: which fields each type's Terraform reads")
+    sg.add_argument("--iac", type=folder, help="an IaC repository: which fields each type's Terraform reads")
     sg.add_argument("--component", default=None, help="only this component (`<type>/<nickname>`)")
     sg.add_argument("--config", default=None, help="a config file to check against the corpus")
-    sg.add_argument("--top", type=int, default=5, help="suggestions of each kind per component (default 5)")
+    sg.add_argument("--top", type=count, default=5, help="suggestions of each kind per component (default 5)")
     sg.add_argument(
         "--model",
         choices=["train", "champion"],
         default="train",
         help="train on the corpus given (default) or load the registered champion",
     )
-    sg.add_argument("--home", default=".karma", help="MLflow store folder for --model champion")
+    sg.add_argument("--home", **HOME, help="MLflow store folder for --model champion")
     sg.add_argument("--json", action="store_true", help="print JSON on stdout")
     sg.set_defaults(func=_suggest)
 
@@ -274,14 +274,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--layout", default=DEFAULT_LAYOUT, help=LAYOUT_HELP)
     run.add_argument("--ref", default=None, help="Git ref to follow (default HEAD)")
-    run.add_argument("--home", default=".karma", help="folder of the stores (default .karma)")
+    run.add_argument("--home", **HOME, help="folder of the stores (default .karma)")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.set_defaults(func=_run)
 
     ui = sub.add_parser("ui", help="start Dagster and MLflow UIs on 127.0.0.1 (Ctrl-C stops both)")
-    ui.add_argument("--home", default=".karma", help="folder of the stores (default .karma)")
-    ui.add_argument("--dagster-port", type=int, default=3000, help="Dagster UI port (default 3000)")
-    ui.add_argument("--mlflow-port", type=int, default=5000, help="MLflow UI port (default 5000)")
+    ui.add_argument("--home", **HOME, help="folder of the stores (default .karma)")
+    ui.add_argument("--dagster-port", type=port, default=3000, help="Dagster UI port (default 3000)")
+    ui.add_argument("--mlflow-port", type=port, default=5000, help="MLflow UI port (default 5000)")
     ui.set_defaults(func=_ui)
     return parser
 

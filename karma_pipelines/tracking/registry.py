@@ -37,18 +37,21 @@ def decide_promotion(
     challenger: dict[str, float], champion: dict[str, float] | None, gate: PromotionGate
 ) -> PromotionDecision:
     """Promote when there is no champion, or when the challenger is at least as good on the primary
-    metric (plus `min_primary_gain`) and loses at most `pr_auc_tolerance` in PR-AUC. Same holdout."""
+    metric (plus `min_primary_gain`) and loses at most `pr_auc_tolerance` in PR-AUC. Same holdout.
+    A challenger whose primary metric or PR-AUC is NaN (or missing) is never promoted."""
     key = gate.primary_metric
+    new, pr_new = challenger.get(key, math.nan), challenger.get("pr_auc", math.nan)
+    for name, value in ((key, new), ("pr_auc", pr_new)):
+        if math.isnan(value):
+            return PromotionDecision(False, f"challenger {name} is undefined (NaN)", challenger, champion)
     if champion is None:
         return PromotionDecision(True, "no champion yet", challenger, None)
-    new, old = challenger.get(key, math.nan), champion.get(key, math.nan)
-    if math.isnan(new):
-        return PromotionDecision(False, f"challenger {key} is undefined", challenger, champion)
+    old = champion.get(key, math.nan)
     if not math.isnan(old) and new < old + gate.min_primary_gain:
         return PromotionDecision(
             False, f"{key} {new:.4f} < champion {old:.4f} + {gate.min_primary_gain}", challenger, champion
         )
-    pr_new, pr_old = challenger.get("pr_auc", math.nan), champion.get("pr_auc", math.nan)
+    pr_old = champion.get("pr_auc", math.nan)
     if not math.isnan(pr_old) and pr_new < pr_old - gate.pr_auc_tolerance:
         return PromotionDecision(
             False,
