@@ -17,15 +17,24 @@ def is_secret_field(name: str) -> bool:
     return bool(_SECRET_NAME.search(name))
 
 
-def redact(value: Any, key: str = "") -> Any:
-    """A copy of `value` with secret-named fields and secret-shaped strings replaced."""
+MAX_DEPTH = 64  # deeper than this, a value is redacted whole (never recursed into: no RecursionError)
+
+
+def redact(value: Any, key: str = "", _depth: int = 0) -> Any:
+    """A copy of `value` with secret-named fields and secret-shaped strings replaced; an object or
+    array nested deeper than MAX_DEPTH is replaced whole."""
+    if isinstance(value, (dict, list)) and _depth >= MAX_DEPTH:
+        return REDACTED
     if isinstance(value, dict):
-        return {k: (REDACTED if is_secret_field(str(k)) else redact(v, str(k))) for k, v in value.items()}
+        return {
+            k: (REDACTED if is_secret_field(str(k)) else redact(v, str(k), _depth + 1))
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         # Under a `secrets` list every value is secret (ECS container secrets).
         if is_secret_field(key):
             return [REDACTED for _ in value]
-        return [redact(v, key) for v in value]
+        return [redact(v, key, _depth + 1) for v in value]
     if isinstance(value, str) and _SECRET_VALUE.search(value):
         return REDACTED
     return value

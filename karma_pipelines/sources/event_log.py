@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import json
+import re
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,11 @@ _TS_SHAPE = r"^\s*\d{4}-?\d{2}-?\d{2}(?:[T ]|\s*$)"
 _ENVELOPE_STRINGS = ("event_type", "entity_id", "correlation_id", "idempotency_key", "source")
 _MISSING = object()
 _TS_DTYPE = next(c.dtype for c in KARMA_EVENTS.columns if c.name == "ts")
+_TS_MIN, _TS_MAX = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
+MAX_ATTRS_DEPTH = 64  # deeper `attrs` (a config nested past it) is quarantined, never recursed into
+_ID_ATTRS = ("deploy_id", "rolls_back", "change_id")  # must be scalars: records key and join on them
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # a JSON escape that may decode to a lone surrogate
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class WorldNotFound(FileNotFoundError):
@@ -48,6 +54,50 @@ def json_kind(value: Any) -> str:
     if value is None:
         return "null"
     return type(value).__name__
+
+
+def _attrs_kind(attrs: Any, line: str) -> str:
+    """`attrs`' JSON kind; for an object that records cannot use, `object: <what is wrong>` (which
+    the suite quarantines, the reason naming the field)."""
+    if not isinstance(attrs, dict):
+        return json_kind(attrs)
+    for name in _ID_ATTRS:
+        value = attrs.get(name)
+        if isinstance(value, (dict, list)):
+            return f"object: attrs.{name} is an {json_kind(value)}, not a string"
+    # A line with few brackets cannot be deep: only a suspect one is walked.
+    if line.count("{") + line.count("[") > MAX_ATTRS_DEPTH:
+        for name, value in attrs.items():
+            if _deeper_than(value, MAX_ATTRS_DEPTH - 1):
+                return f"object: attrs.{name} nested deeper than {MAX_ATTRS_DEPTH} levels"
+    return "object"
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether `value` nests more than `limit` objects/arrays deep (iterative: no recursion)."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth >= limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _without_surrogates(value: Any, depth: int) -> Any:
+    """`value` with every lone surrogate (a `\\ud800` escape: not encodable) replaced by U+FFFD;
+    only `depth` levels down (deeper is quarantined anyway)."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if depth <= 0:
+        return value
+    if isinstance(value, dict):
+        return {_without_surrogates(k, 0): _without_surrogates(v, depth - 1) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_surrogates(v, depth - 1) for v in value]
+    return value
 
 
 def _as_text(value: Any) -> str | None:
@@ -109,6 +159,8 @@ def _parse_line(line: str, decode_error: str | None) -> tuple[Any, ...]:
         return ("not JSON: nested too deeply", *_UNPARSED, False)
     if not isinstance(obj, dict):
         return (f"not a JSON object: {json_kind(obj)}", *_UNPARSED, False)
+    if _SURROGATE_ESCAPE.search(line):
+        obj = _without_surrogates(obj, MAX_ATTRS_DEPTH + 2)
     get = obj.get
     ts = get("ts")
     attrs = get("attrs", _MISSING)
@@ -121,7 +173,7 @@ def _parse_line(line: str, decode_error: str | None) -> tuple[Any, ...]:
         _as_text(get("correlation_id")),
         _as_text(get("idempotency_key")),
         _as_text(get("source")),
-        json_kind(attrs),
+        _attrs_kind(attrs, line),
         attrs if isinstance(attrs, dict) else {},
         tags if isinstance(tags, dict) else {},
         isinstance(ts, str),
@@ -199,6 +251,8 @@ def _parse_ts(ts_raw: pd.Series, is_text: np.ndarray) -> pd.Series:
     parsed = pd.Series(pd.NaT, index=ts_raw.index, dtype=_TS_DTYPE)
     if ok.any():
         values = pd.to_datetime(text[ok], format="ISO8601", utc=True, errors="coerce")
+        # Outside pandas' nanosecond range (years 0001, 3000, 9999, …): null, as if unparseable.
+        values = values.where((values >= _TS_MIN) & (values <= _TS_MAX))
         parsed[ok] = values.astype(_TS_DTYPE)
     return parsed
 

@@ -112,12 +112,28 @@ def _quarantine(
                 "quarantine_id": quarantine_id,
                 "table": table.name,
                 "record_id": record_id,
-                "reasons": ["; ".join(reasons_of[failed[p]]) for p in positions],
+                "reasons": _with_details(rows, [list(reasons_of[failed[p]]) for p in positions]),
                 "n_reasons": failed[positions].sum(axis=1),
                 "record": records,
             }
         )
     )
+
+
+_DETAILED = "attrs_kind"  # `object: <what is wrong>` there: said in the reason (a field, not a kind)
+
+
+def _with_details(rows: pd.DataFrame, reasons: list[list[str]]) -> list[str]:
+    """Each row's reasons, `; `-joined; a failure of an object whose content is invalid (its
+    `attrs_kind` is `object: attrs.deploy_id is an array, …`) names what is wrong."""
+    if _DETAILED not in rows.columns:
+        return ["; ".join(r) for r in reasons]
+    out = []
+    for kind, row_reasons in zip(rows[_DETAILED].astype("string"), reasons, strict=True):
+        if not pd.isna(kind) and kind.startswith("object: "):
+            row_reasons = [f"{r}: {kind[8:]}" if r.endswith(f"({_DETAILED})") else r for r in row_reasons]
+        out.append("; ".join(row_reasons))
+    return out
 
 
 def _plain(value: Any) -> Any:
