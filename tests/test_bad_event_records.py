@@ -10,25 +10,17 @@ import pytest
 
 from karma_pipelines.pipeline.tables import load_tables
 from karma_pipelines.sources.event_world import EventLogSource
+from tests.test_event_log import event as event_line
 
 COMPONENTS = ("vpc/core-dev", "ecs-service/api-dev")
 DAY = "2026-05-01.jsonl"
 HORIZON = pd.Timedelta(days=7)
 
 
-def event(key: str, ts="2026-05-01T09:00:00Z", event_type="change.requested", **over) -> dict:
-    body = {
-        "ts": ts,
-        "event_type": event_type,
-        "entity_id": "vpc/core-dev",
-        "correlation_id": "chg-000001",
-        "tags": {"Project": "karma", "Environment": "dev", "Owner": "ops"},
-        "attrs": {"component": "vpc/core-dev", "environment": "dev", "message": "hello"},
-        "idempotency_key": key,
-        "source": "cli",
-    }
-    body.update(over)
-    return body
+def event(key: str, **over) -> dict:
+    """test_event_log's event, with a message in its attrs (the surrogate cases replace it)."""
+    over.setdefault("attrs", {"component": "vpc/core-dev", "environment": "dev", "message": "hello"})
+    return event_line(key, **over)
 
 
 def deploy(key: str, deploy_id="dep-000001", ts="2026-05-01T10:00:00Z", **attrs) -> dict:
