@@ -17,13 +17,14 @@ export KARMA_MLFLOW_UI_URL  ?= http://127.0.0.1:$(MLFLOW_PORT)
 # uv from PATH, else a private copy installed from PyPI into .karma/tools.
 UV := $(or $(shell command -v uv 2>/dev/null),$(KARMA_HOME)/tools/bin/uv)
 
-.PHONY: help setup browser run test ui bench lint format clean
+.PHONY: help setup browser run test ui bench bench-real lint format clean
 
 help:
 	@echo "make run    # set up, then run the whole pipeline on the embedded simulated world"
 	@echo "make test   # set up, then run the tests"
 	@echo "make ui     # Dagster (127.0.0.1:\$$DAGSTER_PORT, 3000) and MLflow (\$$MLFLOW_PORT, 5000); make ui-stop"
 	@echo "make bench  # benchmark figures"
+	@echo "make bench-real REPOS='owner/name ...'  # figures on fetched real repositories (assets/bench/real_repos.yaml)"
 
 $(KARMA_HOME)/tools/bin/uv:
 	$(PYTHON) -m venv $(KARMA_HOME)/tools
@@ -66,6 +67,11 @@ ui-stop:
 
 bench: setup
 	$(UV) run --frozen python -m karma_pipelines.bench
+
+# Real repositories fetched outside the checkout (KARMA_REAL_MIRROR, default /work/.mirror); REPOS names
+# some of assets/bench/real_repos.yaml (default: all), SECTIONS=suggester or forecaster (default: both).
+bench-real: setup
+	$(UV) run --frozen python -m karma_pipelines.bench.real $(REPOS) $(foreach s,$(SECTIONS),--section=$(s))
 
 lint: setup
 	$(UV) run --frozen ruff check .
