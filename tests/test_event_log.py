@@ -211,7 +211,9 @@ def test_events_stay_in_file_order_even_when_late(tmp_path):
     (tmp_path / "a.jsonl").write_text(json.dumps(event("k", ts="2026-06-01T00:00:00Z")) + "\n")
     out = read_event_log(tmp_path)
     assert out["record_id"].tolist() == ["a.jsonl:1", "b.jsonl:1"]
-    assert out["duplicate_of"].tolist()[1] == "a.jsonl:1"
+    # Same key, different content: a conflict (both kept, each naming the other), not a duplicate.
+    assert out["conflicts_with"].tolist() == ["b.jsonl:1", "a.jsonl:1"]
+    assert out["duplicate_of"].isna().all()
 
 
 def test_invalid_utf8_line_is_kept_with_a_parse_error(tmp_path):

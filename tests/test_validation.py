@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
@@ -94,6 +95,10 @@ def test_events_good_lines_clean_and_malformed_quarantined_for_their_reason(even
     expected_clean = {f"{f}:{n}" for (f, n), (_, kind) in LINES.items() if kind is None}
     assert set(events_outcome.clean["record_id"]) == expected_clean
     got = events_outcome.quarantined.set_index("record_id")["reasons"].to_dict()
+    # A line that is no JSON object says why after its reason (`…(parse_error): not JSON: …`).
+    details = {k: re.search(r"\(parse_error\): ([^;]+)", v) for k, v in got.items()}
+    assert all(m is not None for k, m in details.items() if "(parse_error)" in got[k])
+    got = {k: re.sub(r"\(parse_error\): [^;]+", "(parse_error)", v) for k, v in got.items()}
     expected = {f"{f}:{n}": "; ".join(KIND_REASONS[kind]) for (f, n), (_, kind) in LINES.items() if kind}
     assert got == expected
 

@@ -76,10 +76,17 @@ KARMA_EVENTS = Table(
         Column("correlation_id", "string", "envelope `correlation_id`", True),
         Column("idempotency_key", "string", "envelope `idempotency_key`", True),
         Column("source", "string", "envelope `source`", True),
+        Column("envelope_error", "string", "which envelope field has the wrong JSON type, else null", True),
         Column("attrs_kind", "string", "JSON kind of `attrs`: object, missing, array, string, …"),
         Column("attrs", "object", "`attrs` as a dict (empty when not an object)"),
         Column("tags", "object", "`tags` as a dict"),
-        Column("duplicate_of", "string", "record id of an earlier line with this key", True),
+        Column("duplicate_of", "string", "record id of an earlier, identical line with this key", True),
+        Column(
+            "conflicts_with",
+            "string",
+            "record ids of the other lines with this key when their content differs (all are kept)",
+            True,
+        ),
     ),
 )
 

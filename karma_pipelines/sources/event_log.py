@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from karma_pipelines.contracts.schema import KARMA_EVENTS
+from karma_pipelines.sources.event_redelivery import mark_redeliveries
 
 # A `ts` counts only when it is a string holding at least a full calendar date (ISO 8601, extended
 # or basic); pandas' ISO 8601 parser would otherwise accept a bare year such as "2026".
@@ -31,6 +32,7 @@ MAX_ATTRS_DEPTH = 64  # deeper `attrs` (a config nested past it) is quarantined,
 _ID_ATTRS = ("deploy_id", "rolls_back", "change_id")  # must be scalars: records key and join on them
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # a JSON escape that may decode to a lone surrogate
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_JSON_SPACE = " \t\r"  # JSON's white space besides the line feed that separates lines
 
 
 class WorldNotFound(FileNotFoundError):
@@ -65,12 +67,29 @@ def _attrs_kind(attrs: Any, line: str) -> str:
         value = attrs.get(name)
         if isinstance(value, (dict, list)):
             return f"object: attrs.{name} is an {json_kind(value)}, not a string"
+    config = attrs.get("config")
+    if config is not None and not isinstance(config, dict):
+        return f"object: attrs.config is {_a(json_kind(config))}, not an object"
     # A line with few brackets cannot be deep: only a suspect one is walked.
     if line.count("{") + line.count("[") > MAX_ATTRS_DEPTH:
         for name, value in attrs.items():
             if _deeper_than(value, MAX_ATTRS_DEPTH - 1):
                 return f"object: attrs.{name} nested deeper than {MAX_ATTRS_DEPTH} levels"
     return "object"
+
+
+def _a(kind: str) -> str:
+    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
+
+
+def _envelope_error(obj: dict) -> str | None:
+    """Which envelope fields are present but not strings (never coerced: `12345`, `true`, `{"k": 1}`)."""
+    wrong = [
+        f"{name} is {_a(json_kind(obj[name]))}, not a string"
+        for name in _ENVELOPE_STRINGS
+        if obj.get(name) is not None and not isinstance(obj[name], str)
+    ]
+    return "; ".join(wrong) or None
 
 
 def _deeper_than(value: Any, limit: int) -> bool:
@@ -101,7 +120,8 @@ def _without_surrogates(value: Any, depth: int) -> Any:
 
 
 def _as_text(value: Any) -> str | None:
-    """An envelope field as text: strings as they are, null/missing as None, others as JSON."""
+    """An envelope field as text: strings as they are, null/missing as None, others as JSON (for
+    audit only: `envelope_error` quarantines the line)."""
     if isinstance(value, str):
         return value
     if value is None or value is _MISSING:
@@ -113,7 +133,7 @@ def _event_files(events_dir: Path) -> list[Path]:
     events_dir = Path(events_dir)
     if not events_dir.is_dir():
         raise WorldNotFound(f"event log folder not found: {events_dir}")
-    files = sorted(p for p in events_dir.glob("*.jsonl") if p.is_file())
+    files = sorted(events_dir.glob("*.jsonl"))  # folders and links too: `_unreadable` says why not read
     if not files:
         raise WorldNotFound(
             f"no event files (*.jsonl) in {events_dir}; expected <world>/events/YYYY-MM-DD.jsonl"
@@ -121,9 +141,26 @@ def _event_files(events_dir: Path) -> list[Path]:
     return files
 
 
+def _unreadable(path: Path) -> str | None:
+    """Why an event-log entry is not read (one quarantined row says so), or None for a plain file."""
+    world = path.parent.parent.resolve()
+    if path.is_symlink():
+        target = path.resolve()
+        if not target.is_relative_to(world):
+            return f"{path.name} is a symbolic link out of the world folder: not read"
+        if not target.exists():
+            return f"{path.name} is a broken symbolic link"
+    if path.is_dir():
+        return f"{path.name} is a folder, not an event file"
+    if not path.is_file():
+        return f"{path.name} is not a regular file"
+    return None
+
+
 def _file_lines(path: Path) -> list[tuple[str, str | None]]:
-    """(line text, decoding error) per physical line; split on "\\n" only, as JSON Lines does."""
-    data = path.read_bytes()
+    """(line text, decoding error) per physical line; split on "\\n" only, as JSON Lines does. A
+    UTF-8 byte order mark before the first line is no part of it."""
+    data = path.read_bytes().removeprefix(b"\xef\xbb\xbf")
     try:
         return [(line, None) for line in data.decode("utf-8").split("\n")]
     except UnicodeDecodeError:
@@ -140,11 +177,12 @@ _PARSED = (
     "parse_error",
     "ts_raw",
     *_ENVELOPE_STRINGS,
+    "envelope_error",
     "attrs_kind",
     "attrs",
     "tags",
 )
-_UNPARSED = (None,) * (len(_ENVELOPE_STRINGS) + 1) + ("missing", {}, {})
+_UNPARSED = (None,) * (len(_ENVELOPE_STRINGS) + 2) + ("missing", {}, {})
 
 
 def _parse_line(line: str, decode_error: str | None) -> tuple[Any, ...]:
@@ -173,6 +211,7 @@ def _parse_line(line: str, decode_error: str | None) -> tuple[Any, ...]:
         _as_text(get("correlation_id")),
         _as_text(get("idempotency_key")),
         _as_text(get("source")),
+        _envelope_error(obj),
         _attrs_kind(attrs, line),
         attrs if isinstance(attrs, dict) else {},
         tags if isinstance(tags, dict) else {},
@@ -191,8 +230,7 @@ def combine_event_days(frames: list[pd.DataFrame]) -> pd.DataFrame:
     if not frames:
         return KARMA_EVENTS.empty()
     frame = pd.concat(frames, ignore_index=True)
-    frame["duplicate_of"] = _duplicate_of(frame["record_id"], frame["idempotency_key"])
-    return KARMA_EVENTS.conform(frame)
+    return KARMA_EVENTS.conform(mark_redeliveries(frame))
 
 
 def read_event_log(events_dir: Path, days: list[str] | None = None) -> pd.DataFrame:
@@ -206,9 +244,13 @@ def read_event_log(events_dir: Path, days: list[str] | None = None) -> pd.DataFr
         rows: list[tuple[Any, ...]] = []
         for path in files:
             name = path.name
+            reason = _unreadable(path)
+            if reason is not None:
+                rows.append((f"{name}:0", name, 0, "", reason, *_UNPARSED, False))
+                continue
             for number, (line, decode_error) in enumerate(_file_lines(path), start=1):
                 line = line.removesuffix("\r")
-                if line.strip():
+                if line.strip(_JSON_SPACE):  # a line of other white space (form feed, NBSP, …) is a row
                     rows.append((f"{name}:{number}", name, number, line, *_parse_line(line, decode_error)))
         if not rows:
             return KARMA_EVENTS.empty()  # only blank lines
@@ -221,8 +263,7 @@ def read_event_log(events_dir: Path, days: list[str] | None = None) -> pd.DataFr
         )
         del columns
         frame["ts"] = _parse_ts(frame["ts_raw"], frame["ts_is_text"].to_numpy(dtype=bool))
-        frame["duplicate_of"] = _duplicate_of(frame["record_id"], frame["idempotency_key"])
-        return KARMA_EVENTS.conform(frame)
+        return KARMA_EVENTS.conform(mark_redeliveries(frame))
 
 
 @contextmanager
@@ -236,12 +277,6 @@ def _without_cyclic_gc():
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _duplicate_of(record_id: pd.Series, key: pd.Series) -> pd.Series:
-    """The record id of the first line (in file order) with the same non-null key; null for it."""
-    first = record_id.groupby(key, dropna=True, sort=False).transform("first")
-    return first.where(first != record_id)
 
 
 def _parse_ts(ts_raw: pd.Series, is_text: np.ndarray) -> pd.Series:

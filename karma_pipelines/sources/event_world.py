@@ -74,7 +74,7 @@ class EventLogSource:
 
 
 def _signature(path: Path) -> str:
-    stat = path.stat()
+    stat = path.stat() if path.exists() else path.lstat()  # a broken link is quarantined, not fatal
     return f"{stat.st_size}:{stat.st_mtime_ns}"
 
 

@@ -120,19 +120,28 @@ def _quarantine(
     )
 
 
-_DETAILED = "attrs_kind"  # `object: <what is wrong>` there: said in the reason (a field, not a kind)
+# Columns whose value says what is wrong: appended to the reason of the expectation on them.
+_DETAILED = {"attrs_kind": "object: ", "envelope_error": "", "conflicts_with": "", "parse_error": ""}
 
 
 def _with_details(rows: pd.DataFrame, reasons: list[list[str]]) -> list[str]:
-    """Each row's reasons, `; `-joined; a failure of an object whose content is invalid (its
-    `attrs_kind` is `object: attrs.deploy_id is an array, …`) names what is wrong."""
-    if _DETAILED not in rows.columns:
+    """Each row's reasons, `; `-joined; a reason on a detailed column names what is wrong (an object
+    whose content is invalid: `attrs.deploy_id is an array, …`; a field of the wrong type; the
+    conflicting copies)."""
+    columns = [c for c in _DETAILED if c in rows.columns]
+    if not columns:
         return ["; ".join(r) for r in reasons]
+    details = {c: rows[c].astype("string").tolist() for c in columns}
     out = []
-    for kind, row_reasons in zip(rows[_DETAILED].astype("string"), reasons, strict=True):
-        if not pd.isna(kind) and kind.startswith("object: "):
-            row_reasons = [f"{r}: {kind[8:]}" if r.endswith(f"({_DETAILED})") else r for r in row_reasons]
-        out.append("; ".join(row_reasons))
+    for i, row_reasons in enumerate(reasons):
+        detailed = []
+        for r in row_reasons:
+            for column in columns:
+                value, prefix = details[column][i], _DETAILED[column]
+                if r.endswith(f"({column})") and not pd.isna(value) and value.startswith(prefix):
+                    r = f"{r}: {value[len(prefix) :]}"
+            detailed.append(r)
+        out.append("; ".join(detailed))
     return out
 
 
