@@ -26,14 +26,14 @@ def simulated_pipeline(tmp_path_factory):
     that needs it: `--dist loadscope` keeps each module on one worker) on SMALL_WORLD, on a
     persistent Dagster instance in `<home>/dagster` and an MLflow store in `<home>`, as `make run` does.
     Yields (home, result). Tests that change the stores copy them first (`copy_stores`)."""
+    from karma_pipelines.apps.home import ensure_instance
     from karma_pipelines.definitions import build_definitions
     from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
     from karma_pipelines.defs.run import execute_all
     from karma_pipelines.tracking.store import DAGSTER_UI_URL_ENV
 
     home = tmp_path_factory.mktemp("karma")
-    (home / "dagster").mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
+    ensure_instance(home)
     # The UI ports are chosen now, as `make run` takes them from DAGSTER_PORT / MLFLOW_PORT: the links
     # written at materialization time must open where `karma-pipelines ui` will serve them.
     ports = free_ports(2)

@@ -34,9 +34,10 @@ def small_world(tmp_path_factory):
 def small_run(small_world, tmp_path_factory):
     """One `run --json` on the small world with progress forced on: (exit code, stdout, stderr, home)."""
     home = tmp_path_factory.mktemp("home")
-    saved = {k: os.environ.get(k) for k in ("DAGSTER_HOME", "KARMA_PROGRESS")}
-    (home / "dagster").mkdir()
-    os.environ.update(DAGSTER_HOME=str(home / "dagster"), KARMA_PROGRESS="1")
+    elsewhere = tmp_path_factory.mktemp("elsewhere")  # DAGSTER_HOME / KARMA_HOME: --home must win
+    names = ("DAGSTER_HOME", "KARMA_HOME", "KARMA_PROGRESS", "MLFLOW_DISABLE_TELEMETRY", "DO_NOT_TRACK")
+    saved = {k: os.environ.get(k) for k in names}
+    os.environ.update(DAGSTER_HOME=str(elsewhere), KARMA_HOME=str(elsewhere), KARMA_PROGRESS="1")
     out, err = io.StringIO(), io.StringIO()
     try:
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -47,7 +48,16 @@ def small_run(small_world, tmp_path_factory):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+    assert not any(elsewhere.iterdir()), "--home decides every store"
     return code, out.getvalue(), err.getvalue(), home
+
+
+def test_home_decides_every_store(small_run):
+    home = small_run[3]
+    assert "enabled: false" in (home / "dagster" / "dagster.yaml").read_text()  # telemetry off
+    assert list((home / "dagster" / "storage").rglob("*.pkl")), "the IO manager's pickles"
+    assert (home / "dagster" / "history").is_dir() or list((home / "dagster").glob("*.db"))
+    assert list((home / "gx_docs").glob("*.html")) and (home / "mlflow.db").is_file()
 
 
 def test_run_on_a_degenerate_world_says_what_failed_and_exits_1(small_run):

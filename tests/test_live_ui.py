@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 
+from karma_pipelines.apps.home import ensure_instance
 from karma_pipelines.apps.ui import read_pid_file, stop_ui
 from karma_pipelines.definitions import build_definitions
 from karma_pipelines.defs.resources import KarmaSourceResource
@@ -661,8 +662,7 @@ def own_ui(pipeline, tmp_path):
     the module's servers to the other tests, whatever the order. A copy of the MLflow store and a fresh
     Dagster instance; the same world, read-only."""
     home = tmp_path / "home"
-    (home / "dagster").mkdir(parents=True)
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
+    ensure_instance(home)
     shutil.copy(pipeline.home / "mlflow.db", home / "mlflow.db")
     ui = start_ui(home, pipeline.home / "world", tmp_path / "ui.log")
     yield ui

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from karma_pipelines.apps.arguments import HOME, count, folder, json_text, output_file, port, probability
+from karma_pipelines.apps.home import TELEMETRY_OFF
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
 
 BACKTEST_EXPERIMENT = "karma-backtest"
@@ -38,10 +40,12 @@ def _run(args: argparse.Namespace) -> int:
 
     progress = Progress()
     with progress.stage("loading Dagster and the definitions"):
+        from karma_pipelines.apps.home import prepare_home
         from karma_pipelines.defs.run import format_summary, parse_source, run_pipeline
 
     home = Path(args.home).resolve()
     source = parse_source(args.source, home, args.layout, args.ref)
+    prepare_home(home)  # --home decides every store, whatever DAGSTER_HOME says
     with progress.stage(f"materializing every asset of {args.source} on the Dagster instance"):
         summary = run_pipeline(source, home, progress=progress)
     progress.note("run finished: " + ("succeeded" if summary["success"] else "FAILED (see the summary)"))
@@ -287,6 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    os.environ.update(TELEMETRY_OFF)  # no command sends usage data (MLflow's opt-out variables)
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from karma_pipelines.apps.home import TELEMETRY_OFF, ensure_instance
 from karma_pipelines.apps.processes import group_members, our_group_members, signal_group, start_time
 from karma_pipelines.tracking.store import DAGSTER_UI_URL_ENV, MLFLOW_UI_URL_ENV
 
@@ -94,6 +94,7 @@ def server_environment(home: Path, dagster_port: int, mlflow_port: int) -> dict[
         "KARMA_HOME": str(home),
         MLFLOW_UI_URL_ENV: f"http://127.0.0.1:{mlflow_port}",
         DAGSTER_UI_URL_ENV: f"http://127.0.0.1:{dagster_port}",
+        **TELEMETRY_OFF,
     }
     base.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{home / 'mlflow.db'}")
     # MLflow 3's server also starts a job runner with 7 Huey consumers (GenAI jobs, trace scoring), which
@@ -180,10 +181,7 @@ def serve(home: Path, dagster_port: int = 3000, mlflow_port: int = 5000) -> int:
         return 1
     envs = server_environment(home, dagster_port, mlflow_port)
     cwds = server_cwds(home)
-    (home / "dagster").mkdir(parents=True, exist_ok=True)
-    instance_config = home / "dagster" / "dagster.yaml"
-    if not instance_config.exists() and Path("dagster.yaml").is_file():  # what `make setup` does
-        shutil.copyfile("dagster.yaml", instance_config)
+    ensure_instance(home)
     stopping = False
 
     def _stop(*_: object) -> None:

@@ -20,7 +20,7 @@ from karma_pipelines.simulator.events import EventLog
 from karma_pipelines.simulator.history import History
 from karma_pipelines.simulator.people import build_users
 from karma_pipelines.simulator.world import build_world
-from karma_pipelines.simulator.writer import write_world
+from karma_pipelines.simulator.writer import check_replaceable, write_world
 
 __all__ = ["SimulationConfig", "simulate_world"]
 
@@ -38,6 +38,7 @@ def simulate_world(out: Path, config: SimulationConfig) -> dict[str, Any]:
 
     The same config gives byte-identical files: one `numpy.random.default_rng(seed)` drives all.
     """
+    check_replaceable(Path(out))  # before any work
     if config.components < 3:
         raise ValueError("a world needs at least 3 components")
     if config.days < 1:

@@ -81,10 +81,36 @@ def write_truth(out: Path, history: History, clock: Clock) -> int:
     return len(mistakes)
 
 
+_WORLD_PARTS = ("events", "configs", "ground_truth", "world.json")
+
+
+def check_replaceable(out: Path) -> None:
+    """Raise ValueError unless `out` may receive a simulated world: a new or empty-of-world folder, or
+    one the simulator wrote (its `world.json` says so). Another folder's `events/`, `configs/` and
+    `ground_truth/` are never replaced."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: a file, not a folder for a simulated world")
+    present = [p for p in _WORLD_PARTS if (out / p).exists()]
+    if not present:
+        return
+    try:
+        generator = json.loads((out / "world.json").read_text(encoding="utf-8")).get("generator", "")
+    except (OSError, ValueError, AttributeError):
+        generator = ""
+    if not str(generator).startswith(GENERATOR.split("/")[0] + "/"):
+        raise ValueError(
+            f"{out}: holds {', '.join(present)} but is not a world written by the simulator "
+            f"(its world.json has no generator {GENERATOR!r}): refusing to replace them; "
+            "choose an empty or new folder"
+        )
+
+
 def write_world(
     rng: np.random.Generator, out: Path, history: History, log: EventLog, clock: Clock, seed: int
 ) -> dict[str, Any]:
-    """Write every file of the world (replacing an earlier world there); returns the summary."""
+    """Write every file of the world (replacing an earlier simulated world there); returns the summary."""
+    check_replaceable(out)
     for sub in ("events", "configs", "ground_truth"):
         shutil.rmtree(out / sub, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
