@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from karma_pipelines.apps.cli import build_parser, main
-from karma_pipelines.defs.run import format_summary, registry_aliases
+from karma_pipelines.defs.summary import format_summary, registry_aliases
 from karma_pipelines.pipeline.backtest import format_report
 from karma_pipelines.pipeline.tables import counts, load_tables
 from karma_pipelines.records import DEFAULT_HORIZON

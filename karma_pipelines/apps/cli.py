@@ -41,7 +41,8 @@ def _run(args: argparse.Namespace) -> int:
     progress = Progress()
     with progress.stage("loading Dagster and the definitions"):
         from karma_pipelines.apps.home import prepare_home
-        from karma_pipelines.defs.run import format_summary, parse_source, run_pipeline
+        from karma_pipelines.defs.run import parse_source, run_pipeline
+        from karma_pipelines.defs.summary import format_summary
 
     home = Path(args.home).resolve()
     source = parse_source(args.source, home, args.layout, args.ref)

@@ -7,26 +7,11 @@ import os
 
 import psutil
 
+from karma_pipelines.tracking.liveness import start_time
+
+__all__ = ["group_members", "our_group_members", "signal_group", "start_time"]
+
 _GONE = (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
-
-
-def _token(proc: psutil.Process) -> str | None:
-    """The start time of a live (non-zombie) process as an opaque token, or None: it tells a process
-    from a later one that reuses its pid."""
-    try:
-        if proc.status() in _GONE:
-            return None
-        return f"{proc.create_time():.3f}"
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
-
-
-def start_time(pid: int) -> str | None:
-    """Start time of a live process, or None."""
-    try:
-        return _token(psutil.Process(pid))
-    except (psutil.NoSuchProcess, ValueError):
-        return None
 
 
 def group_members(pgid: int) -> list[int]:

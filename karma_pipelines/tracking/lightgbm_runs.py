@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
+from karma_pipelines.tracking.liveness import RUNNER_TAG, runner_token
 from karma_pipelines.tracking.registry import (
     CHALLENGER,
     CHAMPION,
@@ -134,6 +135,7 @@ def log_and_register(
     source = source_label(tags, dataset_source)
     run_name = f"{spec.name} · {source} · {dt.datetime.now(dt.UTC):%Y-%m-%d}"
     description = describe_run(spec, train_frame, test_frame, source, tags, headline_metrics(metrics))
+    tags = {**tags, RUNNER_TAG: runner_token()}  # a run left RUNNING by a killed process is closed later
     with mlflow.start_run(run_name=run_name, tags=tags, description=description) as active:
         best = int(booster.best_iteration or booster.current_iteration())
         mlflow.log_params({**spec.log_params(), **(extra_params or {}), "best_iteration": str(best)})
