@@ -70,7 +70,13 @@ def challenger_metadata(tracked: Tracked) -> dict:
     """What every model asset says of the version it registered and the gate's decision on it (the
     check reads `registered_model` and `version` back)."""
     reg, decision = tracked.registered, tracked.decision
+    registration = (
+        f"unchanged: version {reg.version} was made from the same data and code, nothing registered"
+        if reg.unchanged
+        else f"new version {reg.version}"
+    )
     return {
+        "registration": registration,
         "registered_model": reg.name,
         "version": int(reg.version),
         "alias": "challenger",

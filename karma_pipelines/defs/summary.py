@@ -21,7 +21,14 @@ SUMMARY_ASSETS = {
         "new_commits",
     ],
     "rollback_features": ["dagster/row_count", "features"],
-    "config_field_suggester": ["optional_hit_at_5", "optional_mrr", "unused_f1", "version", "decision"],
+    "config_field_suggester": [
+        "optional_hit_at_5",
+        "optional_mrr",
+        "unused_f1",
+        "version",
+        "decision",
+        "registration",
+    ],
     "config_field_suggestions": ["components", "missing", "unused"],
     "rollback_forecaster": [
         "test_roc_auc",
@@ -35,6 +42,7 @@ SUMMARY_ASSETS = {
         "version",
         "capture_at_10_vs_logistic",
         "mlflow_run",
+        "registration",
     ],
 }
 
@@ -134,6 +142,10 @@ def _alias_line(summary: dict, name: str, version) -> str:
     return text
 
 
+def _unchanged(asset: dict) -> bool:
+    return str(asset.get("registration", "")).startswith("unchanged")
+
+
 def format_summary(summary: dict, home: Path) -> str:
     a = summary["assets"]
     ev, q, dr = a["source_records"], a["quarantined_records"], a["deploy_records"]
@@ -185,6 +197,7 @@ def format_summary(summary: dict, home: Path) -> str:
             f"  registered            {forecaster_name} "
             f"{_alias_line(summary, forecaster_name, model.get('version'))}"
             f" (gate: {summary['promotion']['reason']})",
+            *([f"  registration          {model['registration']}"] if _unchanged(model) else []),
             f"  baselines             capture@10% {m('capture_at_10_vs_logistic'):.2f}x logistic regression",
         ]
     else:
@@ -198,6 +211,8 @@ def format_summary(summary: dict, home: Path) -> str:
             f"{sug.get('decision')}); {sugs.get('missing')} missing and {sugs.get('unused')} unused fields "
             f"suggested over {sugs.get('components')} components"
         )
+        if _unchanged(sug):
+            lines.append(f"  registration          {sug['registration']}")
     checks, failed = summary["checks"], summary.get("failed_checks", {})
     lines.append(f"  asset checks          {sum(checks.values())}/{len(checks)} passed")
     for name, check in failed.items():

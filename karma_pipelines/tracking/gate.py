@@ -11,13 +11,14 @@ import lightgbm as lgb
 import mlflow
 import numpy as np
 
-from karma_pipelines.tracking.lightgbm_runs import NOTE, RegisteredModel, format_metrics, load_booster
+from karma_pipelines.tracking.lightgbm_runs import NOTE, RegisteredModel, format_metrics, load_version
+from karma_pipelines.tracking.lineage import SOURCE_TAG
 from karma_pipelines.tracking.registry import (
-    CHAMPION,
     PromotionDecision,
+    champion_for,
     decide_promotion,
     record_decision,
-    version_by_alias,
+    recorded_decision,
 )
 from karma_pipelines.tracking.store import MlflowTarget
 from karma_pipelines.training.spec import PromotionGate
@@ -53,10 +54,13 @@ def challenge_champion(
     scores are recorded on the challenger's version and run. The alias is not moved here."""
     client = target.client()
     name, version = registered.name, registered.version
-    champion = version_by_alias(client, name, CHAMPION)
+    if registered.unchanged:  # the same data and code as this version: its recorded decision stands
+        return recorded_decision(client, name, version)
+    source = client.get_model_version(name, version).tags.get(SOURCE_TAG)
+    champion = champion_for(client, name, source)
     champion_metrics = None
     if champion is not None and str(champion.version) != str(version):
-        champion_metrics = score_on_holdout(load_booster(target, name, CHAMPION))
+        champion_metrics = score_on_holdout(load_version(target, name, str(champion.version)))
     decision = decide_promotion(challenger_metrics, champion_metrics, gate)
     record_decision(client, name, version, decision)
     champion_version = None if champion_metrics is None else str(champion.version)

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 
+from karma_pipelines.tracking.lineage import FINGERPRINT_TAG, SOURCE_TAG, fingerprint, source_key
 from karma_pipelines.tracking.liveness import RUNNER_TAG, runner_token
 from karma_pipelines.tracking.registry import (
     CHALLENGER,
@@ -41,6 +42,7 @@ class RegisteredModel:
     model_uri: str
     run_url: str
     model_url: str
+    unchanged: bool = False  # an existing version made from the same data and code: nothing registered
 
 
 # What a logged model needs at load time, pinned to the versions installed from uv.lock: given to MLflow
@@ -135,7 +137,18 @@ def log_and_register(
     source = source_label(tags, dataset_source)
     run_name = f"{spec.name} · {source} · {dt.datetime.now(dt.UTC):%Y-%m-%d}"
     description = describe_run(spec, train_frame, test_frame, source, tags, headline_metrics(metrics))
-    tags = {**tags, RUNNER_TAG: runner_token()}  # a run left RUNNING by a killed process is closed later
+    key = source_key(tags, dataset_source)
+    columns = [id_column, *spec.features, spec.target]
+    tags = {
+        **tags,
+        RUNNER_TAG: runner_token(),  # a run left RUNNING by a killed process is closed later
+        SOURCE_TAG: key,
+        FINGERPRINT_TAG: fingerprint(spec.log_params(), tags, key, [train_frame, test_frame], columns),
+    }
+    if register:
+        same = unchanged_version(target, spec.registered_model_name, tags[FINGERPRINT_TAG])
+        if same is not None:
+            return same
     with mlflow.start_run(run_name=run_name, tags=tags, description=description) as active:
         best = int(booster.best_iteration or booster.current_iteration())
         mlflow.log_params({**spec.log_params(), **(extra_params or {}), "best_iteration": str(best)})
@@ -201,6 +214,37 @@ def log_and_register(
         run_url=target.run_url(experiment_id, run_id),
         model_url=target.model_url(name, version),
     )
+
+
+def unchanged_version(target: MlflowTarget, name: str, fingerprint: str) -> RegisteredModel | None:
+    """The latest version of `name` when it was made from the same data and code (its fingerprint),
+    else None. Only the latest: after another version, the same input is a new challenge."""
+    client = target.client()
+    try:
+        versions = client.search_model_versions(f"name = '{name}'", order_by=["version_number DESC"])
+    except MlflowException:
+        return None
+    if not versions or versions[0].tags.get(FINGERPRINT_TAG) != fingerprint:
+        return None
+    latest = versions[0]
+    run = client.get_run(latest.run_id)
+    client.set_registered_model_alias(name, CHALLENGER, str(latest.version))
+    return RegisteredModel(
+        name=name,
+        version=str(latest.version),
+        run_id=latest.run_id,
+        experiment_id=run.info.experiment_id,
+        model_uri=f"models:/{name}/{latest.version}",
+        run_url=target.run_url(run.info.experiment_id, latest.run_id),
+        model_url=target.model_url(name, latest.version),
+        unchanged=True,
+    )
+
+
+def load_version(target: MlflowTarget, name: str, version: str) -> lgb.Booster:
+    """The booster of one version of a registered model."""
+    target.activate()
+    return mlflow.lightgbm.load_model(f"models:/{name}/{version}")
 
 
 def load_booster(target: MlflowTarget, name: str, alias: str = CHAMPION) -> lgb.Booster | None:

@@ -1,4 +1,9 @@
-"""Model registry: challenger/champion aliases and the promotion decision, for every model."""
+"""Model registry: challenger/champion aliases and the promotion decision, for every model.
+
+A champion serves one source: each source's champion has its own alias (`lineage.source_alias`), and
+`champion` (what `score` and `suggest --model champion` load) is the champion of the source of the
+version it points to. A challenger is compared with its own source's champion, on its own holdout, and
+a version trained on another source never replaces `champion`."""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
+from karma_pipelines.tracking.lineage import SOURCE_TAG, source_alias
 from karma_pipelines.training.spec import PromotionGate
 
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -31,6 +37,19 @@ def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersio
         return client.get_model_version_by_alias(name, alias)
     except MlflowException:
         return None
+
+
+def champion_for(client: MlflowClient, name: str, source: str | None) -> ModelVersion | None:
+    """The champion serving `source`: its own alias, else `champion` when that serves the same source
+    (or predates source tags). A champion of another source is none of this source's."""
+    if source:
+        own = version_by_alias(client, name, source_alias(source))
+        if own is not None:
+            return own
+    current = version_by_alias(client, name, CHAMPION)
+    if current is None or not source or current.tags.get(SOURCE_TAG, source) == source:
+        return current
+    return None
 
 
 def decide_promotion(
@@ -72,27 +91,33 @@ def record_decision(client: MlflowClient, name: str, version: str, decision: Pro
 
 
 def promote_to_champion(client: MlflowClient, name: str, version: str) -> None:
-    """Move `champion` to a version whose recorded decision is `promote`; refuse any other."""
-    tags = client.get_model_version(name, version).tags
-    if tags.get("promotion.decision") != "promote":
+    """Make a version whose recorded decision is `promote` the champion of its source (its own alias),
+    and `champion` too unless that serves another source; refuse any other version."""
+    mv = client.get_model_version(name, version)
+    if mv.tags.get("promotion.decision") != "promote":
         raise ValueError(
-            f"{name} version {version}: recorded decision is {tags.get('promotion.decision')!r}, "
+            f"{name} version {version}: recorded decision is {mv.tags.get('promotion.decision')!r}, "
             "not 'promote': it cannot become champion"
         )
-    client.set_registered_model_alias(name, CHAMPION, version)
+    source = mv.tags.get(SOURCE_TAG)
+    if source:
+        client.set_registered_model_alias(name, source_alias(source), version)
+    current = version_by_alias(client, name, CHAMPION)
+    if current is None or not source or current.tags.get(SOURCE_TAG, source) == source:
+        client.set_registered_model_alias(name, CHAMPION, version)
 
 
 def settle_champion(client: MlflowClient, name: str, version: str) -> tuple[str, bool, str]:
     """After the gate: promote `version` when its recorded decision is `promote`, else keep the
-    champion. Returns (the champion's version, whether the alias moved, the recorded reason)."""
-    tags = client.get_model_version(name, version).tags
-    reason = tags.get("promotion.reason", "no decision recorded")
-    if tags.get("promotion.decision") == "promote":
+    champion of its source. Returns (that champion's version, whether it moved, the recorded reason)."""
+    mv = client.get_model_version(name, version)
+    reason = mv.tags.get("promotion.reason", "no decision recorded")
+    if mv.tags.get("promotion.decision") == "promote":
         promote_to_champion(client, name, version)
         return str(version), True, reason
-    current = version_by_alias(client, name, CHAMPION)
+    current = champion_for(client, name, mv.tags.get(SOURCE_TAG))
     if current is None:
-        raise ValueError(f"{name}: version {version} was not promoted and there is no champion")
+        raise ValueError(f"{name}: version {version} was not promoted and its source has no champion")
     return str(current.version), False, reason
 
 
