@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from karma_pipelines.contracts.redaction import redact_json_line
 from karma_pipelines.contracts.schema import KARMA_EVENTS
 from karma_pipelines.sources import WorldNotFound, read_event_log, read_world_components
 
@@ -100,7 +101,10 @@ def events(world: Path) -> pd.DataFrame:
 def test_one_row_per_non_blank_line_in_file_order(events):
     expected = [f"{f}:{n}" for f, n in sorted(LINES)]
     assert events["record_id"].tolist() == expected
-    assert events["raw"].tolist() == [LINES[k][0] for k in sorted(LINES)]  # no trailing "\r"
+    # As written (no trailing "\r"), but redacted where the source reads it: no secret is ever stored.
+    assert events["raw"].tolist() == [redact_json_line(LINES[k][0]) for k in sorted(LINES)]
+    assert any(redact_json_line(LINES[k][0]) != LINES[k][0] for k in LINES)  # one line holds a secret
+    assert not events["raw"].str.contains("hunter2|s3cr3t", regex=True).any()
     assert events["line_no"].tolist() == [n for _, n in sorted(LINES)]
     assert (events["source_file"] + ":" + events["line_no"].astype(str)).tolist() == expected
 

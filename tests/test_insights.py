@@ -46,7 +46,9 @@ def events_frame(rows: list[tuple]) -> pd.DataFrame:
                 "attrs_kind": "object",
                 "attrs": attrs,
                 "tags": {"Environment": "dev"},
+                "envelope_error": None,
                 "duplicate_of": None,
+                "conflicts_with": None,
             }
         )
     return KARMA_EVENTS.conform(pd.DataFrame(records))

@@ -410,6 +410,25 @@ def test_dagster_latest_forecaster_materialization_links_mlflow(live_ui, pipelin
     assert meta["version"]["intValue"] == 1
 
 
+def status_with_host(url: str, host: str) -> int:
+    request = urllib.request.Request(url, headers={"Host": host})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status
+    except urllib.error.HTTPError as refused:
+        return refused.code
+
+
+def test_both_uis_answer_loopback_host_names_only(live_ui):
+    """DNS rebinding: a page on evil.example resolving to 127.0.0.1 gets nothing from either server."""
+    for url, refused in ((f"{live_ui.dagster}/server_info", 400), (f"{live_ui.mlflow}/", 403)):
+        port = url.split(":")[2].split("/")[0]
+        assert status_with_host(url, "evil.example") == refused, url
+        assert status_with_host(url, f"evil.example:{port}") == refused, url
+        assert status_with_host(url, f"127.0.0.1:{port}") == 200, url
+        assert status_with_host(url, f"localhost:{port}") == 200, url
+
+
 def test_links_between_the_uis_open_what_they_name(live_ui, pipeline):
     """Dagster -> MLflow: the run link opens on the port the UI was started with, and names a run MLflow
     has; MLflow -> Dagster: the run's `dagster.run_url` opens a Dagster run page that exists."""

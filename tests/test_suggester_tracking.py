@@ -32,9 +32,15 @@ def test_first_suggester_becomes_champion_and_logs_names_only(tmp_path):
     assert "model_masked_optional_hit_at_5" in logged.data.metrics
     assert "baseline_masked_optional_hit_at_5" in logged.data.metrics
     assert logged.data.tags["suggester.code_evidence"] == "no"
-    # A second, identical run is re-scored against the champion on its own holdout.
-    second = track_suggester(target, run, {"dagster.run_id": "r2"}, dataset_source="tests")
-    # Same data, same model: the challenger ties the champion on the same cases, and a tie promotes.
+    # The same data and code again: nothing new is registered, the recorded decision stands.
+    same = track_suggester(target, run, {"dagster.run_id": "r2"}, dataset_source="tests")
+    assert same.registered.unchanged and same.registered.version == tracked.registered.version
+    assert same.decision.promote == tracked.decision.promote
+    # New code (another code version), same data: a new version, re-scored against the champion on its
+    # own holdout; the same model ties the champion on the same cases, and a tie promotes.
+    tags = {"dagster.run_id": "r3", "dagster.code_version": "2"}
+    second = track_suggester(target, run, tags, dataset_source="tests")
+    assert not second.registered.unchanged and second.registered.version != tracked.registered.version
     assert second.decision.champion is not None
     assert second.decision.champion["optional_hit_at_5"] == pytest.approx(
         second.decision.challenger["optional_hit_at_5"]

@@ -238,7 +238,7 @@ def test_deploy_records_suite_catches_each_problem():
         f"{reason('be_in_set', 'action')}; {reason('be_in_set', 'outcome')}",
     ]
     record = json.loads(q.set_index("quarantine_id").loc["deploy_records:dep-000005", "record"])
-    assert record["message"] == REDACTED  # a secret-shaped value
+    assert record["message"] == f"postgres://admin:{REDACTED}@db:5432/app"  # the password only
     assert record["author"] == "alice"  # column names are not secret names ("author" ~ "auth")
     assert record["deployed_at"] == "2026-05-10T17:00:00+00:00"
     assert record["fields_added"] == ["cidr"]

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 
 from karma_pipelines.apps.home import TELEMETRY_OFF, ensure_instance
+from karma_pipelines.apps.host_guard import FOLDER as HOST_GUARD
 from karma_pipelines.apps.processes import group_members, our_group_members, signal_group, start_time
 from karma_pipelines.tracking.store import DAGSTER_UI_URL_ENV, MLFLOW_UI_URL_ENV
 
@@ -104,6 +105,9 @@ def server_environment(home: Path, dagster_port: int, mlflow_port: int) -> dict[
     for name, messages in QUIET_WARNINGS.items():
         filters = [f"ignore:{m}" for m in messages] + [base.get("PYTHONWARNINGS", "")]
         envs[name] = {**base, "PYTHONWARNINGS": ",".join(f for f in filters if f)}
+    # Dagster's webserver answers loopback host names only, as MLflow's does (`host_guard`).
+    paths = [str(HOST_GUARD), base.get("PYTHONPATH", "")]
+    envs["dagster"]["PYTHONPATH"] = os.pathsep.join(p for p in paths if p)
     return envs
 
 

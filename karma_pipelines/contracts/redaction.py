@@ -1,33 +1,100 @@
-"""Redaction of secret-looking config values before they reach any table, log or metadata."""
+"""Redaction of secrets, once, at the edge where a source reads its input: no stage after it (tables,
+pickles, Git state, MLflow, Dagster metadata, CLI output) ever sees a raw secret value.
+
+What is a secret:
+- by field name: `password`, `secret`, `token`, `api_key`, `private_key`, `credential`, `dsn`, ... and
+  environment-variable style `*_KEY` names (`STRIPE_KEY`, `AWS_SECRET_ACCESS_KEY`); every value under a
+  `secrets` list;
+- in name/value lists (ECS `environment: [{"name": "DB_PASSWORD", "value": ...}]`, `key`/`value` too):
+  the value of a secret name;
+- by value, anywhere (also in free text such as commit messages): access keys and tokens of well-known
+  shapes (AWS, GitHub, GitLab, Slack, Stripe, JWT, private keys), passwords in URLs, `password=...` /
+  `password is ...` phrases, and long high-entropy strings (mixed-case letters and digits: not hex
+  digests or commit ids, which stay).
+"""
 
 from __future__ import annotations
 
+import json
+import math
 import re
+from collections import Counter
 from typing import Any
 
 REDACTED = "***REDACTED***"
 _SECRET_NAME = re.compile(
-    r"(pass(word)?|secret|token|api[_-]?key|private[_-]?key|credential|auth|dsn|conn(ection)?_?string)",
+    r"(pass(word|wd|phrase)?|pwd|secret|token|api[_-]?key|private[_-]?key|credential|auth|dsn"
+    r"|conn(ection)?_?string|access[_-]?key|signing[_-]?key|encryption[_-]?key)",
     re.IGNORECASE,
 )
-_SECRET_VALUE = re.compile(r"(AKIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY-----|://[^/\s:]+:[^@\s]+@)")
-
-
-def is_secret_field(name: str) -> bool:
-    return bool(_SECRET_NAME.search(name))
-
-
+_ENV_KEY = re.compile(r"^[A-Z0-9_]*_KEY$")  # an environment variable named like a key: STRIPE_KEY
+# Tokens and keys of a known shape, replaced wherever they appear.
+_TOKEN = re.compile(
+    r"(AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}|-----BEGIN [A-Z ]*PRIVATE KEY-----"
+    r"|gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}"
+    r"|xox[abprs]-[A-Za-z0-9-]{10,}|[sr]k_(live|test)_[A-Za-z0-9]{16,}"
+    r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,})"
+)
+_URL_PASSWORD = re.compile(r"(://[^/\s:@]+:)([^@\s/]+)(@)")  # the password of `scheme://user:password@host`
+# Any secret of a known shape (also the prefilter of `validation.quarantine` for raw lines).
+_SECRET_VALUE = re.compile(f"{_TOKEN.pattern}|{_URL_PASSWORD.pattern}")
+# `password=hunter2`, `password: "x"`, `token is abc`: the name stays, the value goes.
+_PHRASE = re.compile(
+    r"(?i)\b((?:db_|api_|access_)?(?:password|passwd|pwd|secret|token|api[_-]?key)s?)"
+    r"(\s*(?:=|:|\bis\b|\bwas\b)\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&\"']+)"
+)
+_WORD = re.compile(r"[A-Za-z0-9+/=_\-]{24,}")
 MAX_DEPTH = 64  # deeper than this, a value is redacted whole (never recursed into: no RecursionError)
 
 
+def is_secret_field(name: str) -> bool:
+    return bool(_SECRET_NAME.search(name) or _ENV_KEY.match(name))
+
+
+def _high_entropy(word: str) -> bool:
+    """A long random-looking string: upper and lower case letters and digits, ≥ 4.2 bits per char."""
+    if len(word) < 24 or not (
+        any(c.isupper() for c in word) and any(c.islower() for c in word) and any(c.isdigit() for c in word)
+    ):
+        return False
+    counts = Counter(word)
+    entropy = -sum(n / len(word) * math.log2(n / len(word)) for n in counts.values())
+    return entropy >= 4.2
+
+
+def redact_text(text: str) -> str:
+    """A string with every secret in it replaced: whole-value shapes, URL passwords, `password=...`
+    phrases and high-entropy words (the rest of the text stays)."""
+    if _TOKEN.fullmatch(text.strip()):
+        return REDACTED
+    text = _URL_PASSWORD.sub(lambda m: f"{m[1]}{REDACTED}{m[3]}", text)
+    text = _TOKEN.sub(REDACTED, text)
+    text = _PHRASE.sub(lambda m: f"{m[1]}{m[2]}{REDACTED}", text)
+    return _WORD.sub(lambda m: REDACTED if _high_entropy(m[0]) else m[0], text)
+
+
+def _pair_name(value: dict) -> str | None:
+    """The name of a name/value (or key/value) entry, when it is one."""
+    for name_key in ("name", "key", "Name", "Key"):
+        if isinstance(value.get(name_key), str) and ("value" in value or "Value" in value):
+            return value[name_key]
+    return None
+
+
 def redact(value: Any, key: str = "", _depth: int = 0) -> Any:
-    """A copy of `value` with secret-named fields and secret-shaped strings replaced; an object or
-    array nested deeper than MAX_DEPTH is replaced whole."""
+    """A copy of `value` with secret-named fields, the values of secret-named name/value entries and
+    secrets in strings replaced; an object or array nested deeper than MAX_DEPTH is replaced whole."""
     if isinstance(value, (dict, list)) and _depth >= MAX_DEPTH:
         return REDACTED
     if isinstance(value, dict):
+        pair = _pair_name(value)
+        secret_pair = pair is not None and is_secret_field(pair)
         return {
-            k: (REDACTED if is_secret_field(str(k)) else redact(v, str(k), _depth + 1))
+            k: (
+                REDACTED
+                if is_secret_field(str(k)) or (secret_pair and k in ("value", "Value"))
+                else redact(v, str(k), _depth + 1)
+            )
             for k, v in value.items()
         }
     if isinstance(value, list):
@@ -35,6 +102,23 @@ def redact(value: Any, key: str = "", _depth: int = 0) -> Any:
         if is_secret_field(key):
             return [REDACTED for _ in value]
         return [redact(v, key, _depth + 1) for v in value]
-    if isinstance(value, str) and _SECRET_VALUE.search(value):
-        return REDACTED
+    if isinstance(value, str):
+        return redact_text(value)
     return value
+
+
+def redact_json_line(line: str) -> str:
+    """One raw JSON line, redacted (re-serialised only when something was redacted); a line that is
+    not JSON has its `"secret_name": value` pairs blanked, then secrets in its text replaced."""
+    try:
+        obj = json.loads(line)
+    except (ValueError, RecursionError):
+        text = _JSON_PAIR.sub(lambda m: f'"{m[1]}": "{REDACTED}"' if is_secret_field(m[1]) else m[0], line)
+        return redact_text(text)
+    cleaned = redact(obj)
+    return line if cleaned == obj else json.dumps(cleaned)
+
+
+# `"name": value` in text that is not (whole) JSON: a truncated line. A value never starts an object or
+# array, so the pairs nested in one are matched themselves (a cut line's nested `db_password` too).
+_JSON_PAIR = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:\s*("(?:[^"\\]|\\.)*"|[^,{}\[\]\s]+)')

@@ -18,105 +18,32 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from karma_pipelines.contracts.redaction import _SECRET_NAME, _SECRET_VALUE, _WORD, redact, redact_json_line
 from karma_pipelines.contracts.schema import KARMA_EVENTS
 from karma_pipelines.sources.event_redelivery import mark_redeliveries
+from karma_pipelines.sources.event_values import ENVELOPE_STRINGS as _ENVELOPE_STRINGS
+from karma_pipelines.sources.event_values import MAX_ATTRS_DEPTH, json_kind
+from karma_pipelines.sources.event_values import MISSING as _MISSING
+from karma_pipelines.sources.event_values import attrs_kind as _attrs_kind
+from karma_pipelines.sources.event_values import envelope_error as _envelope_error
+from karma_pipelines.sources.event_values import without_surrogates as _without_surrogates
 
 # A `ts` counts only when it is a string holding at least a full calendar date (ISO 8601, extended
 # or basic); pandas' ISO 8601 parser would otherwise accept a bare year such as "2026".
 _TS_SHAPE = r"^\s*\d{4}-?\d{2}-?\d{2}(?:[T ]|\s*$)"
-_ENVELOPE_STRINGS = ("event_type", "entity_id", "correlation_id", "idempotency_key", "source")
-_MISSING = object()
 _TS_DTYPE = next(c.dtype for c in KARMA_EVENTS.columns if c.name == "ts")
 _TS_MIN, _TS_MAX = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
-MAX_ATTRS_DEPTH = 64  # deeper `attrs` (a config nested past it) is quarantined, never recursed into
-_ID_ATTRS = ("deploy_id", "rolls_back", "change_id")  # must be scalars: records key and join on them
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # a JSON escape that may decode to a lone surrogate
-_SURROGATE = re.compile("[\ud800-\udfff]")
-_JSON_SPACE = " \t\r"  # JSON's white space besides the line feed that separates lines
+_JSON_SPACE = " \t\r"
+# A line none of whose text could be a secret (no secret-like name or shape, no long word, no escape
+# that could hide one) is kept and parsed as it is; any other is redacted (`contracts.redaction`).
+_SUSPECT = re.compile(
+    "|".join([f"(?i:{_SECRET_NAME.pattern})", _SECRET_VALUE.pattern, _WORD.pattern, "_KEY", r"\\"])
+)  # JSON's white space besides the line feed that separates lines
 
 
 class WorldNotFound(FileNotFoundError):
     """The folder given is not (part of) a Karma world: it lacks the files we read."""
-
-
-def json_kind(value: Any) -> str:
-    """The JSON kind of a decoded value: object, array, string, number, boolean or null."""
-    if value is _MISSING:
-        return "missing"
-    if isinstance(value, dict):
-        return "object"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, (int, float)):
-        return "number"
-    if value is None:
-        return "null"
-    return type(value).__name__
-
-
-def _attrs_kind(attrs: Any, line: str) -> str:
-    """`attrs`' JSON kind; for an object that records cannot use, `object: <what is wrong>` (which
-    the suite quarantines, the reason naming the field)."""
-    if not isinstance(attrs, dict):
-        return json_kind(attrs)
-    for name in _ID_ATTRS:
-        value = attrs.get(name)
-        if isinstance(value, (dict, list)):
-            return f"object: attrs.{name} is an {json_kind(value)}, not a string"
-    config = attrs.get("config")
-    if config is not None and not isinstance(config, dict):
-        return f"object: attrs.config is {_a(json_kind(config))}, not an object"
-    # A line with few brackets cannot be deep: only a suspect one is walked.
-    if line.count("{") + line.count("[") > MAX_ATTRS_DEPTH:
-        for name, value in attrs.items():
-            if _deeper_than(value, MAX_ATTRS_DEPTH - 1):
-                return f"object: attrs.{name} nested deeper than {MAX_ATTRS_DEPTH} levels"
-    return "object"
-
-
-def _a(kind: str) -> str:
-    return f"an {kind}" if kind[0] in "aeiou" else f"a {kind}"
-
-
-def _envelope_error(obj: dict) -> str | None:
-    """Which envelope fields are present but not strings (never coerced: `12345`, `true`, `{"k": 1}`)."""
-    wrong = [
-        f"{name} is {_a(json_kind(obj[name]))}, not a string"
-        for name in _ENVELOPE_STRINGS
-        if obj.get(name) is not None and not isinstance(obj[name], str)
-    ]
-    return "; ".join(wrong) or None
-
-
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether `value` nests more than `limit` objects/arrays deep (iterative: no recursion)."""
-    stack = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth >= limit:
-                return True
-            children = item.values() if isinstance(item, dict) else item
-            stack.extend((child, depth + 1) for child in children)
-    return False
-
-
-def _without_surrogates(value: Any, depth: int) -> Any:
-    """`value` with every lone surrogate (a `\\ud800` escape: not encodable) replaced by U+FFFD;
-    only `depth` levels down (deeper is quarantined anyway)."""
-    if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value)
-    if depth <= 0:
-        return value
-    if isinstance(value, dict):
-        return {_without_surrogates(k, 0): _without_surrogates(v, depth - 1) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_without_surrogates(v, depth - 1) for v in value]
-    return value
 
 
 def _as_text(value: Any) -> str | None:
@@ -186,7 +113,8 @@ _UNPARSED = (None,) * (len(_ENVELOPE_STRINGS) + 2) + ("missing", {}, {})
 
 
 def _parse_line(line: str, decode_error: str | None) -> tuple[Any, ...]:
-    """The `_PARSED` fields of one line, plus whether `ts` was a string."""
+    """The `_PARSED` fields of one line, plus whether `ts` was a string; `attrs` and `tags` redacted
+    here, where the source reads them (no later stage sees a raw secret)."""
     if decode_error is not None:
         return (decode_error, *_UNPARSED, False)
     try:
@@ -203,6 +131,10 @@ def _parse_line(line: str, decode_error: str | None) -> tuple[Any, ...]:
     ts = get("ts")
     attrs = get("attrs", _MISSING)
     tags = get("tags")
+    kind = _attrs_kind(attrs, line)  # on the line as written (redaction bounds the depth it keeps)
+    if _SUSPECT.search(line):
+        attrs = attrs if attrs is _MISSING else redact(attrs)
+        tags = redact(tags)
     return (
         None,
         _as_text(ts),
@@ -212,7 +144,7 @@ def _parse_line(line: str, decode_error: str | None) -> tuple[Any, ...]:
         _as_text(get("idempotency_key")),
         _as_text(get("source")),
         _envelope_error(obj),
-        _attrs_kind(attrs, line),
+        kind,
         attrs if isinstance(attrs, dict) else {},
         tags if isinstance(tags, dict) else {},
         isinstance(ts, str),
@@ -251,7 +183,9 @@ def read_event_log(events_dir: Path, days: list[str] | None = None) -> pd.DataFr
             for number, (line, decode_error) in enumerate(_file_lines(path), start=1):
                 line = line.removesuffix("\r")
                 if line.strip(_JSON_SPACE):  # a line of other white space (form feed, NBSP, …) is a row
-                    rows.append((f"{name}:{number}", name, number, line, *_parse_line(line, decode_error)))
+                    parsed = _parse_line(line, decode_error)
+                    raw = redact_json_line(line) if _SUSPECT.search(line) else line
+                    rows.append((f"{name}:{number}", name, number, raw, *parsed))
         if not rows:
             return KARMA_EVENTS.empty()  # only blank lines
         names = ("record_id", "source_file", "line_no", "raw", *_PARSED, "ts_is_text")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,16 +16,15 @@ import pandas as pd
 from karma_pipelines.contracts.redaction import (  # the patterns: to pre-filter lines in one pass
     _SECRET_NAME,
     _SECRET_VALUE,
-    REDACTED,
-    is_secret_field,
+    _WORD,
     redact,
+    redact_json_line,
 )
 from karma_pipelines.contracts.schema import KARMA_EVENTS, QUARANTINED_RECORDS, Table
 from karma_pipelines.validation.gx_runner import run_suite
 from karma_pipelines.validation.suites import Suite, load_suite
 
 NULL_KEY_PREFIX = "#row"  # record_id of a row whose key is null: `#row<position in the input>`
-_JSON_PAIR = re.compile(r'"((?:[^"\\]|\\.)*)"\s*:\s*("(?:[^"\\]|\\.)*"|[^,}\]\s]+)')
 
 
 @dataclass
@@ -163,29 +161,20 @@ def _plain(value: Any) -> Any:
 
 
 def _redacted_lines(lines: pd.Series) -> list[str | None]:
-    """Raw event lines, redacted; a line with no secret-like name or value anywhere is kept as is."""
-    # The redaction patterns, run over whole lines at once (vectorised): a line that matches neither
-    # (and has no JSON escapes that could hide a match) cannot hold a secret field or value.
+    """Raw event lines, redacted (sources redact at their edge already: this keeps a frame built
+    elsewhere safe too); a line with no secret-like name, value or long word is kept as is."""
+    # The redaction patterns, run over whole lines at once (vectorised): a line that matches none
+    # (and has no JSON escapes that could hide a match) cannot hold a secret.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "This pattern is interpreted as a regular expression")
         suspect = (
             lines.str.contains(_SECRET_NAME.pattern, case=False, regex=True)
             | lines.str.contains(_SECRET_VALUE.pattern, regex=True)
+            | lines.str.contains(_WORD.pattern, regex=True)
+            | lines.str.contains("_KEY", regex=False)
             | lines.str.contains("\\", regex=False)
         ).fillna(False)
     return [
-        _redacted_line(line) if flag else (None if pd.isna(line) else line)
+        redact_json_line(line) if flag else (None if pd.isna(line) else line)
         for line, flag in zip(lines, suspect, strict=True)
     ]
-
-
-def _redacted_line(line: str) -> str:
-    """One raw event line, redacted (re-serialised only when something was redacted)."""
-    try:
-        obj = json.loads(line)
-    except (ValueError, RecursionError):
-        # Not JSON: blank out `"secret_name": value` pairs, then any secret-shaped remainder.
-        text = _JSON_PAIR.sub(lambda m: f'"{m[1]}": "{REDACTED}"' if is_secret_field(m[1]) else m[0], line)
-        return redact(text)
-    cleaned = redact(obj)
-    return line if cleaned == obj else json.dumps(cleaned)
