@@ -32,13 +32,21 @@ class ParseFailure:
     line: int  # the line the parser stopped at (1-based, in the file)
     block: str  # the block's header (`data "aws_ami" "al2023"`), or "" for the whole file
     message: str  # the parser's message, first line
+    recovered: bool = False  # read all the same, with its `;`-separated attributes on lines of their own
+
+    @property
+    def outcome(self) -> str:
+        if self.recovered:
+            return "read after putting its `;`-separated attributes on lines of their own"
+        return "only its plain `local.config.<path>` references read"
 
     def __str__(self) -> str:
         where = f" in {self.block}" if self.block else ""
-        return f"{self.file}:{self.line}{where}: {self.message}"
+        return f"{self.file}:{self.line}{where}: {self.message} ({self.outcome})"
 
     def as_dict(self) -> dict:
-        return {"file": self.file, "line": self.line, "block": self.block, "message": self.message}
+        return {"file": self.file, "line": self.line, "block": self.block, "message": self.message,
+                "recovered": self.recovered, "outcome": self.outcome}  # fmt: skip
 
 
 @dataclass
@@ -56,6 +64,8 @@ class ParsedFile:
     def status(self) -> str:
         if not self.failures:
             return "parsed"
+        if all(f.recovered for f in self.failures):
+            return "parsed after repair"
         return "partly parsed" if self.trees else "failed"
 
 
@@ -97,6 +107,18 @@ def _header(block: str) -> str:
     return ""
 
 
+def _semicolons_split(block: str) -> str:
+    """`filter { name = "a"; values = ["b"] }` (accepted by Terraform, rejected by python-hcl2) with
+    each `;` outside a string replaced by a line break (reads after it in the block are a line or so
+    late)."""
+    out, quoted = [], False
+    for i, ch in enumerate(block):
+        if ch == '"' and (i == 0 or block[i - 1] != "\\"):
+            quoted = not quoted
+        out.append("\n" if ch == ";" and not quoted else ch)
+    return "".join(out)
+
+
 def parse_file(path: Path, root: Path) -> ParsedFile:
     """Parse one file: whole when python-hcl2 accepts it, else block by block."""
     name = str(path.relative_to(root))
@@ -117,8 +139,13 @@ def parse_file(path: Path, root: Path) -> ParsedFile:
                 parsed.trees.append(hcl2.parses_to_tree("\n" * (first - 1) + block))
             except Exception as exc:  # noqa: BLE001
                 line, message = _message(exc)
-                parsed.failures.append(ParseFailure(name, line, _header(block), message))
-                parsed.unparsed.append((first, block))
+                recovered = True
+                try:
+                    parsed.trees.append(hcl2.parses_to_tree("\n" * (first - 1) + _semicolons_split(block)))
+                except Exception:  # noqa: BLE001
+                    parsed.unparsed.append((first, block))
+                    recovered = False
+                parsed.failures.append(ParseFailure(name, line, _header(block), message, recovered))
         return parsed
 
 
