@@ -100,8 +100,8 @@ class _ModuleWalker(_ExpressionWalker):
                 self.block(child, inner, cond)
 
     def _module_call(self, module: str, attributes: dict, scope: dict[str, Binding], cond: bool) -> dict:
-        """Note the inputs of a local module that receive (part of) the config; the other
-        attributes are walked as usual."""
+        """Note the inputs of a local module that receive (part of) the config (what the child reads
+        of them is the evidence, not the passing); the other attributes are walked as usual."""
         rest = {}
         for name, attribute in attributes.items():
             value = _trees(attribute)[-1]
@@ -109,7 +109,6 @@ class _ModuleWalker(_ExpressionWalker):
             if src is None:
                 rest[name] = attribute
                 continue
-            self.record(src.path, src.default, False, cond or src.filtered, value)
             self.passes.append(ModulePass(module, name, Binding(src.path, src.default, src.filtered or cond)))
         return rest
 

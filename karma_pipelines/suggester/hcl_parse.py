@@ -109,13 +109,19 @@ def _header(block: str) -> str:
 
 def _semicolons_split(block: str) -> str:
     """`filter { name = "a"; values = ["b"] }` (accepted by Terraform, rejected by python-hcl2) with
-    each `;` outside a string replaced by a line break (reads after it in the block are a line or so
-    late)."""
-    out, quoted = [], False
-    for i, ch in enumerate(block):
-        if ch == '"' and (i == 0 or block[i - 1] != "\\"):
-            quoted = not quoted
-        out.append("\n" if ch == ";" and not quoted else ch)
+    each `;` outside strings and comments replaced by a line break (reads after it in the block are
+    a line or so late)."""
+    out = []
+    for line in block.splitlines(keepends=True):
+        quoted, chars = False, []
+        for i, ch in enumerate(line):
+            if ch == '"' and (i == 0 or line[i - 1] != "\\"):
+                quoted = not quoted
+            if not quoted and (ch == "#" or line.startswith("//", i)):
+                chars.append(line[i:])
+                break
+            chars.append("\n" if ch == ";" and not quoted else ch)
+        out.append("".join(chars))
     return "".join(out)
 
 
