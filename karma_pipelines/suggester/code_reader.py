@@ -90,15 +90,14 @@ class _Reader:
 
 
 def _empty_siblings(root: Path, folders: list[Path]) -> list[Path]:
-    """Folders beside two or more component folders that hold no `.tf` at all (a type with no Terraform)."""
+    """Folders beside component folders (under the same folder, not the IaC root itself) that hold no
+    `.tf` at all: a type with no Terraform (`components/sqs-queue/README.md` only)."""
     parents = defaultdict(set)
     for folder in folders:
-        if folder != root:
+        if folder.parent != root and folder != root:
             parents[folder.parent].add(folder)
     out = []
     for parent, kids in parents.items():
-        if len(kids) < 2:
-            continue
         for entry in sorted(parent.iterdir()):
             visible = entry.is_dir() and not entry.name.startswith(".") and entry not in kids
             if visible and not any(entry.rglob("*.tf")):
