@@ -81,7 +81,9 @@ class _ModuleWalker(_ExpressionWalker):
                 iterator = (_name(_trees(named)[-1]) if named else None) or (labels[0] if labels else None)
             if src is not None:
                 self.record(src.path, src.default, False, conditional or src.filtered, value)
-                bound = Binding(_join(src.path, "*"), False, src.filtered)
+                # An element of a collection that may be absent (`try(local.config.x, {})`) used whole
+                # does not make the collection required; its fields still are, for each element.
+                bound = Binding(_join(src.path, "*"), src.default, src.filtered)
                 if kind == "dynamic" and iterator:
                     inner[f"{iterator}.value"] = bound
                 else:
