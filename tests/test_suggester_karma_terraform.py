@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from karma_pipelines.defs.suggester import code_metadata
 from karma_pipelines.suggester import load_suggester_spec, suggest, train_suggester
 from karma_pipelines.suggester.code_evidence import read_code_evidence
 from karma_pipelines.suggester.code_report import report_lines, type_report
@@ -219,3 +220,15 @@ def test_unused_from_the_terraform_with_its_reason(iac):
     alone = train_suggester(corpus, spec, None)
     without = suggest(alone, corpus, top=5, spec=spec)  # the corpus alone cannot see them
     assert terraform_unused_metrics(without, corpus, code)["top_level_recall"] < 1.0
+
+
+def test_the_dagster_metadata_names_the_failures(iac):
+    corpus = corpus_from_configs([{"component": "site/a", "config": {"index_document": "i"}}])
+    metadata = code_metadata(read_code_evidence(iac), corpus)
+    assert metadata["code_types_with_config_root"] == 2
+    failures = metadata["code_parse_failures"].value
+    assert "components/site/broken.tf" in failures and 'resource "aws_instance" "broken"' in failures
+    assert "only its plain `local.config.<path>` references read" in failures
+    types = metadata["code_evidence_types"].value
+    assert "no .tf files" in types and "local.config" in types
+    assert code_metadata(None, corpus) == {}

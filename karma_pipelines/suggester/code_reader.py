@@ -110,7 +110,7 @@ def read_folders(iac_dir, type_of_folder: dict[str, str] | None = None) -> CodeE
     evidence = CodeEvidence(root=str(Path(iac_dir)))
     files: dict[Path, list[Path]] = defaultdict(list)
     for path in sorted(root.rglob("*.tf")):
-        if ".terraform" not in path.parts:
+        if ".terraform" not in path.parts and path.is_file():
             files[path.parent].append(path)
     parsed = {folder: [parse_file(p, root) for p in paths] for folder, paths in sorted(files.items())}
     for found in parsed.values():

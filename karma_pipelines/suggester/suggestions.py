@@ -73,8 +73,10 @@ def _unused_reason(row: dict, ctype: str, names: list[str], types: list[str]) ->
         support, others = int(row["type_support"]), int(row["n_type"])
         if support < others:
             parts.append(f"set by only {support} of {others} other {ctype} configs")
+        elif others == 1:
+            parts.append(f"set by the other {ctype} config")
         else:
-            parts.append(f"set by all {others} other {ctype} config{'' if others == 1 else 's'}")
+            parts.append(f"set by all {others} other {ctype} configs")
         if row["n_twins"] > 0 and row["twin_rate"] == 0:
             parts.append("none of its twins in other environments")
     if row["code_available"] == 1 and row["code_read"] == 1:
