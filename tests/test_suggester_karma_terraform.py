@@ -232,3 +232,15 @@ def test_the_dagster_metadata_names_the_failures(iac):
     types = metadata["code_evidence_types"].value
     assert "no .tf files" in types and "local.config" in types
     assert code_metadata(None, corpus) == {}
+
+
+def test_model_flags_the_code_reads_by_name_are_dropped_those_it_passes_on_whole_stay(iac):
+    from karma_pipelines.suggester.code_unused import with_code_unused
+
+    config = {"content_bucket_prefix": "b", "index_document": "i", "tags": {"Ownr": "x"}}
+    corpus = corpus_from_configs([{"component": "site/a", "config": config}])
+    typo = {"field": "tags.Ownr", "score": 0.8, "reason": "looks like a misspelling of `Owner`"}
+    model = {0: [{"field": "content_bucket_prefix", "score": 0.9, "reason": "set by only 0 of 3"}, typo]}
+    (found,) = with_code_unused(model, corpus, read_code_evidence(iac), None, 5).values()
+    assert [s["field"] for s in found] == ["index_document", "tags.Ownr"]  # tags is used whole
+    assert found[1]["reason"] == "looks like a misspelling of `Owner`"

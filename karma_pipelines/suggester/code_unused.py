@@ -3,7 +3,9 @@
 Corpus evidence can never call a field that every config of a type sets unused; the code can. With
 code evidence for a type, every present field its Terraform never reads is `unused` (an unread
 subtree once, at its top-most unread prefix) with the reason "set in N configs of <type>, read by
-none of its Terraform", and a field the code reads is never flagged unused, whatever the model says.
+none of its Terraform", and a field the code reads by name is never flagged unused, whatever the
+model says (inside a subtree the code only passes on whole, such as a bag of environment variables,
+the model's flags stay: the code does not know those keys).
 """
 
 from __future__ import annotations
@@ -68,8 +70,10 @@ def with_code_unused(
     model: dict[int, list[dict]], corpus: Corpus, code: CodeEvidence, rows, top: int
 ) -> dict[int, list[dict]]:
     """The model's unused suggestions per row, corrected by the code for rows whose type has code
-    evidence: fields the code reads dropped, fields it never reads added (score 1.0, evidence
-    `terraform`; the model's reason appended where it flagged them too), top-level ones first."""
+    evidence: fields it never reads added (score 1.0, evidence `terraform`; the model's reason
+    appended where it flagged them too), top-level ones first; fields the code reads by name dropped;
+    the model's flags inside a subtree the code only passes on whole (`environment = local.config.env`:
+    it never names the keys, so a misspelt variable name there is still the model's to flag) after."""
     types = corpus.configs["component_type"].to_numpy()
     unread = unread_fields(corpus, code, rows)
     out = {}
@@ -80,10 +84,13 @@ def with_code_unused(
             continue
         found = unread.get(row, {})
         flagged: dict[str, list[dict]] = defaultdict(list)  # unread root -> the model's flags under it
+        passed_on = []  # the model's flags inside a subtree the code uses whole (an env-var bag)
         for s in model.get(row, []):
             root = unread_root(code.types[ctype], s["field"])
             if root is not None:
                 flagged[root].append(s)
+            elif code.types[ctype].read_kind(s["field"]) == "covered":
+                passed_on.append(s)
         items = []
         for root, n in found.items():
             by_model = flagged.get(root, [])
@@ -92,6 +99,7 @@ def with_code_unused(
             items.append(((root.count("."), -best, -n, root), {"field": root, "score": 1.0, "reason": reason,
                                                               "evidence": TERRAFORM}))  # fmt: skip
         items.sort(key=lambda pair: pair[0])
-        if items:
-            out[row] = [item for _, item in items[:top]]
+        picked = [item for _, item in items] + passed_on
+        if picked:
+            out[row] = picked[:top]
     return out
