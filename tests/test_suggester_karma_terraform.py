@@ -244,3 +244,14 @@ def test_model_flags_the_code_reads_by_name_are_dropped_those_it_passes_on_whole
     (found,) = with_code_unused(model, corpus, read_code_evidence(iac), None, 5).values()
     assert [s["field"] for s in found] == ["index_document", "tags.Ownr"]  # tags is used whole
     assert found[1]["reason"] == "looks like a misspelling of `Owner`"
+
+
+def test_a_parse_failure_shows_no_literal_of_the_file(tmp_path):
+    (tmp_path / "db").mkdir()
+    (tmp_path / "db" / "main.tf").write_text(
+        "locals {\n  config = jsondecode(var.config_json)\n}\n"
+        'resource "x" "y" {\n  password = "hunter2" ===\n}\n'
+    )
+    evidence = read_code_evidence(tmp_path)
+    assert evidence.errors and "hunter2" not in " ".join(evidence.errors)
+    assert evidence.failures[0].line == 5 and "column" in evidence.failures[0].message

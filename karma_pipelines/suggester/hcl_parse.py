@@ -70,13 +70,25 @@ class ParsedFile:
 
 
 def _message(exc: Exception) -> tuple[int, str]:
-    text = str(exc).strip().splitlines()
-    first = text[0] if text else type(exc).__name__
+    """(line, message) of a parser error. The offending token is named by its type and first
+    character only: a `.tf` file may hold a literal secret, and no value leaves the suggester."""
     line = int(getattr(exc, "line", 0) or 0)
-    if line <= 0:
-        found = re.search(r"line (\d+)", first)
-        line = int(found.group(1)) if found else 0
-    return line, f"{type(exc).__name__}: {first}"[:_MAX_MESSAGE]
+    token = getattr(exc, "token", None)
+    column = getattr(exc, "column", None)
+    at = f" at line {line}, column {column}" if line > 0 and column else ""
+    if token is not None and getattr(token, "type", "") == "$END":
+        text = f"unexpected end of the text{at} (an unclosed block, string or bracket)"
+    elif token is not None:
+        text = f"unexpected {getattr(token, 'type', 'token')} starting {str(token)[:1]!r}{at}"
+    elif getattr(exc, "char", None) is not None:
+        text = f"unexpected character {str(exc.char)[:1]!r}{at}"
+    else:
+        lines = str(exc).strip().splitlines()
+        text = re.sub(r"Token\('(\w+)', .*?'\)", r"\1", lines[0] if lines else "")
+        if line <= 0:
+            found = re.search(r"line (\d+)", text)
+            line = int(found.group(1)) if found else 0
+    return line, f"{type(exc).__name__}: {text}"[:_MAX_MESSAGE]
 
 
 def top_level_blocks(text: str) -> list[tuple[int, str]]:
