@@ -255,3 +255,25 @@ def test_a_parse_failure_shows_no_literal_of_the_file(tmp_path):
     evidence = read_code_evidence(tmp_path)
     assert evidence.errors and "hunter2" not in " ".join(evidence.errors)
     assert evidence.failures[0].line == 5 and "column" in evidence.failures[0].message
+
+
+def test_which_parameter_is_the_components_config(tmp_path):
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "main.tf").write_text(
+        'data "aws_ssm_parameter" "settings" {\n  name = "${var.prefix}/app/${var.nickname}/config"\n}\n'
+        'data "aws_ssm_parameter" "ami" {\n  name = "/iac/app/${local.config.ami_nickname}/base"\n}\n'
+        'data "aws_ssm_parameter" "peer" {\n  name = "/iac/peer/x/runtime"\n}\n'
+        "locals {\n  config = coalesce(jsondecode(data.aws_ssm_parameter.settings.value), {})\n"
+        "  ami = jsondecode(data.aws_ssm_parameter.ami.value)\n"
+        "  peer = sensitive(jsondecode(data.aws_ssm_parameter.peer.value))\n}\n"
+        'resource "x" "y" {\n  a = local.ami.image_id\n  b = local.peer.arn\n  c = local.config.size\n}\n'
+    )
+    code = read_code_evidence(tmp_path).types["app"]
+    why = {r.name: (r.is_config, r.why) for r in code.roots}
+    assert why["local.config"] == (True, "")  # its `name` ends in /config
+    assert why["local.ami"] == (
+        False,
+        "a parameter that is not the component's config",
+    )  # config only inside ${}
+    assert why["local.peer"] == (False, "another component's runtime")
+    assert set(code.fields()) == {"ami_nickname", "size"}

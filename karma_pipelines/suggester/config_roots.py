@@ -16,6 +16,7 @@ and a variable named `config`/`cfg`, or one a parent module passes (part of) its
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from lark import Token, Tree
@@ -36,7 +37,7 @@ CONFIG_LOCAL_NAMES = ("config", "cfg")
 _DECODERS = ("jsondecode", "yamldecode")
 _WRAPPERS = ("try", "nonsensitive", "sensitive", "merge", "coalesce", "tomap", "trimspace")
 _CONFIG_WORDS = ("config", "cfg", "settings")
-_OTHER_WORDS = ("runtime", "output", "outputs", "state")
+_OTHER_WORDS = ("runtime", "output")  # as the first letters of a word: `vpc_runtime`, `outputs`
 
 
 @dataclass(frozen=True)
@@ -96,8 +97,22 @@ def _decodes(node) -> list[Tree]:
 
 
 def _says(text: str, words: tuple[str, ...]) -> bool:
-    low = text.lower()
-    return any(w in low for w in words)
+    """Does a name hold one of `words` as a word (`vpc_runtime`, `config_json`, `app-configuration`)?"""
+    return any(part.startswith(words) for part in re.split(r"[^a-z0-9]+", text.lower()) if part)
+
+
+def _literal(node) -> str:
+    """A `name` argument as written, its interpolations as `{}` (`/iac/{}/{}/config`); a bare
+    reference (`var.config_path`) as its text."""
+    node = _unwrap(node)
+    if not (isinstance(node, Tree) and node.data == "string"):
+        return _text(node)
+    parts = []
+    for part in node.children:
+        if isinstance(part, Tree) and part.data == "string_part":
+            inner = part.children[0]
+            parts.append(str(inner) if isinstance(inner, Token) else "{}")
+    return "".join(parts)
 
 
 class _Classifier:
@@ -116,7 +131,7 @@ class _Classifier:
                     body = next(p for p in parts if isinstance(p, Tree) and p.data == "body")
                     for attribute in _trees(body):
                         if attribute.data == "attribute" and _name(_trees(attribute)[0]) == "name":
-                            self.ssm_names[labels[1] or ""] = _text(_trees(attribute)[-1]).strip('"')
+                            self.ssm_names[labels[1] or ""] = _literal(_trees(attribute)[-1])
 
     def classify(self, local_name: str, decode: Tree, depth: int = 0) -> tuple[str, bool, str]:
         """(source, is this component's config, why not)."""
@@ -135,11 +150,11 @@ class _Classifier:
         if path[:2] == ["data", "aws_ssm_parameter"] and len(path) >= 3:
             label, name = path[2], self.ssm_names.get(path[2], "")
             source = f"data.aws_ssm_parameter.{label}"
-            if _says(label, _OTHER_WORDS) or name.rstrip("/").endswith(("/runtime", "/outputs", "/output")):
+            last = name.rstrip("/").rpartition("/")[2]
+            if _says(label, _OTHER_WORDS) or _says(last, _OTHER_WORDS):
                 return source, False, "another component's runtime"
-            own = (
-                label.endswith("config") or name.rstrip("/").endswith("/config") or _says(name, _CONFIG_WORDS)
-            )
+            own = label.endswith("config") or name.rstrip("/").endswith("/config")
+            own |= "/" not in name and _says(name, _CONFIG_WORDS)  # `name = var.config_path`
             if own or local_name in CONFIG_LOCAL_NAMES:
                 return source, True, ""
             return source, False, "a parameter that is not the component's config"
