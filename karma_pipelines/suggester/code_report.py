@@ -3,6 +3,7 @@ read, config roots recognised; as one dict per type (JSON, Dagster metadata) and
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 from karma_pipelines.suggester.code_evidence import CodeEvidence
@@ -49,6 +50,14 @@ def _root_text(root: dict) -> str:
     return f"{root['name']} ({root['source']}{where})"
 
 
+def _fields_text(r: dict, shown: int = 10) -> str:
+    if r["reads_everything"]:
+        return "every field (the whole config is used as a value)"
+    names = r["fields_read"]
+    more = f", … {len(names) - shown} more" if len(names) > shown else ""
+    return f"{len(names)} ({', '.join(names[:shown])}{more})" if names else "none"
+
+
 def report_lines(code: CodeEvidence, corpus_types: Iterable[str] = ()) -> list[str]:
     """The per-type report as text, one block per type."""
     report = type_report(code, corpus_types)
@@ -59,10 +68,11 @@ def report_lines(code: CodeEvidence, corpus_types: Iterable[str] = ()) -> list[s
             where = f" ({', '.join(r['folders'])})" if r["folders"] else ""
             lines.append(f"  {ctype}{where}: no code evidence: {r['why_no_code_evidence']}")
             continue
-        failed = len(r["files_failed"])
-        files = f"{r['files_parsed']} file(s) parsed" + (f", {failed} not wholly" if failed else "")
-        fields = "every field (the whole config is used)" if r["reads_everything"] else len(r["fields_read"])
-        lines.append(f"  {ctype} ({', '.join(r['folders'])}): {files}; fields read: {fields}")
+        statuses = Counter(f["status"] for f in r["files_failed"])
+        files = ", ".join(
+            [f"{r['files_parsed']} file(s) parsed", *(f"{n} {s}" for s, n in sorted(statuses.items()))]
+        )
+        lines.append(f"  {ctype} ({', '.join(r['folders'])}): {files}; fields read: {_fields_text(r)}")
         lines.append("    config roots: " + ", ".join(_root_text(x) for x in r["config_roots"]))
         if r["not_config"]:
             others = ", ".join(f"{x['name']} ({x['source']}: {x['why_not']})" for x in r["not_config"])

@@ -5,7 +5,7 @@ code evidence for a type, every present field its Terraform never reads is `unus
 subtree once, at its top-most unread prefix) with the reason "set in N configs of <type>, read by
 none of its Terraform", and a field the code reads by name is never flagged unused, whatever the
 model says (inside a subtree the code only passes on whole, such as a bag of environment variables,
-the model's flags stay: the code does not know those keys).
+the model's misspelling flags stay: the code does not know those keys).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from karma_pipelines.suggester.code_evidence import CodeEvidence, TypeCode
 from karma_pipelines.suggester.corpus import Corpus
 
 TERRAFORM = "terraform"  # the `evidence` of an unused suggestion made from the code
+_MISSPELT = "looks like a misspelling of"  # the model's reason for a near-miss name (`suggestions`)
 
 
 def unread_root(code: TypeCode, path: str) -> str | None:
@@ -71,9 +72,9 @@ def with_code_unused(
 ) -> dict[int, list[dict]]:
     """The model's unused suggestions per row, corrected by the code for rows whose type has code
     evidence: fields it never reads added (score 1.0, evidence `terraform`; the model's reason
-    appended where it flagged them too), top-level ones first; fields the code reads by name dropped;
-    the model's flags inside a subtree the code only passes on whole (`environment = local.config.env`:
-    it never names the keys, so a misspelt variable name there is still the model's to flag) after."""
+    appended where it flagged them too), top-level ones first; the model's other flags dropped, but
+    for a misspelling inside a subtree the code only passes on whole (`environment = local.config.env`:
+    it never names those keys, so a misspelt variable name there is still the model's to flag)."""
     types = corpus.configs["component_type"].to_numpy()
     unread = unread_fields(corpus, code, rows)
     out = {}
@@ -89,7 +90,7 @@ def with_code_unused(
             root = unread_root(code.types[ctype], s["field"])
             if root is not None:
                 flagged[root].append(s)
-            elif code.types[ctype].read_kind(s["field"]) == "covered":
+            elif code.types[ctype].read_kind(s["field"]) == "covered" and _MISSPELT in s["reason"]:
                 passed_on.append(s)
         items = []
         for root, n in found.items():
