@@ -140,8 +140,9 @@ class _Classifier:
         while isinstance(_unwrap(arg), Tree) and _unwrap(arg).data == "function_call":
             call = _unwrap(arg)
             if _call_name(call) in ("file", "templatefile"):
-                where = _text(_args(call)[0]) if _args(call) else ""
-                return self._named(local_name, f"{_call_name(call)}({where})", where)
+                where = _args(call)[0] if _args(call) else None
+                shown = f"{_call_name(call)}({_text(where)})"
+                return self._named(local_name, shown, _literal(where) if where is not None else "")
             if _call_name(call) in _WRAPPERS + ("base64decode",) and _args(call):
                 arg = _args(call)[0]
                 continue
@@ -164,7 +165,9 @@ class _Classifier:
             inner = Tree("function_call", [Tree("identifier", [Token("NAME", "jsondecode")]),
                                            Tree("arguments", [self.locals[path[1]]])])  # fmt: skip
             return self.classify(local_name, inner, depth + 1)
-        return _text(arg)[:80], False, "not a Parameter Store value, a file or a variable"
+        # Named by its reference only: a literal decoded in place may hold a secret.
+        shown = ".".join(path) if path else "an expression"
+        return shown, False, "not a Parameter Store value, a file or a variable"
 
     @staticmethod
     def _named(local_name: str, source: str, text: str) -> tuple[str, bool, str]:
