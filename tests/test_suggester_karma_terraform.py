@@ -277,3 +277,19 @@ def test_which_parameter_is_the_components_config(tmp_path):
     )  # config only inside ${}
     assert why["local.peer"] == (False, "another component's runtime")
     assert set(code.fields()) == {"ami_nickname", "size"}
+
+
+def test_a_decode_of_the_config_used_in_place(tmp_path):
+    (tmp_path / "queue").mkdir()
+    (tmp_path / "queue" / "main.tf").write_text(
+        'data "aws_ssm_parameter" "config" {\n  name = "/iac/queue/x/config"\n}\n'
+        'data "aws_ssm_parameter" "vpc_runtime" {\n  name = "/iac/vpc/x/runtime"\n}\n'
+        'resource "aws_sqs_queue" "q" {\n'
+        "  name = jsondecode(nonsensitive(data.aws_ssm_parameter.config.value)).queue_name\n"
+        "  vpc  = jsondecode(nonsensitive(data.aws_ssm_parameter.vpc_runtime.value)).vpc_id\n}\n"
+    )
+    code = read_code_evidence(tmp_path).types["queue"]
+    assert set(code.fields()) == {"queue_name"}
+    assert [(r.name, r.source, r.line) for r in code.roots] == [
+        ("jsondecode(...)", "data.aws_ssm_parameter.config", 8)
+    ]

@@ -51,15 +51,15 @@ class _Reader:
 
     def bindings(self, folder: Path, inputs: dict[str, Binding] | None):
         pairs = [(p, t) for p in self.parsed[folder] for t in p.trees]
-        aliases, variables, roots = _module_bindings(
+        aliases, variables, roots, inline = _module_bindings(
             [t for _, t in pairs], inputs, [p.file for p, _ in pairs]
         )
-        return pairs, aliases, variables, roots
+        return pairs, (aliases, variables, inline), roots
 
     def walk(
         self, folder: Path, code: TypeCode, inputs: dict[str, Binding] | None, depth: int, seen: set
     ) -> None:
-        pairs, aliases, variables, roots = self.bindings(folder, inputs)
+        pairs, (aliases, variables, inline), roots = self.bindings(folder, inputs)
         code.roots.extend(roots)
         for parsed in self.parsed[folder]:
             code.files.append(
@@ -70,6 +70,7 @@ class _Reader:
         passes = []
         for parsed, tree in pairs:
             walker = _ModuleWalker(aliases, variables, parsed.file, frozenset(self.calls[folder]))
+            walker.inline_root = inline
             walker.body(_trees(tree)[0], {}, False)
             code.reads.extend(walker.reads)
             code.reads_everything |= walker.reads_everything
@@ -122,9 +123,9 @@ def read_folders(iac_dir, type_of_folder: dict[str, str] | None = None) -> CodeE
     components = [f for f in parsed if f not in children]
     for folder in components:
         ctype = (type_of_folder or {}).get(folder.name, folder.name)
-        _, aliases, variables, roots = reader.bindings(folder, None)
+        _, (aliases, variables, _), roots = reader.bindings(folder, None)
         fallback = [r for p in parsed[folder] for r in fallback_reads(p)]
-        if not aliases and not variables and not fallback:
+        if not aliases and not variables and not fallback and not any(r.is_config for r in roots):
             decoded = [f"{r.name} ({r.source}: {r.why})" for r in roots if not r.is_config]
             why = "no config root: no decode of its own config"
             if decoded:

@@ -17,6 +17,7 @@ and a variable named `config`/`cfg`, or one a parent module passes (part of) its
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from lark import Token, Tree
@@ -169,6 +170,11 @@ class _Classifier:
         shown = ".".join(path) if path else "an expression"
         return shown, False, "not a Parameter Store value, a file or a variable"
 
+    def inline_root(self, call: Tree) -> Binding | None:
+        """The whole config, for a decode of it used in place (`jsondecode(...config.value).size`)."""
+        found = [self.classify("", d) for d in _decodes(call)]
+        return Binding("") if found and all(is_config for _, is_config, _ in found) else None
+
     @staticmethod
     def _named(local_name: str, source: str, text: str) -> tuple[str, bool, str]:
         if _says(text, _OTHER_WORDS):
@@ -180,9 +186,10 @@ class _Classifier:
 
 def _module_bindings(
     trees: list[Tree], inputs: dict[str, Binding] | None = None, files: list[str] | None = None
-) -> tuple[dict[str, Binding], dict[str, Binding], list[ConfigRoot]]:
-    """Locals and variables holding the config or part of it (to a fixpoint), and the roots found.
-    `inputs`: variables a parent module passes (part of) its config to."""
+) -> tuple[dict[str, Binding], dict[str, Binding], list[ConfigRoot], Callable]:
+    """Locals and variables holding the config or part of it (to a fixpoint), the roots found, and
+    what tells a decode of the config used in place. `inputs`: variables a parent module passes
+    (part of) its config to."""
     files = files or [""] * len(trees)
     locals_: dict[str, tuple[Tree, str]] = {}
     variables: dict[str, Binding] = {}
@@ -211,23 +218,27 @@ def _module_bindings(
                     roots.append(ConfigRoot(f"var.{name}", file, _line(block), "a variable named config"))
     classifier = _Classifier(trees, {n: v for n, (v, _) in locals_.items()})
     aliases: dict[str, Binding] = {}
+    seen = {id(d) for value, _ in locals_.values() for d in _decodes(value)}
+    for tree, file in zip(trees, files, strict=True):  # decodes of the config used in place
+        for call in tree.find_data("function_call"):
+            if _call_name(call) in _DECODERS and id(call) not in seen:
+                source, is_config, _ = classifier.classify("", call)
+                if is_config:
+                    roots.append(ConfigRoot(f"{_call_name(call)}(...)", file, _line(call), source))
     for name, (value, file) in locals_.items():
         found = [classifier.classify(name, d) for d in _decodes(value)]
         for source, is_config, why in found:
             roots.append(ConfigRoot(f"local.{name}", file, _line(value), source, is_config, why))
         if any(is_config for _, is_config, _ in found):
             aliases[name] = Binding("")
-    if (
-        aliases
-    ):  # an undeclared `local.cfg` beside a declared config root is that config (Karma's ecs-service)
-        for name in CONFIG_LOCAL_NAMES:
-            used = [
-                t for t in trees for n in t.find_data("get_attr_expr_term") if _path(n) == ["local", name]
-            ]
-            if name not in locals_ and used:
-                aliases[name] = Binding("")
-                roots.append(ConfigRoot(f"local.{name}", "", 0, "undeclared, read as the config root"))
+    # An undeclared `local.cfg` beside a declared config root is that config (Karma's ecs-service).
+    for name in CONFIG_LOCAL_NAMES if aliases else ():
+        used = [t for t in trees for n in t.find_data("get_attr_expr_term") if _path(n) == ["local", name]]
+        if name not in locals_ and used:
+            aliases[name] = Binding("")
+            roots.append(ConfigRoot(f"local.{name}", "", 0, "undeclared, read as the config root"))
     walker = _ModuleWalker(aliases, variables)
+    walker.inline_root = classifier.inline_root
     changed = True
     while changed:
         changed = False
@@ -238,4 +249,4 @@ def _module_bindings(
             if src is not None:
                 aliases[name] = src
                 changed = True
-    return aliases, variables, roots
+    return aliases, variables, roots, classifier.inline_root
