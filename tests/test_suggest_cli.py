@@ -90,3 +90,44 @@ def test_suggest_errors_are_clear(world, capsys):
     assert "no such component" in capsys.readouterr().err
     assert main(["suggest", "--configs", str(world), "--layout", "x/{nickname}.toml"]) == 2
     assert "matches no config" in capsys.readouterr().err
+
+
+def test_suggest_with_iac_reports_per_type_and_flags_what_no_terraform_reads(tmp_path, capsys):
+    configs, iac = tmp_path / "configs", tmp_path / "iac" / "components"
+    for i in range(8):
+        doc = {"content_bucket_prefix": f"b{i}", "index_document": "index.html", "tags": {"Owner": "x"}}
+        path = configs / "iac" / "prod" / "serverless-site" / f"site{i}" / "config.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(doc))
+    (iac / "serverless-site").mkdir(parents=True)
+    (iac / "serverless-site" / "header.tf").write_text(
+        'data "aws_ssm_parameter" "config" {\n  name = "/iac/serverless-site/x/config"\n}\n'
+        "locals {\n  config = try(nonsensitive(jsondecode(data.aws_ssm_parameter.config.value)), {})\n}\n"
+    )
+    (iac / "serverless-site" / "main.tf").write_text(
+        'resource "aws_s3_bucket" "site" {\n  bucket = local.config.content_bucket_prefix\n'
+        "  tags = try(local.config.tags, {})\n}\n"
+        'data "aws_ami" "a" {\n  filter { name = "name"; values = ["x"] }\n}\n'
+    )
+    (iac / "vpc").mkdir()
+    (iac / "vpc" / "README.md").write_text("later\n")
+    args = ["suggest", "--configs", str(configs), "--iac", str(tmp_path / "iac")]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "code evidence from" in text and "1 of 2 type(s) with a config root" in text
+    assert "vpc (components/vpc): no code evidence: no .tf files" in text
+    assert (
+        "config roots: local.config (data.aws_ssm_parameter.config, components/serverless-site/header.tf:5)"
+        in text
+    )
+    assert 'components/serverless-site/main.tf:6 in data "aws_ami" "a": UnexpectedToken' in text
+    assert "index_document: set in 8 configs of serverless-site, read by none of its Terraform" in text
+    assert main([*args, "--json"]) == 0
+    items = json.loads(capsys.readouterr().out)
+    assert len(items) == 8
+    for item in items:
+        assert [u["field"] for u in item["unused"]] == ["index_document"]
+        report = item["code_evidence"]
+        assert report["fields_read"] == ["content_bucket_prefix", "tags"]
+        assert report["files_parsed"] == 1 and report["files_failed"][0]["status"] == "parsed after repair"
+        assert report["config_roots"][0]["name"] == "local.config"

@@ -162,7 +162,7 @@ def _score(args: argparse.Namespace) -> int:
 def _suggest(args: argparse.Namespace) -> int:
     from karma_pipelines.apps.progress import Progress
     from karma_pipelines.suggester import load_suggester_spec, read_code_evidence, suggest, train_suggester
-    from karma_pipelines.suggester.cli_support import champion, load_corpus, with_config
+    from karma_pipelines.suggester.cli_support import champion, load_corpus, with_code_report, with_config
 
     progress = Progress()
     with progress.stage("reading the configs"):
@@ -187,9 +187,12 @@ def _suggest(args: argparse.Namespace) -> int:
         with progress.stage("ranking missing and unused fields"):
             found = suggest(booster, corpus, component, args.top, code=code, spec=spec)
     progress.note(f"checked {len(found):,} component(s)")
+    code_lines = with_code_report(found, code, corpus) if code is not None else []
     if args.json:
         print(json.dumps(found[0] if component and len(found) == 1 else found))
         return 0
+    for line in code_lines:
+        print(line)
     with_any = [item for item in found if item["missing"] or item["unused"]]
     for item in with_any:
         print(item["component"])

@@ -28,6 +28,30 @@ def _code(karma_source: KarmaSourceResource):
     return read_code_evidence(karma_source.iac_path) if karma_source.iac_path else None
 
 
+def code_metadata(code, corpus) -> dict:
+    """What the code evidence found per type, and every part of a `.tf` file python-hcl2 rejected
+    (file, line, block, the parser's message, what was read of it)."""
+    if code is None:
+        return {}
+    from karma_pipelines.suggester.code_report import type_report
+
+    report = type_report(code, set(corpus.configs["component_type"]))
+    rows = [
+        {"component_type": t, "folders": ", ".join(r["folders"]), "files_parsed": r.get("files_parsed", 0),
+         "files_failed": len(r.get("files_failed", [])), "fields_read": len(r.get("fields_read", [])),
+         "config_roots": ", ".join(x["name"] for x in r["config_roots"]) or r.get("why_no_code_evidence", "")}
+        for t, r in report.items()
+    ]  # fmt: skip
+    failures = pd.DataFrame(
+        [f.as_dict() for f in code.failures], columns=["file", "line", "block", "message", "outcome"]
+    )
+    return {
+        "code_evidence_types": markdown_table(pd.DataFrame(rows), max_rows=60),
+        "code_types_with_config_root": sum(1 for r in report.values() if r["config_roots"]),
+        "code_parse_failures": markdown_table(failures, max_rows=40) if len(failures) else "none",
+    }
+
+
 @dg.asset(kinds={"lightgbm", "mlflow"}, **META)
 def config_field_suggester(
     context: dg.AssetExecutionContext,
@@ -66,6 +90,7 @@ def config_field_suggester(
         "unused_threshold": float(run.unused_threshold),
         **challenger_metadata(tracked),
         "model_vs_baseline": markdown_table(_side_by_side(run)),
+        **code_metadata(code, corpus),
     }
     if planted:
         metadata["planted_mistakes"] = markdown_table(pd.DataFrame(planted).T.reset_index(names="kind"))
@@ -105,8 +130,9 @@ def config_field_suggestions(
     pointer = config_field_suggester_champion
     booster = load_booster(mlflow_store.target(), pointer["name"], CHAMPION)
     corpus = corpus_from_snapshots(config_snapshots)
+    code = _code(karma_source)
     found = suggest(
-        booster, corpus, top=5, code=_code(karma_source), spec=load_suggester_spec(),
+        booster, corpus, top=5, code=code, spec=load_suggester_spec(),
         unused_threshold=float(pointer["params"]["suggester.unused_threshold"]),
     )  # fmt: skip
     table = suggestions_table(found)
@@ -127,6 +153,7 @@ def config_field_suggestions(
             "missing": int((table["kind"] == "missing").sum()) if len(table) else 0,
             "unused": int((table["kind"] == "unused").sum()) if len(table) else 0,
             "per_type": records_table(per_type, 40),
+            **code_metadata(code, corpus),
             "top_suggestions": records_table(  # the preview: the strongest suggestions first
                 table.sort_values("score", ascending=False).head(25), max_chars=120
             ),

@@ -79,3 +79,15 @@ def champion(home: Path):
         raise ValueError(f"no models:/{SUGGESTER}@champion in {home}: run the pipeline first")
     params = target.client().get_run(version.run_id).data.params
     return load_booster(target, SUGGESTER, CHAMPION), float(params["suggester.unused_threshold"])
+
+
+def with_code_report(found: list[dict], code, corpus: Corpus) -> list[str]:
+    """`suggest --iac`: each item gets its type's code-evidence report under `code_evidence` (folders,
+    files parsed and failed with why, fields read, config roots); returns the report as text lines."""
+    from karma_pipelines.suggester.code_report import report_lines, type_report
+
+    types = sorted(set(corpus.configs["component_type"]))
+    report = type_report(code, types)
+    for item in found:
+        item["code_evidence"] = report[item["component_type"]]
+    return report_lines(code, types)

@@ -1,25 +1,21 @@
 """Code evidence: which config fields each component type's Terraform reads, with or without a default.
 
 A component type's Terraform is the folder of `.tf` files named after the type (`components/vpc/`,
-`modules/vpc/`); its config is a local holding `jsondecode(...)` of the published config (Karma's
-`local.config`, also `local.cfg`; `config_roots`). HCL is parsed with python-hcl2 and the expression
-trees are walked (`hcl_expressions`, `hcl_blocks`); here the reads are gathered per component type.
+`modules/vpc/`); its config is a local holding a decode of the published config (Karma's
+`config = try(nonsensitive(jsondecode(data.aws_ssm_parameter.config.value)), {})`; `config_roots`).
+HCL is parsed with python-hcl2, block by block where the whole file is rejected (`hcl_parse`), and the
+expression trees are walked (`hcl_expressions`, `hcl_blocks`); local child modules that receive (part
+of) the config are followed into their `var.<name>` reads. Here the reads are gathered per type.
 """
 
 from __future__ import annotations
 
-import re
-from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from karma_pipelines.suggester.config_roots import _module_bindings
-from karma_pipelines.suggester.hcl_blocks import _ModuleWalker
+from karma_pipelines.suggester.config_roots import ConfigRoot
 from karma_pipelines.suggester.hcl_expressions import Read
-from karma_pipelines.suggester.hcl_tree import _parse, _trees
+from karma_pipelines.suggester.hcl_parse import ParseFailure
 from karma_pipelines.suggester.structure import covers, path_matches
-
-_FALLBACK = re.compile(r"local\.(?:config|cfg)((?:\.[A-Za-z_][A-Za-z0-9_-]*|\[\"[^\"]+\"\])+)")
 
 
 @dataclass
@@ -30,6 +26,9 @@ class TypeCode:
     folders: list[str] = field(default_factory=list)
     reads: list[Read] = field(default_factory=list)
     reads_everything: bool = False  # the whole config is used as a value somewhere
+    files: list[dict] = field(default_factory=list)  # per file: status, blocks, parse failures
+    roots: list[ConfigRoot] = field(default_factory=list)  # decoded values (config or not) found
+    modules: list[str] = field(default_factory=list)  # local child modules followed, `folder as var.x`
 
     def read_kind(self, path: str) -> str | None:
         """`exact`: the path itself is read (or a leaf holding it is read inside); `covered`: only
@@ -72,7 +71,9 @@ class CodeEvidence:
 
     root: str
     types: dict[str, TypeCode] = field(default_factory=dict)
-    errors: list[str] = field(default_factory=list)  # files python-hcl2 could not parse (regex fallback)
+    errors: list[str] = field(default_factory=list)  # `file:line in block: message`, one per failure
+    failures: list[ParseFailure] = field(default_factory=list)  # the same, structured
+    skipped: list[dict] = field(default_factory=list)  # folders with no config root, and why
 
     def has(self, component_type: str) -> bool:
         return component_type in self.types
@@ -102,49 +103,10 @@ class CodeEvidence:
         return rows
 
 
-def _fallback_reads(path: Path, root: Path) -> list[Read]:
-    """For a file python-hcl2 cannot parse: plain `local.config.<path>` references, as required reads."""
-    reads = []
-    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
-        if line.lstrip().startswith(("#", "//")):
-            continue
-        for match in _FALLBACK.finditer(line):
-            segments = re.findall(r"\.([A-Za-z_][A-Za-z0-9_-]*)|\[\"([^\"]+)\"\]", match.group(1))
-            dotted = ".".join(a or b for a, b in segments)
-            defaulted = "try(" in line[: match.start()] or "lookup(" in line[: match.start()]
-            reads.append(Read(dotted, defaulted, True, False, str(path.relative_to(root)), number))
-    return reads
-
-
-def read_code_evidence(iac_dir: Path | str, type_of_folder: dict[str, str] | None = None) -> CodeEvidence:
+def read_code_evidence(iac_dir, type_of_folder: dict[str, str] | None = None) -> CodeEvidence:
     """Fields read per component type by the Terraform under `iac_dir` (the type is the name of the
     folder holding the `.tf` files, or `type_of_folder[name]`). Folders whose Terraform loads no
-    config (`jsondecode` of a `config` parameter, or a `config`/`cfg` local or variable) are skipped."""
-    root = Path(iac_dir)
-    evidence = CodeEvidence(root=str(root))
-    folders: dict[Path, list[Path]] = defaultdict(list)
-    for path in sorted(root.rglob("*.tf")):
-        if ".terraform" in path.parts:
-            continue
-        folders[path.parent].append(path)
-    for folder, files in sorted(folders.items()):
-        trees, fallback = [], []
-        for path in files:
-            try:
-                trees.append((path, _parse(path)))
-            except Exception as exc:  # noqa: BLE001 - python-hcl2 raises lark errors of many kinds
-                evidence.errors.append(f"{path.relative_to(root)}: {type(exc).__name__}")
-                fallback += _fallback_reads(path, root)
-        aliases, variables = _module_bindings([t for _, t in trees])
-        if not aliases and not variables and not fallback:
-            continue
-        ctype = (type_of_folder or {}).get(folder.name, folder.name)
-        code = evidence.types.setdefault(ctype, TypeCode(ctype))
-        code.folders.append(str(folder.relative_to(root)) or ".")
-        code.reads.extend(fallback)
-        for path, tree in trees:
-            walker = _ModuleWalker(aliases, variables, str(path.relative_to(root)))
-            walker.body(_trees(tree)[0], {}, False)
-            code.reads.extend(walker.reads)
-            code.reads_everything |= walker.reads_everything
-    return evidence
+    config are listed in `skipped` with the reason; local child modules are read through their caller."""
+    from karma_pipelines.suggester.code_reader import read_folders
+
+    return read_folders(iac_dir, type_of_folder)

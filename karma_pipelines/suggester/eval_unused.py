@@ -103,3 +103,46 @@ def holdout_metrics(frame: pd.DataFrame, scores: np.ndarray) -> dict[str, float]
         "n": float(len(labels)),
         "positives": float(labels.sum()),
     }
+
+
+def terraform_unused_metrics(suggestions: list[dict], corpus: Corpus, code: CodeEvidence) -> dict[str, float]:
+    """Unused-field precision and recall of `suggest(...)`'s output against what the Terraform reads,
+    over the configs of types with code evidence: the truth is each config's set-but-never-read
+    fields (an unread subtree once, at its top-most unread prefix: `code_unused.unread_fields`); a
+    flagged field is right when the Terraform never reads it. `top_level_recall`: of the truth's
+    top-level fields only."""
+    from karma_pipelines.suggester.code_unused import unread_fields, unread_root
+
+    configs = corpus.configs
+    row_of = {
+        (c, e): i for i, (c, e) in enumerate(zip(configs["component"], configs["environment"], strict=True))
+    }
+    rows = [
+        row_of[(s["component"], s["environment"])]
+        for s in suggestions
+        if (s["component"], s["environment"]) in row_of
+    ]
+    truth = unread_fields(corpus, code, rows)
+    flagged_read = hits = n_flagged = top_total = top_hits = 0
+    for s in suggestions:
+        row = row_of.get((s["component"], s["environment"]))
+        ctype = s["component_type"]
+        if row is None or not code.has(ctype):
+            continue
+        found = {unread_root(code.types[ctype], u["field"]) for u in s["unused"]}
+        n_flagged += len(s["unused"])
+        flagged_read += sum(1 for u in s["unused"] if unread_root(code.types[ctype], u["field"]) is None)
+        want = set(truth.get(row, {}))
+        hits += len(want & found)
+        top = {w for w in want if "." not in w}
+        top_total, top_hits = top_total + len(top), top_hits + len(top & found)
+    n_truth = sum(len(v) for v in truth.values())
+    return {
+        "precision": (n_flagged - flagged_read) / n_flagged if n_flagged else float("nan"),
+        "recall": hits / n_truth if n_truth else float("nan"),
+        "top_level_recall": top_hits / top_total if top_total else float("nan"),
+        "n_flagged": float(n_flagged),
+        "n_read_flagged": float(flagged_read),
+        "n_unread": float(n_truth),
+        "n_configs": float(len(truth)),
+    }

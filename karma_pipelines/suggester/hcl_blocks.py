@@ -1,6 +1,10 @@
-"""Walking HCL blocks: locals that alias the config, `for_each` and dynamic-block iterators, `count`."""
+"""Walking HCL blocks: locals that alias the config, `for_each` and dynamic-block iterators, `count`,
+and calls of local child modules that receive (part of) the config (`module "x" { config = local.config }`):
+those are collected in `passes`, for the caller to follow into the child's `var.<name>` reads."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 from lark import Tree
 
@@ -16,9 +20,25 @@ from karma_pipelines.suggester.hcl_tree import (
     _unwrap,
 )
 
+_MODULE_META = ("source", "version", "count", "for_each", "providers", "depends_on")
+
+
+class ModulePass(NamedTuple):
+    """`module "<module>" { <variable> = <config subtree> }` of a local child module."""
+
+    module: str
+    variable: str
+    binding: Binding
+
 
 class _ModuleWalker(_ExpressionWalker):
-    """Walks one module folder's trees, given the locals that hold (parts of) the config."""
+    """Walks one module folder's trees, given the locals that hold (parts of) the config;
+    `local_modules`: labels of the module blocks whose source is a local folder."""
+
+    def __init__(self, aliases, variables, file: str = "", local_modules: frozenset[str] = frozenset()):
+        super().__init__(aliases, variables, file)
+        self.local_modules = local_modules
+        self.passes: list[ModulePass] = []
 
     # blocks
     def body(self, body: Tree, scope: dict[str, Binding], conditional: bool) -> None:
@@ -61,7 +81,9 @@ class _ModuleWalker(_ExpressionWalker):
                 iterator = (_name(_trees(named)[-1]) if named else None) or (labels[0] if labels else None)
             if src is not None:
                 self.record(src.path, src.default, False, conditional or src.filtered, value)
-                bound = Binding(_join(src.path, "*"), False, src.filtered)
+                # An element of a collection that may be absent (`try(local.config.x, {})`) used whole
+                # does not make the collection required; its fields still are, for each element.
+                bound = Binding(_join(src.path, "*"), src.default, src.filtered)
                 if kind == "dynamic" and iterator:
                     inner[f"{iterator}.value"] = bound
                 else:
@@ -69,6 +91,8 @@ class _ModuleWalker(_ExpressionWalker):
             else:
                 self.expr(value, scope, False, conditional)
                 cond = True
+        if kind == "module" and labels and labels[0] in self.local_modules:
+            attributes = self._module_call(labels[0], attributes, inner, cond)
         for name, attribute in attributes.items():
             if name in ("for_each", "iterator"):
                 continue
@@ -76,6 +100,19 @@ class _ModuleWalker(_ExpressionWalker):
         for child in _trees(body):
             if child.data == "block":
                 self.block(child, inner, cond)
+
+    def _module_call(self, module: str, attributes: dict, scope: dict[str, Binding], cond: bool) -> dict:
+        """Note the inputs of a local module that receive (part of) the config (what the child reads
+        of them is the evidence, not the passing); the other attributes are walked as usual."""
+        rest = {}
+        for name, attribute in attributes.items():
+            value = _trees(attribute)[-1]
+            src = None if name in _MODULE_META else self.source(value, scope)
+            if src is None:
+                rest[name] = attribute
+                continue
+            self.passes.append(ModulePass(module, name, Binding(src.path, src.default, src.filtered or cond)))
+        return rest
 
     def _defaults_of(self, value: Tree, scope: dict[str, Binding], conditional: bool) -> None:
         """Walk what an alias's definition reads besides the aliased subtree: the defaults of its

@@ -57,6 +57,7 @@ class _ExpressionWalker:
     """Walks expressions, given the locals (and variables) that hold (parts of) the config."""
 
     def __init__(self, aliases: dict[str, Binding], variables: dict[str, Binding], file: str = ""):
+        self.inline_root = None  # call -> Binding of a decode of the config used in place, or None
         self.aliases = aliases
         self.variables = variables
         self.file = file
@@ -99,6 +100,9 @@ class _ExpressionWalker:
             elif kind == "identifier":
                 root = _name(node)
                 return self._bind(root, segments, scope, index_exprs)
+            elif kind == "function_call" and segments and self.inline_root is not None:
+                bound = self.inline_root(node)  # `jsondecode(data.aws_ssm_parameter.config.value).size`
+                return None if bound is None else (bound, segments, index_exprs)
             else:
                 return None
         return None

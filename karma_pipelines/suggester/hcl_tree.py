@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import NamedTuple
 
-import hcl2
 from lark import Token, Tree
 
 
@@ -69,7 +67,3 @@ def _call_name(call: Tree) -> str:
 
 def _join(prefix: str, rest: str) -> str:
     return f"{prefix}.{rest}" if prefix and rest else (prefix or rest)
-
-
-def _parse(path: Path) -> Tree:
-    return hcl2.parses_to_tree(path.read_text(encoding="utf-8"))

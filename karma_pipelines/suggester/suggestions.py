@@ -70,7 +70,13 @@ def _unused_reason(row: dict, ctype: str, names: list[str], types: list[str]) ->
         else:
             parts.append(f"no other {ctype} config sets it")
     else:
-        parts.append(f"set by only {int(row['type_support'])} of {int(row['n_type'])} other {ctype} configs")
+        support, others = int(row["type_support"]), int(row["n_type"])
+        if support < others:
+            parts.append(f"set by only {support} of {others} other {ctype} configs")
+        elif others == 1:
+            parts.append(f"set by the other {ctype} config")
+        else:
+            parts.append(f"set by all {others} other {ctype} configs")
         if row["n_twins"] > 0 and row["twin_rate"] == 0:
             parts.append("none of its twins in other environments")
     if row["code_available"] == 1 and row["code_read"] == 1:
@@ -117,8 +123,9 @@ def suggest(
     missing_threshold: float | None = None,
 ) -> list[dict]:
     """Ranked suggestions per config: `missing` (absent fields scoring at least the missing threshold)
-    and `unused` (present fields scoring at least the unused threshold), each with a reason. Field
-    names only: no value of any config is read or returned."""
+    and `unused` (present fields scoring at least the unused threshold), each with a reason. With
+    `code`, the unused side of a type with code evidence is what its Terraform never reads
+    (`code_unused`). Field names only: no value of any config is read or returned."""
     booster = getattr(run_or_booster, "booster", run_or_booster)
     spec = spec or getattr(run_or_booster, "spec", None)
     if spec is None:
@@ -151,6 +158,8 @@ def suggest(
         )  # fmt: skip
     configs = corpus.configs
     by_row = [_by_row(p) for p in picked]
+    if code is not None:
+        by_row[1] = _code_unused(by_row[1], corpus, code, rows, top)
     out = []
     for row in rows if rows is not None else range(len(corpus)):
         out.append(
@@ -163,6 +172,13 @@ def suggest(
             }
         )
     return out
+
+
+def _code_unused(model: dict, corpus: Corpus, code: CodeEvidence, rows, top: int) -> dict:
+    """The unused side with code evidence: what the Terraform never reads (`code_unused`)."""
+    from karma_pipelines.suggester.code_unused import with_code_unused
+
+    return with_code_unused(model, corpus, code, rows, top)
 
 
 def _by_row(part: pd.DataFrame) -> dict[int, list[dict]]:
