@@ -122,6 +122,7 @@ def test_suggest_with_iac_reports_per_type_and_flags_what_no_terraform_reads(tmp
     )
     assert 'components/serverless-site/main.tf:6 in data "aws_ami" "a": UnexpectedToken' in text
     assert "index_document: set in 8 configs of serverless-site, read by none of its Terraform" in text
+    assert "\nserverless-site/site0 (prod)\n" in text  # the header names the environment too
     assert main([*args, "--json"]) == 0
     items = json.loads(capsys.readouterr().out)
     assert len(items) == 8

@@ -195,7 +195,7 @@ def _suggest(args: argparse.Namespace) -> int:
         print(line)
     with_any = [item for item in found if item["missing"] or item["unused"]]
     for item in with_any:
-        print(item["component"])
+        print(f"{item['component']} ({item['environment']})")  # one key may be in several environments
         for kind in ("missing", "unused"):
             for s in item[kind]:
                 print(f"  {kind:8s} {s['score']:.3f}  {s['field']}: {s['reason']}")
