@@ -85,19 +85,21 @@ def choose_ranker(
     n_components = len(set(components))
     folds = min(spec.ranker_folds, n_components)
     if folds < 2:
-        return Ranker(reason=f"the model alone: {n_components} component(s), too few to cross-validate")
+        return Ranker(0.0, f"baseline: {n_components} component(s), too few to cross-validate")
     rows = np.arange(len(corpus))
     if len(rows) > spec.ranker_max_configs:
         rows = np.sort(rng.choice(rows, spec.ranker_max_configs, replace=False))
     seed = int(rng.integers(1 << 31))
     per_config = int(np.clip(CASES // len(rows), 1, 5))  # a few per config on small corpora, else one
+    # Small corpora: fields set by 3 configs already count (the protocol's 5 leave few to hide).
+    loose = spec.model_copy(update={"min_field_configs": min(spec.min_field_configs, 3)})
     cases = masked_cases(
-        stats, corpus, corpus.subset(rows), spec, code, max_cases=spec.ranker_max_cases, seed=seed,
+        stats, corpus, corpus.subset(rows), loose, code, max_cases=spec.ranker_max_cases, seed=seed,
         per_config=per_config, max_share=OPTIONAL_SHARE, keep_keys=True,
     )  # fmt: skip
     n_cases = len(cases.cases)
     if n_cases == 0:
-        return Ranker(reason="the model alone: no optional field to hide in this corpus")
+        return Ranker(0.0, "baseline: no optional field to hide in this corpus, nothing to choose on")
     fold_of = _fold_of(components, folds, seed)
     frame_fold = pd.Series(components[frame["row"].to_numpy()]).map(fold_of).to_numpy()
     case_fold = cases.cases["component"].map(fold_of).to_numpy()
