@@ -101,7 +101,7 @@ def add_suggest_eval(sub) -> None:
         "--repo", action="append", help="a Git repository (its configs at --ref); repeat to pool"
     )
     src.add_argument(
-        "--configs", action="append", help="a folder of configs laid out as --layout; repeatable"
+        "--configs", action="append", type=folder, help="a folder of configs laid out as --layout; repeatable"
     )
     ev.add_argument(
         "--layout",
