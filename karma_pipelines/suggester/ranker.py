@@ -101,6 +101,9 @@ def choose_ranker(
     if n_cases == 0:
         return Ranker(0.0, "baseline: no optional field to hide in this corpus, nothing to choose on")
     fold_of = _fold_of(components, folds, seed)
+    if len(frame) > spec.ranker_max_rows:  # the boosters of the choice learn from a sample of the rows
+        frame = frame.iloc[np.sort(rng.choice(len(frame), spec.ranker_max_rows, replace=False))]
+    rounds = min(rounds, spec.ranker_max_rounds)
     frame_fold = pd.Series(components[frame["row"].to_numpy()]).map(fold_of).to_numpy()
     case_fold = cases.cases["component"].map(fold_of).to_numpy()
     cand = cases.candidates

@@ -52,6 +52,8 @@ class SuggesterSpec(SpecModel):
     ranker_max_configs: int = section_field("ranker", "max_configs", 600, ge=1)
     ranker_max_cases: int = section_field("ranker", "max_cases", 2000, ge=1)
     ranker_min_gain: float = section_field("ranker", "min_gain", 0.0, ge=0.0)
+    ranker_max_rows: int = section_field("ranker", "max_rows", 60000, ge=1)
+    ranker_max_rounds: int = section_field("ranker", "max_rounds", 100, ge=1)
     categorical_features: list[str] = []
 
     @field_validator("unused_threshold", mode="before")
@@ -73,7 +75,7 @@ class SuggesterSpec(SpecModel):
             "new_names_per_config", "twin_removals", "twin_additions",
             "max_train_configs", "test_fraction", "validation_fraction", "min_field_configs",
             "missing_threshold", "code_floor", "ranker_folds", "ranker_max_configs", "ranker_max_cases",
-            "ranker_min_gain",
+            "ranker_min_gain", "ranker_max_rows", "ranker_max_rounds",
         ):  # fmt: skip
             out[key] = str(getattr(self, key))
         out["unused_threshold"] = "auto" if self.unused_threshold is None else str(self.unused_threshold)
