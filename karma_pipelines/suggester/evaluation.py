@@ -241,8 +241,13 @@ def masked_protocol(
         )
         if progress:
             progress(f"seed {seed}: {len(table)} hidden fields, ranker {fitted.ranker.name}")
+    measured = [s for s in per_seed if s["cases"]]  # a seed that hid nothing has no figures
+
+    def _mean(who: str, metric: str) -> float:
+        return float(np.mean([s[who][metric] for s in measured])) if measured else float("nan")
+
     mean = {
-        who: {m: float(np.nanmean([s[who][m] for s in per_seed])) for m in ("hit_at_1", "hit_at_5", "mrr")}
+        who: {m: _mean(who, m) for m in ("hit_at_1", "hit_at_5", "mrr")}
         for who in ("model", "lightgbm", "baseline")
     }
     return {
