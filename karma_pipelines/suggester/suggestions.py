@@ -159,8 +159,7 @@ def suggest(
         picked.append(
             pd.DataFrame(
                 {"row": part["row"].to_numpy(), "field": vocab[part["group"].to_numpy()],
-                 "score": part[column].round(4).to_numpy(), "reason": reasons,
-                 "leaves": part["leaves"].to_numpy()}
+                 "score": part[column].round(4).to_numpy(), "reason": reasons}
             )
         )  # fmt: skip
     configs = corpus.configs
@@ -191,6 +190,5 @@ def _by_row(part: pd.DataFrame) -> dict[int, list[dict]]:
     for rec in part.to_dict("records"):
         row = rec.pop("row")
         rec["score"] = float(rec["score"])
-        rec["leaves"] = int(rec["leaves"])
         out.setdefault(int(row), []).append(rec)
     return out
