@@ -1,6 +1,7 @@
 """Which absent fields to consider for a config: fields that enough configs of its type set, the
 missing entries of its own user-named maps (`functions.export.*` as other functions have them),
-fields its twins in other environments set, and fields its type's Terraform reads."""
+fields its twins in other environments set, and fields its type's Terraform reads. The candidates of a
+subtree the config lacks altogether are one suggestion, at the subtree's root (`subtree_groups`)."""
 
 from __future__ import annotations
 

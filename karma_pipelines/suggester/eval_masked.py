@@ -2,7 +2,9 @@
 (among fields set by at least `min_field_configs` configs of its type) and rank it among the
 config's candidates. Hit@1, Hit@5 and MRR, macro-averaged over component types, separately for
 fields every config of the type sets (easy) and the others (optional). Ties count at their
-expected rank, so a scorer that ties everything gains nothing from tie order.
+expected rank, so a scorer that ties everything gains nothing from tie order. Candidates are ranked as
+`suggest` shows them (a missing subtree once, at its root). The same cases serve the held-out
+evaluation, the choice of ranker (`ranker.py`) and `suggest-eval` (`evaluation.masked_protocol`).
 """
 
 from __future__ import annotations
