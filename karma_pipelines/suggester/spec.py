@@ -52,8 +52,8 @@ class SuggesterSpec(SpecModel):
     ranker_max_configs: int = section_field("ranker", "max_configs", 600, ge=1)
     ranker_max_cases: int = section_field("ranker", "max_cases", 2000, ge=1)
     ranker_min_gain: float = section_field("ranker", "min_gain", 0.0, ge=0.0)
-    ranker_max_rows: int = section_field("ranker", "max_rows", 60000, ge=1)
-    ranker_max_rounds: int = section_field("ranker", "max_rounds", 100, ge=1)
+    ranker_max_rows: int = section_field("ranker", "max_rows", 30000, ge=1)
+    ranker_max_rounds: int = section_field("ranker", "max_rounds", 60, ge=1)
     categorical_features: list[str] = []
 
     @field_validator("unused_threshold", mode="before")
