@@ -39,7 +39,7 @@ def test_suggest_json_for_one_component_and_for_all(world, capsys):
     assert isinstance(everything, list) and len(everything) == len(on_disk)
     assert {item["component"] for item in everything} == set(on_disk)  # each one once
     for item in everything:
-        assert set(item) == {"component", "environment", "component_type", "missing", "unused"}
+        assert set(item) == {"component", "environment", "component_type", "missing", "unused", "ranker"}
         path = on_disk[item["component"]]
         assert (item["environment"], item["component_type"]) == (path.parts[-4], path.parts[-3])
         fields = _field_paths(json.loads(path.read_text()))

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from karma_pipelines.apps.arguments import HOME, count, folder, json_text, output_file, port, probability
 from karma_pipelines.apps.home import TELEMETRY_OFF
+from karma_pipelines.apps.suggest_eval import add_suggest_eval, ranker_text, with_ranker
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
 
 BACKTEST_EXPERIMENT = "karma-backtest"
@@ -188,6 +189,7 @@ def _suggest(args: argparse.Namespace) -> int:
             found = suggest(booster, corpus, component, args.top, code=code, spec=spec)
     progress.note(f"checked {len(found):,} component(s)")
     code_lines = with_code_report(found, code, corpus) if code is not None else []
+    found = with_ranker(found, booster if args.model == "train" else None)
     if args.json:
         print(json.dumps(found[0] if component and len(found) == 1 else found))
         return 0
@@ -203,7 +205,7 @@ def _suggest(args: argparse.Namespace) -> int:
     unused = sum(len(item["unused"]) for item in found)
     print(
         f"{len(found):,} component(s) checked, {len(with_any):,} with suggestions: "
-        f"{missing:,} missing and {unused:,} unused field(s)"
+        f"{missing:,} missing and {unused:,} unused field(s); {ranker_text(found)}"
     )
     return 0
 
@@ -275,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--home", **HOME, help="MLflow store folder for --model champion")
     sg.add_argument("--json", action="store_true", help="print JSON on stdout")
     sg.set_defaults(func=_suggest)
+    add_suggest_eval(sub)  # `suggest-eval`: karma_pipelines/apps/suggest_eval.py
 
     run = sub.add_parser("run", help="materialize every asset on the DAGSTER_HOME instance")
     run.add_argument(

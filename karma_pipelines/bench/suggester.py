@@ -26,7 +26,7 @@ from karma_pipelines.suggester.suggestions import suggest
 from karma_pipelines.suggester.synthetic import catalog_terraform, generate_world, write_terraform
 
 TARGETS = {"optional_hit_at_5": 0.80, "optional_mrr": 0.60, "hit_at_5_gain": 0.15, "unused_f1": 0.85}
-TARGETS["seconds"] = 30.0  # to suggest for 5,000 configs
+TARGETS["seconds"] = 30.0  # to train on and suggest for 5,000 configs
 
 
 def _round(value):
@@ -167,6 +167,8 @@ def _timing(spec: SuggesterSpec, n_configs: int, log, tmp: Path) -> dict:
         "configs": len(corpus),
         "fit_seconds": fit_seconds,
         "suggest_seconds": seconds,
+        "total_seconds": fit_seconds + seconds,  # what `suggest` takes: training included
+        "ranker": fitted.ranker.name,
         "configs_per_second": len(corpus) / seconds,
         "suggestions": sum(len(o["missing"]) + len(o["unused"]) for o in out),
     }
@@ -195,8 +197,8 @@ def check_targets(results: dict) -> dict[str, bool]:
         )
         checks[f"{name}: unused F1 >= 0.85"] = block["unused_injected"]["model"]["f1"] >= TARGETS["unused_f1"]
     if "timing" in results:
-        checks["5,000 configs suggested in < 30 s"] = (
-            results["timing"]["suggest_seconds"] < TARGETS["seconds"]
+        checks["5,000 configs trained on and suggested in <= 30 s"] = (
+            results["timing"]["total_seconds"] <= TARGETS["seconds"]
         )
     return checks
 
@@ -272,7 +274,10 @@ def summary(results: dict) -> str:
     timing = results.get("timing")
     if timing:
         fit, took = timing["fit_seconds"], timing["suggest_seconds"]
-        lines.append(f"\ntiming: {timing['configs']} configs: fit {fit:.1f}s, suggest {took:.1f}s")
+        lines.append(
+            f"\ntiming: {timing['configs']} configs: fit {fit:.1f}s (ranker chosen: {timing['ranker']}), "
+            f"suggest {took:.1f}s, total {fit + took:.1f}s"
+        )
     lines.append("\ntargets:")
     lines += [f"  [{'x' if ok else ' '}] {name}" for name, ok in results.get("targets", {}).items()]
     return "\n".join(lines)

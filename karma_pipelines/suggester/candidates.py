@@ -1,6 +1,7 @@
 """Which absent fields to consider for a config: fields that enough configs of its type set, the
 missing entries of its own user-named maps (`functions.export.*` as other functions have them),
-fields its twins in other environments set, and fields its type's Terraform reads."""
+fields its twins in other environments set, and fields its type's Terraform reads. The candidates of a
+subtree the config lacks altogether are one suggestion, at the subtree's root (`subtree_groups`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pandas as pd
 from karma_pipelines.suggester.code_evidence import CodeEvidence
 from karma_pipelines.suggester.feature_arrays import _entries
 from karma_pipelines.suggester.features import Queries, stats_rows
-from karma_pipelines.suggester.stats import ROW_SHIFT, CorpusStats, Encoded, TypeStats
+from karma_pipelines.suggester.stats import ROW_SHIFT, CorpusStats, Encoded, TypeStats, _member
 
 
 def _cross(rows: np.ndarray, fids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -148,3 +149,48 @@ def present_queries(qenc: Encoded) -> Queries:
     """Every field every row sets (present=True)."""
     rows = qenc.rows_of_entries()
     return Queries(rows.astype(np.int64), qenc.indices.astype(np.int64), np.ones(len(rows), dtype=bool))
+
+
+def missing_roots(stats: CorpusStats, qenc: Encoded, rows: np.ndarray, fids: np.ndarray) -> np.ndarray:
+    """For each absent (row, field): the id of the root of the subtree the row misses it in, the
+    shortest prefix of the field's path that the config neither sets nor has anything under
+    (`metrics` for `metrics.serviceMonitor.enabled` when the config has no `metrics.*`); the field
+    itself when its parent is there."""
+    rows, fids = np.asarray(rows, dtype=np.int64), np.asarray(fids, dtype=np.int64)
+    roots = fids.copy()
+    if not len(fids):
+        return roots
+    have = np.union1d(_interior(stats, _entries(qenc, np.unique(rows))), qenc.keys)
+    uniq, inv = np.unique(fids, return_inverse=True)
+    prefixes = []
+    for g in uniq:
+        parts = stats.vocab.names[g].split(".")
+        prefixes.append(stats.vocab.ids(".".join(parts[:i]) for i in range(1, len(parts))))
+    width = max((len(p) for p in prefixes), default=0)
+    table = np.full((len(uniq), width), -1, dtype=np.int64)
+    for i, p in enumerate(prefixes):
+        table[i, : len(p)] = p
+    settled = np.zeros(len(fids), dtype=bool)
+    for depth in range(width):
+        prefix = table[inv, depth]
+        open_ = ~settled & (prefix >= 0)
+        if not open_.any():
+            break
+        there = _member(have, rows * ROW_SHIFT + np.maximum(prefix, 0))
+        hit = open_ & ~there
+        roots[hit] = prefix[hit]
+        settled |= hit | (prefix < 0)
+    return roots
+
+
+def subtree_groups(
+    stats: CorpusStats, qenc: Encoded, rows: np.ndarray, fids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The suggestion each absent (row, field) is part of: its missing subtree's root when the row has
+    two or more candidates under that root (suggested once, there), else the field itself; and how
+    many candidate leaves that suggestion stands for."""
+    roots = missing_roots(stats, qenc, rows, fids)
+    keys = np.asarray(rows, dtype=np.int64) * ROW_SHIFT + roots
+    _, inv, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    size = counts[inv]
+    return np.where(size >= 2, roots, fids), np.where(size >= 2, size, 1)

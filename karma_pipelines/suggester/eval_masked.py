@@ -2,7 +2,9 @@
 (among fields set by at least `min_field_configs` configs of its type) and rank it among the
 config's candidates. Hit@1, Hit@5 and MRR, macro-averaged over component types, separately for
 fields every config of the type sets (easy) and the others (optional). Ties count at their
-expected rank, so a scorer that ties everything gains nothing from tie order.
+expected rank, so a scorer that ties everything gains nothing from tie order. Candidates are ranked as
+`suggest` shows them (a missing subtree once, at its root). The same cases serve the held-out
+evaluation, the choice of ranker (`ranker.py`) and `suggest-eval` (`evaluation.masked_protocol`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import pandas as pd
 from scipy.special import digamma
 
 from karma_pipelines.suggester.baseline import baseline_scores
-from karma_pipelines.suggester.candidates import candidate_queries
+from karma_pipelines.suggester.candidates import candidate_queries, missing_roots, subtree_groups
 from karma_pipelines.suggester.code_evidence import CodeEvidence
 from karma_pipelines.suggester.corpus import Corpus
 from karma_pipelines.suggester.labelled_queries import _frame
@@ -86,6 +88,21 @@ class MaskedCases:
     cases: pd.DataFrame  # case, key, component_type, field, kind
 
 
+def eligible_fields(full: Corpus, min_configs: int, max_share: float | None = None) -> dict:
+    """(type, field) -> configs of the type setting it, for fields set by at least `min_configs`
+    configs (and, with `max_share`, by fewer than that share of them: the optional ones)."""
+    counts: dict[tuple[str, str], int] = {}
+    sizes = full.configs["component_type"].value_counts().to_dict()
+    for ctype, fields in zip(full.configs["component_type"], full.fields, strict=True):
+        for f in fields:
+            counts[(ctype, f)] = counts.get((ctype, f), 0) + 1
+    return {
+        key: n
+        for key, n in counts.items()
+        if n >= min_configs and (max_share is None or n < max_share * sizes[key[0]])
+    }
+
+
 def masked_cases(
     stats: CorpusStats,
     full: Corpus,
@@ -94,39 +111,58 @@ def masked_cases(
     code: CodeEvidence | None,
     max_cases: int = 4000,
     seed: int = 0,
+    per_config: int | None = None,
+    max_share: float | None = None,
+    keep_keys: bool = False,
 ) -> MaskedCases:
     """One case per (test config, field it sets that `min_field_configs` configs of its type set in
-    the full corpus), at most `max_cases` (a random sample)."""
-    counts: dict[tuple[str, str], int] = {}
+    the full corpus), at most `max_cases` (a random sample). With `max_share`, only fields fewer than
+    that share of the type's configs set (optional ones); with `per_config`, at most that many fields
+    per config (drawn at random). `keep_keys` keeps the configs' own keys, so statistics that hold
+    them leave them out (leave-one-out) instead of counting them.
+
+    Candidates are ranked as `suggest` shows them: a missing subtree once, at its root
+    (`subtree_groups`); the case is a hit where the suggestion covering the hidden field ranks."""
     sizes = full.configs["component_type"].value_counts().to_dict()
-    for ctype, fields in zip(full.configs["component_type"], full.fields, strict=True):
-        for f in fields:
-            counts[(ctype, f)] = counts.get((ctype, f), 0) + 1
+    counts = eligible_fields(full, spec.min_field_configs, max_share)
+    rng = np.random.default_rng(seed)
     rows, names, kinds = [], [], []
     for i, (ctype, fields) in enumerate(zip(test.configs["component_type"], test.fields, strict=True)):
-        for f in fields:
-            n = counts.get((ctype, f), 0)
-            if n >= spec.min_field_configs:
-                rows.append(i)
-                names.append(f)
-                kinds.append("easy" if n == sizes[ctype] else "optional")
+        mine = [f for f in fields if (ctype, f) in counts]
+        if per_config is not None and len(mine) > per_config:
+            mine = [mine[j] for j in sorted(rng.choice(len(mine), per_config, replace=False))]
+        for f in mine:
+            rows.append(i)
+            names.append(f)
+            kinds.append("easy" if counts[(ctype, f)] == sizes[ctype] else "optional")
     rows_arr = np.asarray(rows, dtype=np.int64)
     if len(rows_arr) > max_cases:
         keep = np.sort(np.random.default_rng(seed).choice(len(rows_arr), max_cases, replace=False))
         rows_arr, names, kinds = rows_arr[keep], [names[i] for i in keep], [kinds[i] for i in keep]
     masked = test.subset(rows_arr)
     masked = masked.with_fields([set(f) - {name} for f, name in zip(masked.fields, names, strict=True)])
-    masked = _renamed(masked)
+    if not keep_keys:
+        masked = _renamed(masked)
+    elif masked.configs["key"].duplicated().any():  # one config masked twice: only the first keeps its key
+        dup = masked.configs["key"].duplicated().to_numpy()
+        keys = masked.configs["key"].to_numpy().copy()
+        keys[dup] = [f"{k}#eval{i}" for i, k in zip(np.flatnonzero(dup), keys[dup], strict=True)]
+        masked = Corpus(masked.configs.assign(key=keys), masked.fields, masked.source, masked.skipped)
     enc = encode(masked, stats.vocab)
     q = candidate_queries(stats, enc, code)
     frame = _frame(stats, enc, q, np.full(len(q), "absent", dtype=object), code, spec)
     target_ids = stats.vocab.ids(names)
+    group, leaves = subtree_groups(stats, enc, q.row, q.fid)
+    target_root = missing_roots(stats, enc, np.arange(len(rows_arr)), target_ids)
     frame["case"] = frame["row"]
     frame["target"] = q.fid == target_ids[q.row]
+    frame["group"] = group
+    frame["covers_target"] = (group == target_ids[q.row]) | ((group == target_root[q.row]) & (leaves >= 2))
     cases = pd.DataFrame(
         {
             "case": np.arange(len(rows_arr)),
             "key": test.configs["key"].to_numpy()[rows_arr],
+            "component": test.configs["component"].to_numpy()[rows_arr],
             "component_type": test.configs["component_type"].to_numpy()[rows_arr],
             "field": names,
             "kind": kinds,
@@ -141,15 +177,36 @@ def _renamed(corpus: Corpus) -> Corpus:
     return Corpus(configs, corpus.fields, corpus.source, corpus.skipped)
 
 
-def masked_table(cases: MaskedCases, model_scores: np.ndarray, spec: SuggesterSpec) -> pd.DataFrame:
-    """Model and baseline rank metrics per case."""
+def group_ranks(frame: pd.DataFrame, scores: np.ndarray, n_cases: int) -> pd.DataFrame:
+    """Rank metrics per case over the suggestions (a subtree's best leaf scores for it)."""
+    parts = pd.DataFrame(
+        {"case": frame["case"].to_numpy(), "group": frame["group"].to_numpy(), "score": scores,
+         "target": frame["covers_target"].to_numpy()}
+    )  # fmt: skip
+    best = parts.groupby(["case", "group"], sort=False).agg(score=("score", "max"), target=("target", "any"))
+    best = best.reset_index()
+    return rank_of_targets(
+        best["case"].to_numpy(), best["score"].to_numpy(), best["target"].to_numpy(), n_cases
+    )
+
+
+def masked_table(
+    cases: MaskedCases, model_scores: np.ndarray, spec: SuggesterSpec, ranker=None
+) -> pd.DataFrame:
+    """Rank metrics per case of the suggester (`model_`: its chosen ranker, the model's scores blended
+    with the baseline's as `ranker` says; the model alone without one), of the LightGBM model alone
+    (`lightgbm_`) and of the baseline (`baseline_`)."""
     frame = cases.candidates
     n = len(cases.cases)
-    model = rank_of_targets(
-        frame["case"].to_numpy(), missing_scores(model_scores, frame, spec), frame["target"].to_numpy(), n
-    )
-    base = rank_of_targets(frame["case"].to_numpy(), baseline_scores(frame), frame["target"].to_numpy(), n)
+    base = baseline_scores(frame)
+    chosen = model_scores if ranker is None else ranker.blend(model_scores, base)
     cols = ["hit_at_1", "hit_at_5", "rr", "rank", "found"]
-    return pd.concat(
-        [cases.cases, model[cols].add_prefix("model_"), base[cols].add_prefix("baseline_")], axis=1
-    )
+    parts = [cases.cases]
+    scored = {
+        "model_": missing_scores(chosen, frame, spec),
+        "lightgbm_": missing_scores(model_scores, frame, spec),
+        "baseline_": base,
+    }
+    for prefix, scores in scored.items():
+        parts.append(group_ranks(frame, np.asarray(scores, dtype=np.float64), n)[cols].add_prefix(prefix))
+    return pd.concat(parts, axis=1)

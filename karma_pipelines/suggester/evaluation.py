@@ -25,7 +25,7 @@ from karma_pipelines.suggester.labelled_queries import fit_corpus_stats
 from karma_pipelines.suggester.model import predict
 from karma_pipelines.suggester.spec import SuggesterSpec
 from karma_pipelines.suggester.stats import CorpusStats, encode
-from karma_pipelines.suggester.suggestions import score_corpus
+from karma_pipelines.suggester.suggestions import score_corpus, suggest
 
 
 def split_by_component(corpus: Corpus, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -185,3 +185,105 @@ def evaluate_split(
 
 def candidates_for(stats: CorpusStats, corpus: Corpus, code: CodeEvidence | None) -> Queries:
     return candidate_queries(stats, encode(corpus, stats.vocab), code)
+
+
+# --- the masked-field protocol (`karma-pipelines suggest-eval`, `make bench-real`) -------------------------
+
+PROTOCOL_SHARE = 0.2  # of the components: hidden-field configs
+OPTIONAL_SHARE = 0.9  # a hidden field: set by at least `min_field_configs` and fewer than 90% of its type
+
+
+def _micro(table: pd.DataFrame, prefix: str) -> dict[str, float]:
+    if table.empty:
+        return {"hit_at_1": float("nan"), "hit_at_5": float("nan"), "mrr": float("nan")}
+    return {
+        "hit_at_1": float(table[f"{prefix}hit_at_1"].mean()),
+        "hit_at_5": float(table[f"{prefix}hit_at_5"].mean()),
+        "mrr": float(table[f"{prefix}rr"].mean()),
+    }
+
+
+def masked_protocol(
+    corpus: Corpus,
+    spec: SuggesterSpec,
+    code: CodeEvidence | None = None,
+    seeds: int = 3,
+    progress=None,
+) -> dict:
+    """For seeds 0..K-1: hold out 20% of the components (`split_by_component`), train the suggester on
+    the rest (its ranker chosen there by cross-validation), hide one optional field in each held-out
+    config (set by at least `min_field_configs` and fewer than 90% of its type's configs) and rank it
+    among the config's candidates. Hit@1, Hit@5 and MRR over the cases (micro) of the suggester as it
+    ships (`model`: its chosen ranker), of the LightGBM model alone and of the baseline, per seed and
+    their mean over seeds."""
+    from karma_pipelines.suggester.model import fit_suggester
+
+    per_seed = []
+    for seed in range(seeds):
+        train_rows, test_rows = split_by_component(corpus, PROTOCOL_SHARE, seed)
+        train = corpus.subset(train_rows)
+        fitted = fit_suggester(train, spec, code)
+        stats = fit_corpus_stats(train, spec)
+        cases = masked_cases(
+            stats, corpus, corpus.subset(test_rows), spec, code, seed=seed, per_config=1,
+            max_share=OPTIONAL_SHARE,
+        )  # fmt: skip
+        p = predict(fitted.booster, cases.candidates) if len(cases.candidates) else np.zeros(0)
+        table = masked_table(cases, p, spec, fitted.ranker)
+        per_seed.append(
+            {
+                "seed": seed,
+                "cases": len(table),
+                "test_configs": len(test_rows),
+                "ranker": fitted.ranker.describe(),
+                **{who: _micro(table, f"{who}_") for who in ("model", "lightgbm", "baseline")},
+            }
+        )
+        if progress:
+            progress(f"seed {seed}: {len(table)} hidden fields, ranker {fitted.ranker.name}")
+    measured = [s for s in per_seed if s["cases"]]  # a seed that hid nothing has no figures
+
+    def _mean(who: str, metric: str) -> float:
+        return float(np.mean([s[who][metric] for s in measured])) if measured else float("nan")
+
+    mean = {
+        who: {m: _mean(who, m) for m in ("hit_at_1", "hit_at_5", "mrr")}
+        for who in ("model", "lightgbm", "baseline")
+    }
+    return {
+        "configs": len(corpus),
+        "types": int(corpus.configs["component_type"].nunique()),
+        "seeds": seeds,
+        "cases": int(sum(s["cases"] for s in per_seed)),
+        "rankers": [s["ranker"]["name"] for s in per_seed],
+        **mean,
+        "per_seed": per_seed,
+    }
+
+
+def code_unused_metrics(run, corpus: Corpus, code: CodeEvidence, top: int = 5) -> dict[str, float]:
+    """Unused flags (`suggest`'s top `top` per config, at its threshold) against what the Terraform
+    reads: a set field of a type with code evidence is truly unused when none of its Terraform reads
+    it. Precision and recall from `eval_unused.detection_metrics`."""
+    from karma_pipelines.suggester.eval_unused import detection_metrics
+
+    flagged = {
+        (item["component"], item["environment"], s["field"])
+        for item in suggest(run, corpus, top=top, code=code)
+        for s in item["unused"]
+    }
+    labels, scores = [], []
+    configs = corpus.configs
+    for comp, env, ctype, fields in zip(
+        configs["component"], configs["environment"], configs["component_type"], corpus.fields, strict=True
+    ):
+        if not code.has(ctype):
+            continue
+        for f in fields:
+            labels.append(code.is_read(ctype, f) is False)
+            scores.append(1.0 if (comp, env, f) in flagged else 0.0)
+    out = detection_metrics(np.asarray(scores), np.asarray(labels, dtype=bool), 0.5)
+    return {k: out[k] for k in ("precision", "recall", "f1", "n")} | {
+        "n_unread": out["n_injected"],
+        "n_flagged": float(np.sum(scores)),
+    }

@@ -27,6 +27,7 @@ FEATURES = (
     "parent_in_context",
     "near_common_field", "typo_of_present", "other_type_rate",
     "code_available", "code_read", "code_required",
+    "baseline_score",
 )  # fmt: skip
 # The question asked of a query (0: should it be set? 1: does the set field belong?), set per query.
 INPUTS = (*FEATURES, "is_set")
@@ -97,6 +98,8 @@ def featurize(
             out["type_rate"][idx] = np.nan
             out["n_context"][idx] = qenc.sizes[q.row] - q.present
         names.fill(ctype, q, qenc, out, idx)
+    # The association-rule baseline's own score, so the model can start from it (`baseline.py`).
+    out["baseline_score"] = np.maximum(np.nan_to_num(out["type_rate"]), np.nan_to_num(out["assoc_max"]))
     frame = pd.DataFrame(out)
     frame[list(FEATURES)] = frame[list(FEATURES)].astype(np.float32)
     return frame

@@ -1,5 +1,6 @@
 """The suggester model: LightGBM trained self-supervised on the corpus (rows: `labelled_queries`),
-its scores lifted or pressed by code evidence, and the unused-field threshold."""
+its scores lifted or pressed by code evidence, the unused-field threshold, and the ranker of missing
+fields chosen by cross-validation on the corpus (`ranker.py`: the model, the baseline or a blend)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from karma_pipelines.suggester.code_evidence import CodeEvidence
 from karma_pipelines.suggester.corpus import Corpus
 from karma_pipelines.suggester.corruption import corrupt_twins
 from karma_pipelines.suggester.labelled_queries import fit_corpus_stats, query_frame, trainable
+from karma_pipelines.suggester.ranker import Ranker, choose_ranker
 from karma_pipelines.suggester.spec import SuggesterSpec
 from karma_pipelines.suggester.stats import encode
 
@@ -82,6 +84,7 @@ class FittedSuggester:
     valid_frame: pd.DataFrame
     importance: pd.DataFrame
     validation_metrics: dict[str, float] = field(default_factory=dict)
+    ranker: Ranker = field(default_factory=Ranker)  # missing fields: model, baseline or a blend
 
     @property
     def best_iteration(self) -> int:
@@ -148,8 +151,11 @@ def fit_suggester(corpus: Corpus, spec: SuggesterSpec, code: CodeEvidence | None
             "pr_auc": float(average_precision_score(valid["label"], scores)),
             "n": float(len(valid)),
         }
+    rounds = int(booster.best_iteration or booster.current_iteration())
+    learnable = frame[trainable(frame)]
+    ranker = choose_ranker(learnable, corruption.corpus, stats, spec, code, rounds, rng)
     return FittedSuggester(
-        booster, spec, float(threshold), float(base_threshold), fit, valid, importance, validation
+        booster, spec, float(threshold), float(base_threshold), fit, valid, importance, validation, ranker
     )
 
 

@@ -16,6 +16,17 @@ if TYPE_CHECKING:
     from karma_pipelines.suggester.features import Queries
 
 
+_ANSWERS: list = [None, {}]  # the last code evidence asked about, and its answers per (type, field)
+
+
+def _code_answers(code: CodeEvidence) -> dict[str, dict[str, tuple[float, float]]]:
+    """What the code evidence said of each field already (training, the ranker's choice and the
+    suggestions featurize the same names: Terraform's reads are matched once per name)."""
+    if _ANSWERS[0] is not code:
+        _ANSWERS[:] = [code, {}]
+    return _ANSWERS[1]
+
+
 class _NameEvidence:
     """Per (type, field name): near-miss spelling of a common field, other types, code, shape."""
 
@@ -80,8 +91,12 @@ class _NameEvidence:
         out["typo_of_present"][idx] = typo
         if self.code is not None and self.code.has(ctype):
             level = {"exact": 1.0, "covered": 0.5, None: 0.0}
-            read = np.array([level[self.code.read_kind(ctype, n)] for n in names], dtype=np.float32)
-            required = np.array([self.code.is_required(ctype, n) for n in names], dtype=np.float32)
+            known = _code_answers(self.code).setdefault(ctype, {})
+            for n in names:
+                if n not in known:
+                    known[n] = (level[self.code.read_kind(ctype, n)], float(self.code.is_required(ctype, n)))
+            read = np.array([known[n][0] for n in names], dtype=np.float32)
+            required = np.array([known[n][1] for n in names], dtype=np.float32)
             out["code_available"][idx] = 1.0
             out["code_read"][idx] = read[inv]
             out["code_required"][idx] = required[inv]

@@ -17,6 +17,7 @@ from karma_pipelines.suggester.evaluation import component_folds, split_by_compo
 from karma_pipelines.suggester.features import INPUTS
 from karma_pipelines.suggester.labelled_queries import fit_corpus_stats, query_frame
 from karma_pipelines.suggester.model import fit_suggester, predict
+from karma_pipelines.suggester.ranker import Ranker
 from karma_pipelines.suggester.spec import SuggesterSpec, load_suggester_spec
 from karma_pipelines.suggester.stats import encode
 
@@ -49,6 +50,7 @@ class SuggesterRun:
     train_components: list[str]
     test_components: list[str]
     holdout: Holdout | None = field(default=None, repr=False)
+    ranker: Ranker = field(default_factory=Ranker)  # missing fields: model, baseline or a blend (by CV)
 
     @property
     def best_iteration(self) -> int:
@@ -66,9 +68,9 @@ class SuggesterRun:
         missing = [f for f in booster.feature_name() if f not in INPUTS]
         if missing:
             raise ValueError(f"the booster needs features the suggester does not build: {missing}")
-        metrics = _measure(booster, self.holdout, self.spec, self.unused_threshold, self.baseline_threshold)[
-            0
-        ]
+        metrics = _measure(
+            booster, self.holdout, self.spec, self.unused_threshold, self.baseline_threshold, self.ranker
+        )[0]
         return flat_gate_metrics(metrics)
 
 
@@ -82,11 +84,16 @@ def flat_gate_metrics(metrics: dict[str, dict[str, float]]) -> dict[str, float]:
 
 
 def _measure(
-    booster: lgb.Booster, holdout: Holdout, spec: SuggesterSpec, threshold: float, baseline_threshold: float
+    booster: lgb.Booster,
+    holdout: Holdout,
+    spec: SuggesterSpec,
+    threshold: float,
+    baseline_threshold: float,
+    ranker: Ranker | None = None,
 ) -> tuple[dict, dict, pd.DataFrame]:
     cases, unused = holdout.cases, holdout.unused
     p_masked = predict(booster, cases.candidates) if len(cases.candidates) else np.zeros(0)
-    ranks = masked_table(cases, p_masked, spec)
+    ranks = masked_table(cases, p_masked, spec, ranker)
     p_unused = predict(booster, unused.frame) if len(unused.frame) else np.zeros(0)
     model_unused, base_unused = unused_metrics(unused, p_unused, spec, threshold, baseline_threshold)
     p_holdout = predict(booster, holdout.frame) if len(holdout.frame) else np.zeros(0)
@@ -134,7 +141,12 @@ def evaluate_holdout(
     frame = query_frame(stats, tenc, np.arange(len(test)), spec, code, rng).frame
     holdout = Holdout(cases, unused, frame)
     model, baseline, ranks = _measure(
-        booster_fit.booster, holdout, spec, booster_fit.unused_threshold, booster_fit.baseline_threshold
+        booster_fit.booster,
+        holdout,
+        spec,
+        booster_fit.unused_threshold,
+        booster_fit.baseline_threshold,
+        booster_fit.ranker,
     )
     return holdout, model, baseline, ranks
 
@@ -176,6 +188,7 @@ def train_suggester(
         train_components=sorted(set(configs["component"].iloc[train_rows])),
         test_components=sorted(set(configs["component"].iloc[test_rows])),
         holdout=holdout,
+        ranker=fitted.ranker,
     )
 
 

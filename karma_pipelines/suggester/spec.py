@@ -47,6 +47,13 @@ class SuggesterSpec(SpecModel):
     )
     missing_threshold: Fraction = section_field("suggest", "missing_threshold", 0.5)
     code_floor: Fraction = section_field("suggest", "code_floor", 0.9)
+    ranker_folds: int = section_field("ranker", "folds", 4, ge=0)
+    ranker_weights: list[Fraction] = section_field("ranker", "model_weights", [0.0, 0.25, 0.5, 0.75, 1.0])
+    ranker_max_configs: int = section_field("ranker", "max_configs", 600, ge=1)
+    ranker_max_cases: int = section_field("ranker", "max_cases", 2000, ge=1)
+    ranker_min_gain: float = section_field("ranker", "min_gain", 0.0, ge=0.0)
+    ranker_max_rows: int = section_field("ranker", "max_rows", 30000, ge=1)
+    ranker_max_rounds: int = section_field("ranker", "max_rounds", 60, ge=1)
     categorical_features: list[str] = []
 
     @field_validator("unused_threshold", mode="before")
@@ -67,7 +74,8 @@ class SuggesterSpec(SpecModel):
             "max_vocabulary", "negatives_per_config", "foreign_per_config", "typos_per_config",
             "new_names_per_config", "twin_removals", "twin_additions",
             "max_train_configs", "test_fraction", "validation_fraction", "min_field_configs",
-            "missing_threshold", "code_floor",
+            "missing_threshold", "code_floor", "ranker_folds", "ranker_max_configs", "ranker_max_cases",
+            "ranker_min_gain", "ranker_max_rows", "ranker_max_rounds",
         ):  # fmt: skip
             out[key] = str(getattr(self, key))
         out["unused_threshold"] = "auto" if self.unused_threshold is None else str(self.unused_threshold)

@@ -8,12 +8,13 @@ import numpy as np
 import pandas as pd
 
 from karma_pipelines.suggester.baseline import baseline_scores
-from karma_pipelines.suggester.candidates import candidate_queries, present_queries
+from karma_pipelines.suggester.candidates import candidate_queries, present_queries, subtree_groups
 from karma_pipelines.suggester.code_evidence import CodeEvidence
 from karma_pipelines.suggester.corpus import Corpus
 from karma_pipelines.suggester.features import Queries
 from karma_pipelines.suggester.labelled_queries import _frame, fit_corpus_stats
 from karma_pipelines.suggester.model import missing_scores, predict, unused_scores
+from karma_pipelines.suggester.ranker import Ranker
 from karma_pipelines.suggester.spec import SuggesterSpec
 from karma_pipelines.suggester.stats import CorpusStats
 
@@ -90,9 +91,13 @@ def score_corpus(
     spec: SuggesterSpec,
     code: CodeEvidence | None = None,
     rows: np.ndarray | None = None,
+    ranker: Ranker | None = None,
 ) -> tuple[pd.DataFrame, CorpusStats]:
     """Every candidate (absent) and every present field of `corpus` (or of `rows`), scored: one frame
-    with `missing_score` (absent fields) and `unused_score` (present fields), statistics of `corpus`."""
+    with `missing_score` (absent fields: the model's score blended with the baseline's as `ranker`
+    says, the model alone without one), `unused_score` (present fields), and for absent fields the
+    suggestion they are part of (`group`: the root of a missing subtree, `leaves` under it);
+    statistics of `corpus`."""
     stats = fit_corpus_stats(corpus, spec)
     enc = stats.encoded
     absent, present = candidate_queries(stats, enc, code), present_queries(enc)
@@ -105,9 +110,13 @@ def score_corpus(
     frame = _frame(stats, enc, q, kind, code, spec)
     p = predict(booster, frame) if len(frame) else np.zeros(0)
     frame["p"] = p
-    frame["missing_score"] = np.where(frame["present"], np.nan, missing_scores(p, frame, spec))
-    frame["unused_score"] = np.where(frame["present"], unused_scores(p, frame, spec), np.nan)
     frame["baseline"] = baseline_scores(frame)
+    blended = p if ranker is None else ranker.blend(p, frame["baseline"].to_numpy())
+    frame["missing_score"] = np.where(frame["present"], np.nan, missing_scores(blended, frame, spec))
+    frame["unused_score"] = np.where(frame["present"], unused_scores(p, frame, spec), np.nan)
+    group, leaves = subtree_groups(stats, enc, q.row, q.fid)
+    frame["group"] = np.where(q.present, q.fid, group)
+    frame["leaves"] = np.where(q.present, 1, leaves)
     return frame, stats
 
 
@@ -139,20 +148,24 @@ def suggest(
     rows = corpus.row_of(component) if component else None
     if component and not rows:
         raise KeyError(f"no config for component {component!r}")
-    frame, stats = score_corpus(booster, corpus, spec, code, rows)
+    ranker = getattr(run_or_booster, "ranker", None)
+    frame, stats = score_corpus(booster, corpus, spec, code, rows, ranker)
     names, types = stats.vocab.names, stats.type_names
     present = frame["present"].to_numpy()
     missing = ~present & (frame["missing_score"].to_numpy() >= missing_threshold)
     unused = present & (frame["unused_score"].to_numpy() >= unused_threshold)
-    picked = []
+    picked, vocab = [], np.asarray(names, dtype=object)
     for mask, column in ((missing, "missing_score"), (unused, "unused_score")):
         part = frame[mask].sort_values(["row", column, "field"], ascending=[True, False, True], kind="stable")
+        part = part.drop_duplicates(["row", "group"])  # a missing subtree once, at its root (best leaf)
         part = part[part.groupby("row").cumcount() < top]
         explain = _missing_reason if column == "missing_score" else _unused_reason
-        reasons = [explain(r, r["component_type"], names, types) for r in part.to_dict("records")]
+        reasons = [
+            _subtree(r, explain(r, r["component_type"], names, types)) for r in part.to_dict("records")
+        ]
         picked.append(
             pd.DataFrame(
-                {"row": part["row"].to_numpy(), "field": part["field"].to_numpy(),
+                {"row": part["row"].to_numpy(), "field": vocab[part["group"].to_numpy()],
                  "score": part[column].round(4).to_numpy(), "reason": reasons}
             )
         )  # fmt: skip
@@ -179,6 +192,13 @@ def _code_unused(model: dict, corpus: Corpus, code: CodeEvidence, rows, top: int
     from karma_pipelines.suggester.code_unused import with_code_unused
 
     return with_code_unused(model, corpus, code, rows, top)
+
+
+def _subtree(row: dict, reason: str) -> str:
+    if row["leaves"] < 2:
+        return reason
+    n, best = int(row["leaves"]), row["field"]
+    return f"missing subtree: {n} fields under it are candidates, best `{best}`: {reason}"
 
 
 def _by_row(part: pd.DataFrame) -> dict[int, list[dict]]:

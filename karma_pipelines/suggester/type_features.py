@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from karma_pipelines.suggester.features import Queries
 
 CHUNK = 20000
+BLOCK = 20_000  # (context field, query) pairs of one config from which it gets a dense block of its own
 STRONG = 0.9
 
 
@@ -65,6 +66,79 @@ class _TypeFeaturizer:
         self._patterns(r, f, pres, srow, out, idx)
 
     def _association(self, r, lf, y_f, srow, out, idx) -> None:
+        """Rules s -> f from the config's other fields s. Configs with many (context field, query)
+        pairs: one dense block of confidences each (`_association_blocks`); the others in vectorised
+        chunks (`_association_chunks`)."""
+        if not len(r):
+            return
+        qenc = self.qenc
+        rows, inv, n_queries = np.unique(r, return_inverse=True, return_counts=True)
+        width = (qenc.indptr[rows + 1] - qenc.indptr[rows]) + (
+            qenc.tok_indptr[rows + 1] - qenc.tok_indptr[rows]
+        )
+        big = (n_queries * width >= BLOCK)[inv]
+        for part, method in ((big, self._association_blocks), (~big, self._association_chunks)):
+            if part.any():
+                at = np.flatnonzero(part)
+                method(r[at], lf[at], y_f[at], out, idx[at])
+
+    def _association_blocks(self, r, lf, y_f, out, idx) -> None:
+        ts, qenc = self.ts, self.qenc
+        minimum = self.stats.min_rule_support
+        order = np.argsort(r, kind="stable")
+        rows, first = np.unique(r[order], return_index=True)
+        last = np.append(first[1:], len(order))
+        results = {
+            k: np.full(len(r), np.nan) for k in ("max", "mean", "min", "support", "ctx_max", "ctx_min")
+        }
+        strong_all = np.zeros(len(r))
+        why = np.full(len(r), -1, dtype=np.int64)
+        for i, row in enumerate(rows):
+            sl = order[first[i] : last[i]]
+            ctx = np.concatenate(
+                [qenc.indices[qenc.indptr[row] : qenc.indptr[row + 1]],
+                 qenc.tok_indices[qenc.tok_indptr[row] : qenc.tok_indptr[row + 1]]]
+            )  # fmt: skip
+            loc = ts.local(ctx)
+            S = loc[loc >= 0]
+            if not len(S):
+                continue
+            me = self.srow_all[row]
+            Y = ts.X[me, S] if me >= 0 else np.zeros(len(S), dtype=np.float32)
+            col = lf[sl]
+            F = np.maximum(col, 0)
+            yf = y_f[sl].astype(np.float32)
+            num = np.where(col >= 0, ts.C[np.ix_(S, F)], 0.0) - Y[:, None] * yf[None, :]
+            den = ts.count[S] - Y
+            valid = (den >= minimum)[:, None] & (S[:, None] != col[None, :])
+            conf = num / np.maximum(den, 1.0)[:, None]
+            token = ts.is_token[S]
+            for part, (kmax, kmin) in ((~token, ("max", "min")), (token, ("ctx_max", "ctx_min"))):
+                if not part.any():
+                    continue
+                c, v = conf[part], valid[part]
+                n_valid = v.sum(axis=0)
+                has = n_valid > 0
+                hi = np.where(v, c, -np.inf)
+                arg = hi.argmax(axis=0)
+                results[kmax][sl] = np.where(has, hi[arg, np.arange(len(sl))], np.nan)
+                results[kmin][sl] = np.where(has, np.where(v, c, np.inf).min(axis=0), np.nan)
+                if kmax == "max":
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        results["mean"][sl] = np.where(has, np.where(v, c, 0.0).sum(axis=0) / n_valid, np.nan)
+                    strong_all[sl] = ((c >= STRONG) & v).sum(axis=0)
+                    results["support"][sl] = np.where(has, den[part][arg], np.nan)
+                    why[sl] = np.where(has, ts.gids[S[part][arg]], -1)
+        out["assoc_max"][idx] = results["max"]
+        out["assoc_mean"][idx] = results["mean"]
+        out["assoc_min"][idx] = results["min"]
+        out["assoc_strong"][idx] = strong_all
+        out["assoc_max_support"][idx] = results["support"]
+        out["why_rule_from"][idx] = why
+        out["ctx_assoc_max"][idx] = results["ctx_max"]
+        out["ctx_assoc_min"][idx] = results["ctx_min"]
+
+    def _association_chunks(self, r, lf, y_f, out, idx) -> None:
         ts, qenc = self.ts, self.qenc
         rows, pos = np.unique(r, return_inverse=True)
         ctx = _padded(qenc.indptr, qenc.indices, rows, qenc.tok_indptr, qenc.tok_indices)
