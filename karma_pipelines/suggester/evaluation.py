@@ -262,28 +262,11 @@ def masked_protocol(
 
 
 def code_unused_metrics(run, corpus: Corpus, code: CodeEvidence, top: int = 5) -> dict[str, float]:
-    """Unused flags (`suggest`'s top `top` per config, at its threshold) against what the Terraform
-    reads: a set field of a type with code evidence is truly unused when none of its Terraform reads
-    it. Precision and recall from `eval_unused.detection_metrics`."""
-    from karma_pipelines.suggester.eval_unused import detection_metrics
+    """Unused flags (`suggest`'s top `top` per config) against what the Terraform reads: the one
+    measure, `eval_unused.terraform_unused_metrics`, with its F1 (`n`: configs of types with code)."""
+    from karma_pipelines.suggester.eval_unused import terraform_unused_metrics
 
-    flagged = {
-        (item["component"], item["environment"], s["field"])
-        for item in suggest(run, corpus, top=top, code=code)
-        for s in item["unused"]
-    }
-    labels, scores = [], []
-    configs = corpus.configs
-    for comp, env, ctype, fields in zip(
-        configs["component"], configs["environment"], configs["component_type"], corpus.fields, strict=True
-    ):
-        if not code.has(ctype):
-            continue
-        for f in fields:
-            labels.append(code.is_read(ctype, f) is False)
-            scores.append(1.0 if (comp, env, f) in flagged else 0.0)
-    out = detection_metrics(np.asarray(scores), np.asarray(labels, dtype=bool), 0.5)
-    return {k: out[k] for k in ("precision", "recall", "f1", "n")} | {
-        "n_unread": out["n_injected"],
-        "n_flagged": float(np.sum(scores)),
-    }
+    m = terraform_unused_metrics(suggest(run, corpus, top=top, code=code), corpus, code)
+    p, r = m["precision"], m["recall"]
+    f1 = 2 * p * r / (p + r) if np.isfinite(p) and np.isfinite(r) and p + r > 0 else float("nan")
+    return {"precision": p, "recall": r, "f1": f1, "n": m["n_configs"], **m}
