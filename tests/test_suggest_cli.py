@@ -132,3 +132,27 @@ def test_suggest_with_iac_reports_per_type_and_flags_what_no_terraform_reads(tmp
         assert report["fields_read"] == ["content_bucket_prefix", "tags"]
         assert report["files_parsed"] == 1 and report["files_failed"][0]["status"] == "parsed after repair"
         assert report["config_roots"][0]["name"] == "local.config"
+
+
+def test_suggest_eval_with_iac_measures_unused_flags_against_the_terraform(tmp_path, capsys):
+    configs, iac = tmp_path / "configs", tmp_path / "iac" / "components" / "serverless-site"
+    for i in range(12):
+        doc = {"content_bucket_prefix": f"b{i}", "index_document": "index.html", "tags": {"Owner": "x"}}
+        if i % 3:
+            doc["site_name"] = f"site{i}.example"  # optional: in 8 of 12, read by the Terraform
+        path = configs / "iac" / "prod" / "serverless-site" / f"site{i}" / "config.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps(doc))
+    iac.mkdir(parents=True)
+    (iac / "main.tf").write_text(
+        'data "aws_ssm_parameter" "config" {\n  name = "/iac/serverless-site/x/config"\n}\n'
+        "locals {\n  config = try(nonsensitive(jsondecode(data.aws_ssm_parameter.config.value)), {})\n}\n"
+        'resource "aws_s3_bucket" "site" {\n  bucket = local.config.content_bucket_prefix\n'
+        "  tags = merge(try(local.config.tags, {}), { Name = try(local.config.site_name, null) })\n}\n"
+    )
+    args = ["suggest-eval", "--configs", str(configs), "--iac", str(tmp_path / "iac"), "--seeds", "1"]
+    assert main([*args, "--json"]) == 0
+    unused = json.loads(capsys.readouterr().out)["unused_vs_code"]
+    # index_document, set in all 12 and read by none: flagged in every config; nothing read is flagged.
+    assert unused["n_unread"] == 12 and unused["n_flagged"] == 12 and unused["n_read_flagged"] == 0
+    assert unused["precision"] == unused["recall"] == unused["f1"] == 1.0
