@@ -1,7 +1,8 @@
 """What a change does to its values, the way a GitOps reviewer reads a diff: an image tag or chart
 version bumped (up or down), replica / resource numbers up or down and by how much, a toggle flipped,
 a list grown or shrunk, keys added or removed; how wide it is (sections of a shared values file); how
-recently the same keys were changed and reverted; a production change with no staging change before it.
+recently the same keys were changed and reverted; a production change giving a key a value that the
+service's staging config does not have (production touched before staging).
 
 One pass over the deploys in time order, keeping each component's previous flattened config (from the
 redacted snapshots: only numbers, booleans and list lengths are compared, no value leaves this
@@ -33,7 +34,7 @@ _DIGITS = re.compile(r"\d+")
 PROD_ENVS = {"prod", "production", "prd", "live"}
 STAGING_ENVS = {"staging", "stage", "stg", "preprod", "pre-prod", "uat"}
 MAX_PATHS = 200  # touched paths looked at per deploy (a rewrite of a whole file is one big change)
-DAY_HOURS = 24.0
+_MISSING = object()
 
 COLUMNS = [
     "n_version_bumps", "n_version_up", "n_version_down", "version_step",
@@ -118,7 +119,7 @@ def change_value_features(deploys: pd.DataFrame, snapshots: pd.DataFrame) -> pd.
     key_changed: dict[tuple, list[pd.Timestamp]] = defaultdict(list)
     key_reverted: dict[tuple, pd.Timestamp] = {}
     last_staging: dict[str, pd.Timestamp] = {}
-    last_prod: dict[str, pd.Timestamp] = {}
+    staging_config: dict[str, dict] = {}
     out = np.full((len(deploys), len(COLUMNS)), np.nan)
     pending: list[tuple] = []  # updates of the deploys at the current instant, applied after them
     current_t = None
@@ -130,7 +131,7 @@ def change_value_features(deploys: pd.DataFrame, snapshots: pd.DataFrame) -> pd.
     ):
         if t != current_t:
             for update in pending:
-                _apply(update, previous, key_changed, key_reverted, last_staging, last_prod)
+                _apply(update, previous, key_changed, key_reverted, last_staging, staging_config)
             pending, current_t = [], t
         key = (env, component)
         raw = config_json.get(deploy_id)
@@ -151,10 +152,12 @@ def change_value_features(deploys: pd.DataFrame, snapshots: pd.DataFrame) -> pd.
         row["hours_since_key_reverted"] = (t - max(reverted)) / pd.Timedelta(hours=1) if reverted else np.nan
         kind = env_kind(env)
         staged = last_staging.get(nickname)
-        if kind == "prod" and last_staging:  # only where the repository has a staging environment
-            prod_before = last_prod.get(nickname)
-            no_staging_since = staged is None or (prod_before is not None and staged < prod_before)
-            row["prod_before_staging"] = float(no_staging_since)
+        staging = staging_config.get(nickname)
+        if kind == "prod" and staging is not None:  # only where the service has a staging config
+            # A value production now gets that staging does not have (yet): not staged first.
+            row["prod_before_staging"] = float(
+                any(p in new and staging.get(p, _MISSING) != new[p] for p in touched)
+            )
             row["hours_since_staging_change"] = (t - staged) / pd.Timedelta(hours=1) if staged else np.nan
         else:
             row["prod_before_staging"] = 0.0
@@ -164,7 +167,7 @@ def change_value_features(deploys: pd.DataFrame, snapshots: pd.DataFrame) -> pd.
     return pd.DataFrame(out, columns=COLUMNS, index=deploys.index)
 
 
-def _apply(update, previous, key_changed, key_reverted, last_staging, last_prod) -> None:
+def _apply(update, previous, key_changed, key_reverted, last_staging, staging_config) -> None:
     key, new, touched, t, is_rollback, nickname, kind = update
     previous[key] = new
     for p in touched:
@@ -176,5 +179,4 @@ def _apply(update, previous, key_changed, key_reverted, last_staging, last_prod)
             key_reverted[(key, p)] = t
     if kind == "staging":
         last_staging[nickname] = t
-    elif kind == "prod":
-        last_prod[nickname] = t
+        staging_config[nickname] = new

@@ -24,7 +24,7 @@ LABEL_COLUMNS = [
     "deploy_id", "deployed_at", "component", "change_id", "is_rollback", "labelled", "rolled_back"
 ]  # fmt: skip
 WORK_HOURS = range(8, 19)
-BOT_AUTHOR = r"(?i)(\[bot\]|\bbot\b|-bot\b|renovate|dependabot|github-actions|\bci\b|automation|jenkins)"
+BOT_AUTHOR = r"(?i)(?:\[bot\]|\bbot\b|-bot\b|renovate|dependabot|github-actions|\bci\b|automation|jenkins)"
 
 
 def stable_code(values: pd.Series, buckets: int = 997) -> pd.Series:
