@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from karma_pipelines.records.from_events import snapshot_row
-from karma_pipelines.sources.git.layout import ConfigFile, Layout
+from karma_pipelines.sources.git.layout import ConfigFile, Layouts
 from karma_pipelines.sources.git.log import Change, Commit, read_blobs, read_commits
 from karma_pipelines.sources.git.parse import SYMLINK_MODE, Parsed, parse_blob
 from karma_pipelines.sources.git.reverts import DeployRef, reverted_shas
@@ -34,7 +34,7 @@ from karma_pipelines.sources.git.state import (
 class Run:
     """One pass over a range of commits, from a previous state (or none)."""
 
-    def __init__(self, layout: Layout, git_dir: Path, max_file_bytes: int, state: GitState | None):
+    def __init__(self, layout: Layouts, git_dir: Path, max_file_bytes: int, state: GitState | None):
         self.layout = layout
         self.git_dir = git_dir
         self.max_file_bytes = max_file_bytes
@@ -43,19 +43,13 @@ class Run:
         # times faster than copy.deepcopy on these plain nested dicts.
         copied = pickle.dumps(state.components, pickle.HIGHEST_PROTOCOL) if state else None
         self.components: dict[tuple[str, str], ComponentState] = pickle.loads(copied) if copied else {}
-        self.matches: dict[str, ConfigFile | None] = {}
         self.matched_any = False
         self.rows: dict[str, list[dict]] = {
             name: [] for name in ("deploys", "snapshots", "quarantine", "reapplied", "evidence")
         }
 
-    def _match(self, path: str) -> ConfigFile | None:
-        if path not in self.matches:
-            self.matches[path] = self.layout.match(path)
-        return self.matches[path]
-
     def _keep(self, path: str) -> bool:
-        return self._match(path) is not None
+        return self.layout.match(path) is not None
 
     def read_log(self, tip: str, since: str | None) -> tuple[list[Commit], int, str | None, int]:
         """(commits that change a config, commits read, first parent of the oldest, newest time)."""
@@ -79,7 +73,7 @@ class Run:
         for commit in commits:
             lines: dict[tuple[str, str], list[int]] = {}
             for change in commit.changes:
-                config_file = self._match(change.path)
+                config_file = self.layout.match(change.path)
                 key = config_file.identity
                 comp = self.components.get(key)
                 if comp is None:

@@ -52,7 +52,7 @@ class ComponentState:
 class GitState:
     """What an incremental run carries over: every component's files, config and deploy history."""
 
-    layout: str
+    layout: str  # `Layouts.key`: the patterns joined by `;`, in order
     max_file_bytes: int
     tip: str
     tip_time: int
