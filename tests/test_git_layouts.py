@@ -221,3 +221,85 @@ def test_environment_variable_takes_several_layouts(monkeypatch):
     monkeypatch.setenv("KARMA_SOURCE_KIND", "git")
     resource = source_from_environment()
     assert Layouts.of(resource.layout).patterns == tuple(GOVUK)
+
+
+def test_coverage_counts_commits_and_names_what_is_left_out(govuk: Path):
+    # Without the templates layout: the template's two commits touch a config-looking file left out.
+    extraction = extract_git_history(govuk, layout=GOVUK)
+    coverage = extraction.state.coverage
+    report = coverage.report()
+    assert report["commits"] == 6
+    # README.md is not config; every other commit touches a matched or a config-looking file.
+    assert report["config_commits"] == 5 and report["covered_commits"] == 4
+    assert report["uncovered_commits"] == 1  # "Template": only the left-out template
+    assert report["left_out_commits"] == 2  # the initial commit also added it
+    assert report["left_out_files"] == 1
+    assert report["left_out_examples"] == ["charts/generic-app/templates/deployment.yaml"]
+    per_layout = {row["layout"]: (row["commits"], row["files"]) for row in report["layouts"]}
+    assert per_layout == {IMAGE_TAGS: (2, 2), ENV_VALUES: (2, 3), BASE_VALUES: (2, 1)}
+    warning = coverage.warning()
+    assert (
+        "1 file(s) that look like config" in warning
+        and "charts/generic-app/templates/deployment.yaml" in warning
+    )
+    assert "covered: 4 of 5 config-touching commits" in warning
+    # With a layout for templates nothing is left out, and no warning.
+    full = extract_git_history(govuk, layout=[*GOVUK, TEMPLATES]).state.coverage
+    assert full.report()["covered_commits"] == 5 and full.report()["left_out_files"] == 0
+    assert full.warning() is None
+    deploys = extract_git_history(govuk, layout=[*GOVUK, TEMPLATES]).deploy_records
+    assert set(deploys.loc[deploys["message"] == "Template", "component"]) == {"charts/generic-app"}
+
+
+def test_coverage_carries_over_an_incremental_run(govuk: Path):
+    first = extract_git_history(govuk, layout=GOVUK, ref="HEAD~2")
+    assert first.state.coverage.report()["commits"] == 4
+    _commit(
+        govuk, 6, "Another template change", {"charts/generic-app/templates/deployment.yaml": "kind: X\n"}
+    )
+    later = extract_git_history(govuk, layout=GOVUK, previous=first)
+    assert not later.full_reread
+    report = later.state.coverage.report()
+    assert (report["commits"], report["config_commits"], report["uncovered_commits"]) == (7, 6, 2)
+    assert first.state.coverage.report()["commits"] == 4  # the previous extraction is unchanged
+    assert report == extract_git_history(govuk, layout=GOVUK).state.coverage.report()
+
+
+def test_backtest_json_has_coverage_and_stderr_warns(govuk: Path, tmp_path: Path, capsys):
+    from karma_pipelines.apps.cli import _coverage
+
+    source = GitSource(govuk, GOVUK)
+    source.raw_tables(source.batch_keys(), pd_horizon())
+    report = _coverage(source, "backtest")
+    assert report["left_out_files"] == 1 and report["covered_share"] == 4 / 5
+    err = capsys.readouterr().err
+    assert err.startswith("karma-pipelines backtest: warning: the layouts leave out 1 file(s)")
+    assert json.loads(json.dumps(report)) == report
+
+
+def test_gerrit_acl_files_parse_as_git_config(tmp_path: Path):
+    """openstack/project-config's `gerrit/acls/<ns>/<project>.config`: git-config (INI) sections,
+    a key given several times is a list of its values."""
+    repo = tmp_path / "acls"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    acl = (
+        '[access "refs/heads/*"]\n'
+        "abandon = group nova-core\n"
+        "label-Code-Review = -2..+2 group nova-core\n"
+        "label-Code-Review = -1..+1 group Registered Users\n"
+        "\n# comment\n[receive]\nrequireChangeId = true\n"
+    )
+    _commit(repo, 0, "acl", {"gerrit/acls/openstack/nova.config": acl})
+    _commit(repo, 1, "tighten", {"gerrit/acls/openstack/nova.config": acl.replace("-1..+1", "-1..+0")})
+    extraction = extract_git_history(repo, layout="gerrit/acls/{component_type}/{nickname}.config")
+    assert extraction.quarantined.empty
+    deploys = extraction.deploy_records
+    assert deploys["component"].tolist() == ["openstack/nova", "openstack/nova"]
+    assert deploys["fields_changed"].iloc[1] == ['access "refs/heads/*".label-Code-Review']
+    first = json.loads(extraction.config_snapshots["config_json"].iloc[0])
+    assert first['access "refs/heads/*"']["label-Code-Review"] == [
+        "-2..+2 group nova-core",
+        "-1..+1 group Registered Users",
+    ]
+    assert first["receive"] == {"requireChangeId": "true"}

@@ -89,6 +89,18 @@ def _read_tables(source, horizon, progress):
     return tables
 
 
+def _coverage(source, command: str) -> dict | None:
+    """What the layouts cover of a Git history (None for another source); a warning on stderr when
+    they leave out files that look like config."""
+    coverage = getattr(source, "coverage", None)
+    if coverage is None:
+        return None
+    warning = coverage.warning()
+    if warning:
+        print(f"karma-pipelines {command}: warning: {warning}", file=sys.stderr)
+    return coverage.report()
+
+
 def _backtest(args: argparse.Namespace) -> int:
     from karma_pipelines.apps.progress import Progress
 
@@ -111,8 +123,11 @@ def _backtest(args: argparse.Namespace) -> int:
     else:
         source = open_source("events", args.events)
     tables = _read_tables(source, horizon, progress)
+    coverage = _coverage(source, "backtest")
     evaluation = run_backtest(tables, args.split_date, progress=progress)
     result = report(tables, evaluation)
+    if coverage is not None:
+        result["coverage"] = coverage
     if args.predictions:
         predictions_table(evaluation, tables.deploy_records).to_csv(args.predictions, index=False)
         progress.note(f"wrote {result['test_deploys']:,} predictions to {args.predictions}")

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from karma_pipelines.records.from_events import snapshot_row
+from karma_pipelines.sources.git.coverage import Coverage
 from karma_pipelines.sources.git.layout import ConfigFile, Layouts
 from karma_pipelines.sources.git.log import Change, Commit, read_blobs, read_commits
 from karma_pipelines.sources.git.parse import SYMLINK_MODE, Parsed, parse_blob
@@ -44,6 +45,9 @@ class Run:
         copied = pickle.dumps(state.components, pickle.HIGHEST_PROTOCOL) if state else None
         self.components: dict[tuple[str, str], ComponentState] = pickle.loads(copied) if copied else {}
         self.matched_any = False
+        # Copied like the components: the previous extraction's own coverage must not change.
+        previous = pickle.loads(pickle.dumps(state.coverage)) if state and state.coverage else None
+        self.coverage = previous or Coverage(layout.patterns)
         self.rows: dict[str, list[dict]] = {
             name: [] for name in ("deploys", "snapshots", "quarantine", "reapplied", "evidence")
         }
@@ -55,11 +59,14 @@ class Run:
         """(commits that change a config, commits read, first parent of the oldest, newest time)."""
         kept: list[Commit] = []
         total, first_parent, last_time = 0, None, 0
-        for commit in read_commits(self.git_dir, tip, since, self._keep):
+        which = self.layout.which
+        for commit in read_commits(self.git_dir, tip, since, self._keep, self.layout.looks_like_config):
             if total == 0:
                 first_parent = commit.parents[0] if commit.parents else None
             total += 1
             last_time = commit.time
+            self.coverage.add([(which(c.path)[0], c.path) for c in commit.changes], commit.left_out)
+            commit.left_out = []
             if commit.changes:
                 commit.reverts = tuple(reverted_shas(commit.message))
                 commit.message = ""  # all that is needed of it is in `reverts`
@@ -210,7 +217,7 @@ class Run:
             comp.config, comp.content_key = config, new_hash
 
     def state(self, layout: str, tip: str, tip_time: int) -> GitState:
-        return GitState(layout, self.max_file_bytes, tip, tip_time, self.components)
+        return GitState(layout, self.max_file_bytes, tip, tip_time, self.components, self.coverage)
 
     def frames(
         self, base: GitExtraction | None, state: GitState, commits: int, horizon, as_of: pd.Timestamp

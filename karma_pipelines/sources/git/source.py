@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from karma_pipelines.sources.base import RawTables, World
+from karma_pipelines.sources.git.coverage import Coverage
 from karma_pipelines.sources.git.extract import GitExtraction, extract_git_history
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT, Layouts
 from karma_pipelines.sources.git.log import find_git_dir, resolve_ref
@@ -35,6 +36,8 @@ class GitSource:
     as_of: pd.Timestamp | None = None  # labels as of this time (default: the newest commit's)
     kind: str = field(default="git", init=False)
     _kept: dict | None = field(default=None, init=False, repr=False)
+    # What the layouts cover of the history read by the last `raw_tables` (see coverage.py).
+    coverage: Coverage | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.repo = Path(self.repo)
@@ -61,6 +64,7 @@ class GitSource:
         extraction = extract_git_history(
             self.repo, layout=self.layouts, ref=tip, horizon=horizon, as_of=self.as_of, previous=previous
         )
+        self.coverage = extraction.state.coverage if extraction.state else None
         if previous is None or extraction.full_reread:
             total = extraction.commits
         else:

@@ -13,6 +13,7 @@ import pandas as pd
 from karma_pipelines.contracts.config_fields import flatten
 from karma_pipelines.contracts.schema import CONFIG_SNAPSHOTS, DEPLOY_RECORDS, QUARANTINED_RECORDS
 from karma_pipelines.records.labels import apply_rollback_labels
+from karma_pipelines.sources.git.coverage import Coverage
 from karma_pipelines.sources.git.parse import Parsed
 from karma_pipelines.sources.git.reverts import DeployHistory
 
@@ -57,6 +58,7 @@ class GitState:
     tip: str
     tip_time: int
     components: dict[tuple[str, str], ComponentState] = field(default_factory=dict)
+    coverage: Coverage | None = None  # None in a state saved before coverage was counted
 
 
 @dataclass(eq=False)
