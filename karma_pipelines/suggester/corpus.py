@@ -20,7 +20,7 @@ import pandas as pd
 
 from karma_pipelines.contracts.config_fields import flatten
 from karma_pipelines.contracts.dependencies import references as config_references
-from karma_pipelines.sources.git.layout import DEFAULT_ENV, DEFAULT_LAYOUT, ConfigFile, Layout
+from karma_pipelines.sources.git.layout import DEFAULT_ENV, DEFAULT_LAYOUT, ConfigFile, Layouts
 from karma_pipelines.sources.git.parse import DEFAULT_MAX_FILE_BYTES, Parsed, read_config_file
 
 # Nickname tokens that name an environment or one half of a blue/green pair, not the service.
@@ -166,7 +166,9 @@ def corpus_from_configs(items: Iterable[dict[str, Any]], source: str = "configs"
     return make_corpus(frame, source=source)
 
 
-def corpus_from_repo(repo: Path | str, layout: str = DEFAULT_LAYOUT, ref: str | None = None) -> Corpus:
+def corpus_from_repo(
+    repo: Path | str, layout: str | Sequence[str] = DEFAULT_LAYOUT, ref: str | None = None
+) -> Corpus:
     """The latest config of every component in a Git repository's history, through the one path
     (extraction and validation: a snapshot that fails its suite is not in the corpus)."""
     from karma_pipelines.pipeline.tables import load_tables
@@ -178,14 +180,16 @@ def corpus_from_repo(repo: Path | str, layout: str = DEFAULT_LAYOUT, ref: str | 
 
 
 def corpus_from_folder(
-    root: Path | str, layout: str = DEFAULT_LAYOUT, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    root: Path | str,
+    layout: str | Sequence[str] = DEFAULT_LAYOUT,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> Corpus:
     """The configs under `root` that `layout` matches, read as the Git source reads a commit's files:
-    the same components, types and environments (`Layout.match`), the same documents and refusals
+    the same components, types and environments (`Layouts.match`), the same documents and refusals
     (`read_config_file`: symlinks, binary, oversized, unparsable files are `skipped`) and one config
-    per component from all its files (`Layout.merge`). `.git` folders are not read."""
+    per component from all its files (`Layouts.merge`). `.git` folders are not read."""
     root = Path(root)
-    compiled = Layout(layout)
+    compiled = Layouts.of(layout)
     components: dict[tuple[str, str], dict[str, tuple[ConfigFile, Parsed]]] = {}
     skipped = []
     for rel in _files(root):

@@ -1,7 +1,10 @@
 """Turning one config file's bytes into a document, or into the reason it cannot be one.
 
 JSON (`.json`) is read strictly; YAML (`.yaml`, `.yml`) with anchors, aliases and merge keys (`<<:`);
-any other extension is tried as JSON, then YAML. A YAML file with several documents becomes one
+any other extension (or none: `charts/app-config/image-tags/production/router`) is tried as JSON,
+then YAML, then, when its first line is a `[section]` header, as an INI / git-config file (Gerrit's
+`project.config`: `[access "refs/heads/*"]` then `key = value` lines; a key given several times is
+a list of its values, in order; `#` and `;` start comments). A YAML file with several documents becomes one
 mapping keyed `doc0`, `doc1`, … (in file order, empty documents skipped) so that its fields stay
 dotted paths (`doc1.image.tag`); a list would be a single opaque leaf. An empty YAML file is `{}`.
 Every document must be a mapping. Keys are made strings (YAML reads `on:` as `True`, `1:` as `1`).
@@ -14,6 +17,7 @@ not a regular file, oversized, binary, parse error.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,7 +86,12 @@ def parse_config(path: str, data: bytes) -> Parsed:
             try:
                 doc = _json(text)
             except ValueError:
-                doc = _yaml(text)
+                try:
+                    doc = _yaml(text)
+                except (ValueError, yaml.YAMLError):
+                    doc = _ini(text)
+                    if doc is None:
+                        raise
     except (ValueError, yaml.YAMLError) as exc:
         return Parsed(reason=f"parse_error({path}): {_message(exc)}")
     except RecursionError:
@@ -107,6 +116,36 @@ def _yaml(text: str) -> Any:
         raise ValueError(f"document {bad[0]} is {_kind(docs[bad[0]])}, expected a mapping")
     budget = [MAX_NODES]
     return {f"doc{i}": _string_keys(d, budget) for i, d in enumerate(docs)}
+
+
+_SECTION = re.compile(r"\[\s*([^\]]+?)\s*\]\s*(?:[#;].*)?")
+
+
+def _ini(text: str) -> dict | None:
+    """An INI / git-config document as `{section: {key: value or [values]}}`, or None when the text
+    does not start (after comments and blank lines) with a `[section]` header."""
+    doc: dict[str, dict[str, Any]] = {}
+    section: dict[str, Any] | None = None
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        header = _SECTION.fullmatch(line)
+        if header:
+            section = doc.setdefault(header.group(1), {})
+            continue
+        if section is None:
+            return None
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"line {number} is neither a [section] nor key = value")
+        key, value = key.strip(), value.strip()
+        if key in section:
+            old = section[key]
+            section[key] = [*old, value] if isinstance(old, list) else [old, value]
+        else:
+            section[key] = value
+    return doc if section is not None else None
 
 
 def _string_keys(value: Any, budget: list[int]) -> Any:
