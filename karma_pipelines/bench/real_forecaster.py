@@ -14,7 +14,6 @@ in $KARMA_BENCH_REAL_STATE when set (a second run reads only new commits), else 
 from __future__ import annotations
 
 import os
-import re
 import subprocess
 import tempfile
 from pathlib import Path
@@ -23,39 +22,31 @@ import pandas as pd
 
 from karma_pipelines.bench.common import ablation, peak_rss_mib, rounded, timed, with_changes
 
-CONFIG_FILE = re.compile(r"\.(ya?ml|json)$", re.I)
 VIEWS = {"deploy": "model", "commit": "commit_level"}
 
 
 def layout_argument(layouts: list[str]) -> str:
-    """The `--layout` value for the Git source: several layouts joined by `;` when the source reads
-    several (first match wins), else the first alone."""
-    from karma_pipelines.sources.git import layout as layout_module
-
-    if len(layouts) > 1 and hasattr(layout_module, "Layouts"):
-        return ";".join(layouts)
-    return layouts[0]
-
-
-def looks_like_config(path: str, matchers) -> bool:
-    return bool(CONFIG_FILE.search(path)) or any(m.match(path) is not None for m in matchers)
+    """The `--layout` value for the Git source: the layouts joined by `;` (a file belongs to the
+    first that matches)."""
+    return ";".join(layouts)
 
 
 def test_period_coverage(repo: Path, tip: str, layouts: list[str], start, end, deploys, evaluated) -> dict:
-    """Config-touching first-parent commits of [start, end] (YAML/JSON files, or files a layout
-    names); how many have a deploy (the model scores every deploy: `share_scored`) and how many are
-    in the evaluated population (labelled deploys that are not themselves reverts)."""
-    from karma_pipelines.sources.git.layout import Layout
+    """Config-touching first-parent commits of [start, end] (a file a layout names, or a YAML/JSON
+    file under the layouts' folders, as in coverage.py); how many have a deploy (the model scores
+    every deploy: `share_scored`) and how many are in the evaluated population (labelled deploys
+    that are not themselves reverts)."""
+    from karma_pipelines.sources.git.layout import Layouts
     from karma_pipelines.sources.git.log import find_git_dir, read_commits
 
     git_dir = find_git_dir(repo)
-    matchers = [Layout(p) for p in layouts]
+    matcher = Layouts.of(layouts)
     since = f"--before={int(start.timestamp())}"
     args = ["git", f"--git-dir={git_dir}", "rev-list", "--first-parent", "-1", since]
     before = subprocess.run([*args, tip], capture_output=True, text=True, check=False).stdout.strip()
     config, with_deploy, with_score = set(), set(), set()
     deployed, scored = set(deploys), set(evaluated)
-    keep = lambda path: looks_like_config(path, matchers)  # noqa: E731
+    keep = lambda path: matcher.which(path) is not None or matcher.looks_like_config(path)  # noqa: E731
     for commit in read_commits(git_dir, tip, before or None, keep):
         when = pd.Timestamp(commit.time, unit="s", tz="UTC")
         if not commit.changes or when < start or when > end:
@@ -127,6 +118,11 @@ def bench_repository(repo: Path, entry: dict, spec: dict) -> dict:
         with timed(r, "extract + validate") as o:
             tables = load_tables(source, horizon)
             o["rows"] = len(tables.deploy_records)
+    coverage = getattr(source, "coverage", None)
+    if coverage is not None:
+        report = coverage.report()
+        r["layout coverage (whole history)"] = {k: v for k, v in report.items() if k != "layouts"}
+        r["layout coverage per layout"] = report["layouts"]
     deploys, snaps = tables.deploy_records, tables.config_snapshots
     r["commits"] = int(tables.commits)
     r["config_commits (with a deploy)"] = int(deploys["change_id"].nunique())
