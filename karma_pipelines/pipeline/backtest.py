@@ -131,6 +131,12 @@ def format_report(result: dict) -> str:
     for name, metrics in rows.items():
         cells = "".join(f"  {_cell(metrics.get(key)):>11}" for key, _ in HEADLINE)
         lines.append(f"  {name:{width}}{cells}")
+    if "commit_level" in result:
+        lines += ["", f"  per commit (a commit's riskiest deploy; {result['test_commits']:,} test commits)"]
+        commit_rows = {"model (LightGBM)": result["commit_level"], **result["commit_level_baselines"]}
+        for name, metrics in commit_rows.items():
+            cells = "".join(f"  {_cell(metrics.get(key)):>11}" for key, _ in HEADLINE)
+            lines.append(f"  {name:{width}}{cells}")
     ratios = list((result.get("ratios") or {}).items())
     if ratios:
         lines.append("")
