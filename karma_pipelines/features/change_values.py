@@ -35,6 +35,7 @@ PROD_ENVS = {"prod", "production", "prd", "live"}
 STAGING_ENVS = {"staging", "stage", "stg", "preprod", "pre-prod", "uat"}
 MAX_PATHS = 200  # touched paths looked at per deploy (a rewrite of a whole file is one big change)
 _MISSING = object()
+NEVER_HOURS = 1e5  # "never reverted": beyond any recent revert, so that the feature is monotone
 
 COLUMNS = [
     "n_version_bumps", "n_version_up", "n_version_down", "version_step",
@@ -149,7 +150,9 @@ def change_value_features(deploys: pd.DataFrame, snapshots: pd.DataFrame) -> pd.
         )
         reverted = [key_reverted[(key, p)] for p in touched if (key, p) in key_reverted]
         row["key_reverts_known"] = float(len(reverted))
-        row["hours_since_key_reverted"] = (t - max(reverted)) / pd.Timedelta(hours=1) if reverted else np.nan
+        row["hours_since_key_reverted"] = (
+            (t - max(reverted)) / pd.Timedelta(hours=1) if reverted else NEVER_HOURS
+        )
         kind = env_kind(env)
         staged = last_staging.get(nickname)
         staging = staging_config.get(nickname)
