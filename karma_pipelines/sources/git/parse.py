@@ -24,6 +24,8 @@ from typing import Any
 
 import yaml
 
+from karma_pipelines.sources.git.yaml_blocks import BlockCache
+
 try:  # libyaml's parser is about 10x faster than the pure-Python one
     _YamlLoader: type = yaml.CSafeLoader
 except AttributeError:  # pragma: no cover - PyYAML built without libyaml
@@ -51,13 +53,25 @@ def is_binary(data: bytes) -> bool:
     return b"\x00" in data[:BINARY_PROBE]
 
 
-def parse_blob(path: str, data: bytes | None, size: int, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Parsed:
-    """A regular file's document, or why not: oversized (`data` None: not read), binary, parse error."""
+def parse_blob(
+    path: str,
+    data: bytes | None,
+    size: int,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    blocks: BlockCache | None = None,
+) -> Parsed:
+    """A regular file's document, or why not: oversized (`data` None: not read), binary, parse error.
+    With `blocks` (`block_cache()`), a big YAML text reuses the blocks parsed in earlier versions."""
     if data is None or size > max_bytes:
         return Parsed(reason=f"oversized({path}): {size} bytes > {max_bytes}")
     if is_binary(data):
         return Parsed(reason=f"binary({path})")
-    return parse_config(path, data)
+    return parse_config(path, data, blocks)
+
+
+def block_cache() -> BlockCache:
+    """A cache of parsed top-level YAML blocks, for the versions of the files of one history."""
+    return BlockCache(_YamlLoader, _string_keys)
 
 
 def read_config_file(file: Path, path: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Parsed:
@@ -70,7 +84,7 @@ def read_config_file(file: Path, path: str, max_bytes: int = DEFAULT_MAX_FILE_BY
     return parse_blob(path, file.read_bytes() if size <= max_bytes else None, size, max_bytes)
 
 
-def parse_config(path: str, data: bytes) -> Parsed:
+def parse_config(path: str, data: bytes, blocks: BlockCache | None = None) -> Parsed:
     """Parse a regular file's bytes (already checked for size and binary content: see `parse_blob`)."""
     try:
         text = data.decode("utf-8-sig")
@@ -81,13 +95,13 @@ def parse_config(path: str, data: bytes) -> Parsed:
         if lower.endswith(".json"):
             doc = _json(text)
         elif lower.endswith((".yaml", ".yml")):
-            doc = _yaml(text)
+            doc = _yaml(text, blocks)
         else:
             try:
                 doc = _json(text)
             except ValueError:
                 try:
-                    doc = _yaml(text)
+                    doc = _yaml(text, blocks)
                 except (ValueError, yaml.YAMLError):
                     doc = _ini(text)
                     if doc is None:
@@ -105,7 +119,10 @@ def _json(text: str) -> Any:
     return _string_keys(json.loads(text), [MAX_NODES])
 
 
-def _yaml(text: str) -> Any:
+def _yaml(text: str, blocks: BlockCache | None = None) -> Any:
+    doc = blocks.load(text, MAX_NODES) if blocks is not None else None
+    if doc is not None:
+        return doc
     docs = [d for d in yaml.load_all(text, Loader=_YamlLoader) if d is not None]
     if not docs:
         return {}
