@@ -87,9 +87,18 @@ def test_texts_that_cannot_be_split_are_parsed_whole(edit):
     _both("values.yaml", edit(_values()), cache)
 
 
-def test_a_top_level_list_is_refused_the_same_way():
+def test_a_top_level_list_of_named_items_is_keyed_by_name():
     items = "".join(f"- project: org/p{i}\n  description: project {i} &co\n" for i in range(600))
     cache = block_cache()
     fast = _both("projects.yaml", items.encode(), cache)
-    assert fast.reason == "parse_error(projects.yaml): top level is a list, expected a mapping"
+    assert len(fast.doc) == 600 and fast.doc["project:org/p7"] == {
+        "project": "org/p7",
+        "description": "project 7 &co",
+    }
     assert len(cache._blocks) == 600
+    jobs = "".join(f"- job:\n    name: j{i % 300}\n    parent: base\n" for i in range(600)).encode()
+    doc = _both("zuul.d/jobs.yaml", jobs, block_cache()).doc
+    assert doc["job:j5"] == {"name": "j5", "parent": "base"} and "job:j5#2" in doc
+    scalars = "".join(f"- item-{i}\n" for i in range(3000)).encode()
+    refused = _both("list.yaml", scalars, block_cache())
+    assert refused.reason == "parse_error(list.yaml): top level is a list, expected a mapping"

@@ -7,7 +7,12 @@ then YAML, then, when its first line is a `[section]` header, as an INI / git-co
 a list of its values, in order; `#` and `;` start comments). A YAML file with several documents becomes one
 mapping keyed `doc0`, `doc1`, … (in file order, empty documents skipped) so that its fields stay
 dotted paths (`doc1.image.tag`); a list would be a single opaque leaf. An empty YAML file is `{}`.
-Every document must be a mapping. Keys are made strings (YAML reads `on:` as `True`, `1:` as `1`).
+Every document must be a mapping, or a list of **named** mappings (Zuul's `- job: {name: x, ...}`,
+Gerrit's `- project: openstack/nova`): each item is keyed `<first key>:<its name>` (the first key's
+`name` when its value is a mapping, else its value; `#2`, `#3` for a repeat; the value is the
+item, or the first key's mapping when it is the item's only key), so that one job changed is one
+field path changed, not a shifted index; a list of anything else is refused. Keys are made
+strings (YAML reads `on:` as `True`, `1:` as `1`).
 
 The one config parser of the project: a Git blob (`parse_blob`) and a file on disk (`read_config_file`,
 for the suggester's folder corpus and `suggest --config`) are refused for the same reasons: symlink,
@@ -110,6 +115,8 @@ def parse_config(path: str, data: bytes, blocks: BlockCache | None = None) -> Pa
         return Parsed(reason=f"parse_error({path}): {_message(exc)}")
     except RecursionError:
         return Parsed(reason=f"parse_error({path}): nested too deeply")
+    if isinstance(doc, list):
+        doc = _named_items(doc) or doc
     if not isinstance(doc, dict):
         return Parsed(reason=f"parse_error({path}): top level is {_kind(doc)}, expected a mapping")
     return Parsed(doc=doc)
@@ -133,6 +140,28 @@ def _yaml(text: str, blocks: BlockCache | None = None) -> Any:
         raise ValueError(f"document {bad[0]} is {_kind(docs[bad[0]])}, expected a mapping")
     budget = [MAX_NODES]
     return {f"doc{i}": _string_keys(d, budget) for i, d in enumerate(docs)}
+
+
+def _named_items(items: list) -> dict | None:
+    """A top-level list of named mappings as a mapping keyed by their names; None when an item is
+    not a mapping whose first key names it."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if not isinstance(item, dict) or not item:
+            return None
+        key, value = next(iter(item.items()))
+        name = value.get("name") if isinstance(value, dict) else value
+        if isinstance(name, bool) or not isinstance(name, str | int | float):
+            return None
+        label = f"{key}:{name}"
+        n = 1
+        while (label if n == 1 else f"{label}#{n}") in out:
+            n += 1
+        # `- job: {name: x, ...}` is the job's mapping; `- project: x` with more keys, the item.
+        out[label if n == 1 else f"{label}#{n}"] = (
+            value if isinstance(value, dict) and len(item) == 1 else item
+        )
+    return out or None
 
 
 _SECTION = re.compile(r"\[\s*([^\]]+?)\s*\]\s*(?:[#;].*)?")
