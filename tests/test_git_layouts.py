@@ -303,3 +303,22 @@ def test_gerrit_acl_files_parse_as_git_config(tmp_path: Path):
         "-1..+1 group Registered Users",
     ]
     assert first["receive"] == {"requireChangeId": "true"}
+
+
+def test_source_records_metadata_carries_the_coverage(govuk: Path):
+    import dagster as dg
+
+    from karma_pipelines.defs.extract import _coverage_metadata
+
+    source = GitSource(govuk, GOVUK)
+    source.raw_tables(source.batch_keys(), pd_horizon())
+    with dg.build_asset_context() as context:
+        metadata = _coverage_metadata(context, source.coverage)
+    assert metadata["config_commits"] == 5 and metadata["covered_commits"] == 4
+    assert metadata["covered_share"].value == pytest.approx(0.8)
+    assert metadata["left_out_files"] == 1
+    assert metadata["left_out_examples"].data == ["charts/generic-app/templates/deployment.yaml"]
+    assert "charts/{nickname}/values-{env}.yaml" in metadata["layouts"].md_str
+    assert "1 file(s) that look like config" in metadata["coverage_warning"]
+    with dg.build_asset_context() as context:
+        assert _coverage_metadata(context, None) == {}

@@ -18,7 +18,7 @@ from karma_pipelines.records.from_events import snapshot_row
 from karma_pipelines.sources.git.coverage import Coverage
 from karma_pipelines.sources.git.layout import ConfigFile, Layouts
 from karma_pipelines.sources.git.log import Change, Commit, read_blobs, read_commits
-from karma_pipelines.sources.git.parse import SYMLINK_MODE, Parsed, parse_blob
+from karma_pipelines.sources.git.parse import SYMLINK_MODE, Parsed, block_cache, parse_blob
 from karma_pipelines.sources.git.reverts import DeployRef, reverted_shas
 from karma_pipelines.sources.git.state import (
     QUARANTINE_TABLE,
@@ -45,6 +45,7 @@ class Run:
         copied = pickle.dumps(state.components, pickle.HIGHEST_PROTOCOL) if state else None
         self.components: dict[tuple[str, str], ComponentState] = pickle.loads(copied) if copied else {}
         self.matched_any = False
+        self.blocks = block_cache()  # big YAML files: each top-level block parsed once
         # Copied like the components: the previous extraction's own coverage must not change.
         previous = pickle.loads(pickle.dumps(state.coverage)) if state and state.coverage else None
         self.coverage = previous or Coverage(layout.patterns)
@@ -111,7 +112,7 @@ class Run:
                 parsed = Parsed(reason=f"missing({path}): blob {blob.sha} is not in the repository")
             else:
                 size = blob.size
-                parsed = parse_blob(path, blob.data, blob.size, self.max_file_bytes)
+                parsed = parse_blob(path, blob.data, blob.size, self.max_file_bytes, self.blocks)
         if not parsed.ok:
             self._quarantine(commit, change, config_file, parsed.reason, size)
         return FileState(config_file.file_key, mode, change.new_blob, parsed)
