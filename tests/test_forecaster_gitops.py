@@ -205,3 +205,18 @@ def test_bootstrap_intervals_hold_the_estimate():
     for low, high in ci.values():
         assert 0 <= low < high <= 1
     assert ci["capture_at_10"][0] > 0.1  # far better than random's 0.1
+
+
+def test_a_merged_github_revert_branch_undoes_the_pull_request_it_names():
+    from karma_pipelines.sources.git.reverts import DeployHistory, DeployRef
+
+    history_ = DeployHistory()
+    history_.add(
+        DeployRef("d1", "a" * 40, "Merge pull request #4417 from alphagov/switch-uri", False, None), "h0"
+    )
+    history_.add(DeployRef("d2", "b" * 40, "Bump router (#4418)", False, None), "h1")
+    found = history_.undone_by((), "Merge pull request #4419 from alphagov/revert-4417-switch-uri", "hX")
+    assert found is not None and found[0].deploy_id == "d1" and found[1] == "revert_branch"
+    squash = history_.undone_by((), "Merge pull request #4420 from alphagov/revert-4418-bump", "hY")
+    assert squash is not None and squash[0].deploy_id == "d2"
+    assert history_.undone_by((), "Merge pull request #4421 from alphagov/revert-9999-x", "hZ") is None
