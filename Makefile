@@ -5,7 +5,8 @@ SHELL := /bin/bash
 UV_VERSION   := 0.13.9
 PYTHON       ?= python3.11
 KARMA_HOME   ?= $(CURDIR)/.karma
-# SOURCE: simulator (default), events:/path/to/world or git:/path/to/repo (with LAYOUT=..., REF=...)
+# SOURCE: simulator (default), events:/path/to/world or git:/path/to/repo (with LAYOUT=..., REF=...;
+# LAYOUT may hold several layouts separated by ';': a file belongs to the first that matches)
 SOURCE       ?= simulator
 export DAGSTER_HOME := $(KARMA_HOME)/dagster
 export KARMA_HOME

@@ -59,6 +59,18 @@ def test_backtest_json_on_a_repository(repo, tmp_path, capsys):
         "capture_at_10",
         "capture_at_50",
     }
+    # The per-commit view (what a CI gate sees) has the same keys as the per-deploy one, and every
+    # baseline is judged in both views, with bootstrap intervals around capture@10% and PR-AUC.
+    assert set(result["commit_level"]) == set(result["model"])
+    baselines = {"random", "parrot", "component_rate", "recent_reverts", "logistic"}
+    assert set(result["baselines"]) == set(result["commit_level_baselines"]) == baselines
+    assert 0 < result["test_commits"] <= result["test_deploys"]
+    for view in ("deploy", "commit"):
+        assert set(result["intervals"][view]) == {"model", *baselines}
+        low, high = result["intervals"][view]["model"]["capture_at_10"]
+        assert low <= high
+    low, high = result["intervals"]["commit"]["model"]["capture_at_10"]
+    assert low <= result["commit_level"]["capture_at_10"] <= high
     predictions = pd.read_csv(out)
     assert list(predictions.columns) == ["deploy_id", "commit", "component", "deployed_at", "label", "score"]
     assert len(predictions) > 0 and predictions["commit"].str.fullmatch(r"[0-9a-f]{40}").all()

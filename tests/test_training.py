@@ -71,3 +71,26 @@ def test_the_gap_is_the_label_horizon():
         run = train_forecaster(frame, load_spec("rollback_forecaster"), pd.Timedelta(days=days))
         assert run.split.split_at - run.split.train_end == pd.Timedelta(days=days)
         assert run.split.train["deployed_at"].max() < run.split.split_at - pd.Timedelta(days=days)
+
+
+def test_monotone_history_features_never_lower_the_risk():
+    """Even when the training rows say the opposite, more known reverts of a component never make a
+    deploy look safer (the spec's `monotone`); without the constraint the model learns the reverse."""
+    frame = feature_table(3000, seed=1)
+    rng = np.random.default_rng(1)
+    frame["comp_reverts_30d"] = rng.integers(0, 5, len(frame)).astype(float)
+    frame["rolled_back"] = pd.array(
+        rng.random(len(frame)) < 0.3 / (1 + frame["comp_reverts_30d"]), dtype="boolean"
+    )
+    spec = load_spec("rollback_forecaster")
+    assert spec.monotone["comp_reverts_30d"] == 1
+    probe = frame.tail(50).copy()
+
+    def risk_by_reverts(s):
+        run = train_forecaster(frame, s, pd.Timedelta(hours=1))
+        return [run.booster.predict(probe.assign(comp_reverts_30d=v)[s.features]).mean() for v in range(5)]
+
+    constrained = risk_by_reverts(spec)
+    assert all(b >= a - 1e-12 for a, b in zip(constrained, constrained[1:], strict=False))
+    free = risk_by_reverts(spec.model_copy(update={"monotone": {}}))
+    assert free[-1] < free[0]  # what the rows alone teach

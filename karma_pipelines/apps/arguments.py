@@ -64,6 +64,37 @@ def home_dir(text: str) -> str:
 HOME = {"type": home_dir, "default": ".karma"}  # the keyword arguments of every `--home`
 
 
+def layout_pattern(text: str) -> str:
+    """A layout, or several separated by `;` (each must compile: `Layouts`)."""
+    from karma_pipelines.sources.git.layout import Layouts
+
+    try:
+        Layouts.of(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+class _AppendLayout(argparse.Action):
+    """`--layout` given several times: every value, in order (the default only when none is given)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        current = getattr(namespace, self.dest)
+        setattr(namespace, self.dest, [*([] if current is self.default else current), values])
+
+
+def layout_argument(default: str) -> dict[str, Any]:
+    """The keyword arguments of every `--layout`: repeatable, first match wins; the value is a list."""
+    return {
+        "action": _AppendLayout,
+        "type": layout_pattern,
+        "default": [default],
+        "metavar": "PATTERN",
+        "help": f"how config paths map to components (default {default!r}); give it several times (or "
+        "separate patterns by ';') for several layouts: a file belongs to the first that matches",
+    }
+
+
 def output_file(text: str) -> str:
     """A file to write: not a folder, in a folder that exists (`backtest --predictions`)."""
     path = Path(text)

@@ -8,13 +8,22 @@ import os
 import sys
 from pathlib import Path
 
-from karma_pipelines.apps.arguments import HOME, count, folder, json_text, output_file, port, probability
+from karma_pipelines.apps.arguments import (
+    HOME,
+    count,
+    folder,
+    json_text,
+    layout_argument,
+    output_file,
+    port,
+    probability,
+)
 from karma_pipelines.apps.home import TELEMETRY_OFF
 from karma_pipelines.apps.suggest_eval import add_suggest_eval, ranker_text, with_ranker
-from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
+from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT, Layouts
 
 BACKTEST_EXPERIMENT = "karma-backtest"
-LAYOUT_HELP = f"how config paths map to components (default {DEFAULT_LAYOUT!r})"
+LAYOUT = layout_argument(DEFAULT_LAYOUT)  # every `--layout`: repeatable, a list of patterns
 EPILOG = """exit codes: 0 success; 1 `run` failed (a step or an error-severity check); 2 bad input or a
 refused split; 3 `score --fail-above` blocked. Progress goes to stderr on a terminal (KARMA_PROGRESS=1
 forces it on, 0 off); stdout carries only the result."""
@@ -46,7 +55,7 @@ def _run(args: argparse.Namespace) -> int:
         from karma_pipelines.defs.summary import format_summary
 
     home = Path(args.home).resolve()
-    source = parse_source(args.source, home, args.layout, args.ref)
+    source = parse_source(args.source, home, Layouts.of(args.layout).key, args.ref)
     prepare_home(home)  # --home decides every store, whatever DAGSTER_HOME says
     with progress.stage(f"materializing every asset of {args.source} on the Dagster instance"):
         summary = run_pipeline(source, home, progress=progress)
@@ -86,6 +95,18 @@ def _read_tables(source, horizon, progress):
     return tables
 
 
+def _coverage(source, command: str) -> dict | None:
+    """What the layouts cover of a Git history (None for another source); a warning on stderr when
+    they leave out files that look like config."""
+    coverage = getattr(source, "coverage", None)
+    if coverage is None:
+        return None
+    warning = coverage.warning()
+    if warning:
+        print(f"karma-pipelines {command}: warning: {warning}", file=sys.stderr)
+    return coverage.report()
+
+
 def _backtest(args: argparse.Namespace) -> int:
     from karma_pipelines.apps.progress import Progress
 
@@ -108,8 +129,11 @@ def _backtest(args: argparse.Namespace) -> int:
     else:
         source = open_source("events", args.events)
     tables = _read_tables(source, horizon, progress)
+    coverage = _coverage(source, "backtest")
     evaluation = run_backtest(tables, args.split_date, progress=progress)
     result = report(tables, evaluation)
+    if coverage is not None:
+        result["coverage"] = coverage
     if args.predictions:
         predictions_table(evaluation, tables.deploy_records).to_csv(args.predictions, index=False)
         progress.note(f"wrote {result['test_deploys']:,} predictions to {args.predictions}")
@@ -240,7 +264,7 @@ def build_parser() -> argparse.ArgumentParser:
     src = bt.add_mutually_exclusive_group(required=True)
     src.add_argument("--repo", help="a Git repository of component configs")
     src.add_argument("--events", help="a world folder written by `karma-pipelines simulate`")
-    bt.add_argument("--layout", default=DEFAULT_LAYOUT, help=LAYOUT_HELP)
+    bt.add_argument("--layout", **LAYOUT)
     bt.add_argument("--ref", default=None, help="branch, tag or commit (default HEAD)")
     bt.add_argument("--split-date", default=None, help="YYYY-MM-DD (default: last 20%% of time is test)")
     bt.add_argument("--horizon", default="7d", help="label horizon, e.g. 7d, 36h (default 7d)")
@@ -253,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--repo", required=True, help="the Git repository of component configs")
     sc.add_argument("--rev", default="HEAD", help="the commit to score (default HEAD)")
     sc.add_argument("--worktree", action="store_true", help="score the uncommitted changes instead")
-    sc.add_argument("--layout", default=DEFAULT_LAYOUT, help=LAYOUT_HELP)
+    sc.add_argument("--layout", **LAYOUT)
     sc.add_argument("--home", **HOME, help="MLflow store folder (default .karma)")
     sc.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     sc.add_argument("--fail-above", type=probability, default=None, help="exit 3 when any risk exceeds this")
@@ -263,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     corpus = sg.add_mutually_exclusive_group(required=True)
     corpus.add_argument("--repo", help="a Git repository of component configs (its latest configs)")
     corpus.add_argument("--configs", help="a folder of JSON/YAML configs laid out as --layout")
-    sg.add_argument("--layout", default=DEFAULT_LAYOUT, help=LAYOUT_HELP)
+    sg.add_argument("--layout", **LAYOUT)
     sg.add_argument("--iac", type=folder, help="an IaC repository: which fields each type's Terraform reads")
     sg.add_argument("--component", default=None, help="only this component (`<type>/<nickname>`)")
     sg.add_argument("--config", default=None, help="a config file to check against the corpus")
@@ -283,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--source", default="simulator", help="'simulator' (default), 'events:/path' or 'git:/path'"
     )
-    run.add_argument("--layout", default=DEFAULT_LAYOUT, help=LAYOUT_HELP)
+    run.add_argument("--layout", **LAYOUT)
     run.add_argument("--ref", default=None, help="Git ref to follow (default HEAD)")
     run.add_argument("--home", **HOME, help="folder of the stores (default .karma)")
     run.add_argument("--json", action="store_true", help="print the summary as JSON")

@@ -68,7 +68,8 @@ def source_records(
     """Every raw row of the batches read so far, nothing dropped: event-log lines (re-deliveries
     marked across files), or for Git the deploys and configs of its history (read incrementally) and
     the files its reader rejected."""
-    raw = karma_source.source().raw_tables(source_batches, karma_source.horizon)
+    source = karma_source.source()
+    raw = source.raw_tables(source_batches, karma_source.horizon)
     events = raw.events
     by_type = events["event_type"].fillna("<missing>").value_counts().rename_axis("event_type").reset_index()
     context.add_output_metadata(
@@ -82,6 +83,30 @@ def source_records(
             "deploy_rows": len(raw.deploy_records) if raw.deploy_records is not None else 0,
             "rejected_rows": len(raw.quarantined),
             **({"commits": raw.commits, "new_commits": raw.new_commits or 0} if raw.commits else {}),
+            **_coverage_metadata(context, getattr(source, "coverage", None)),
         }
     )
     return raw
+
+
+def _coverage_metadata(context: dg.AssetExecutionContext, coverage) -> dict:
+    """What the Git layouts cover (see sources/git/coverage.py), and a warning in the run's log when
+    they leave out files that look like config. Paths only, never a value."""
+    if coverage is None:
+        return {}
+    report = coverage.report()
+    warning = coverage.warning()
+    if warning:
+        context.log.warning(warning)
+    per_layout = pd.DataFrame(report["layouts"])
+    share = report["covered_share"]
+    return {
+        "config_commits": report["config_commits"],
+        "covered_commits": report["covered_commits"],
+        "covered_share": dg.MetadataValue.float(float(share) if share is not None else float("nan")),
+        "uncovered_commits": report["uncovered_commits"],
+        "left_out_files": report["left_out_files"],
+        "left_out_examples": dg.MetadataValue.json(report["left_out_examples"]),
+        "layouts": markdown_table(per_layout),
+        **({"coverage_warning": warning} if warning else {}),
+    }

@@ -8,17 +8,23 @@ import numpy as np
 import pandas as pd
 
 from karma_pipelines.features.change_kinds import change_kind_counts
+from karma_pipelines.features.change_values import change_value_features, env_kind
 from karma_pipelines.features.daily_state import daily_state_features
 from karma_pipelines.features.graph import (
     edge_changes,
     in_degree_before,
     upstream_hours_since_change,
 )
+from karma_pipelines.features.outcomes import outcome_features
 from karma_pipelines.features.point_in_time import count_before, count_in_window
 from karma_pipelines.features.text import text_features
+from karma_pipelines.records.labels import DEFAULT_HORIZON
 
-LABEL_COLUMNS = ["deploy_id", "deployed_at", "component", "is_rollback", "labelled", "rolled_back"]
+LABEL_COLUMNS = [
+    "deploy_id", "deployed_at", "component", "change_id", "is_rollback", "labelled", "rolled_back"
+]  # fmt: skip
 WORK_HOURS = range(8, 19)
+BOT_AUTHOR = r"(?i)(?:\[bot\]|\bbot\b|-bot\b|renovate|dependabot|github-actions|\bci\b|automation|jenkins)"
 
 
 def stable_code(values: pd.Series, buckets: int = 997) -> pd.Series:
@@ -31,10 +37,12 @@ def build_rollback_features(
     snapshots: pd.DataFrame,
     only: set[str] | None = None,
     daily_state: pd.DataFrame | None = None,
+    horizon: pd.Timedelta = DEFAULT_HORIZON,
 ) -> pd.DataFrame:
     """Label columns plus every feature, in deploy time order. With `only` (deploy ids), just those
     rows are returned (the whole history is still used, so their values are the same). `daily_state`
-    (from `daily_state_features`, keyed by deploy_id) is used instead of computing it here."""
+    (from `daily_state_features`, keyed by deploy_id) is used instead of computing it here. `horizon`:
+    the label horizon, after which an outcome without a revert is known (the point-in-time parrot)."""
     d = deploys.sort_values(["deployed_at", "deploy_id"], kind="stable").reset_index(drop=True)
     t = d["deployed_at"]
     f = d[LABEL_COLUMNS].copy()
@@ -48,6 +56,8 @@ def build_rollback_features(
     # Deploys of the same change (commit / change request) so far, this one included: a later
     # promotion of the same change must not count before it happens.
     f["components_in_change"] = count_before(d["change_id"], t + pd.Timedelta(1, "ns"), d["change_id"], t)
+    f = f.join(_change_scope(d))
+    f = f.join(change_value_features(d, snapshots))
     f["is_first_deploy"] = (d["action"] == "create").astype("int64")
     f["is_promotion"] = (d["action"] == "promote").astype("int64")
     f["is_rollback_deploy"] = d["is_rollback"].astype("int64")
@@ -68,6 +78,7 @@ def build_rollback_features(
     f["last_deploy_was_rollback"] = (
         d.groupby("component")["is_rollback"].shift(1, fill_value=False).astype("int64")
     )
+    f = f.join(outcome_features(d, horizon))
 
     # People: the author's experience overall and on this component.
     author_comp = d["author"] + "\x00" + d["component"]
@@ -75,6 +86,7 @@ def build_rollback_features(
     f["author_prior_deploys_on_component"] = count_before(author_comp, t, author_comp, t)
     f["author_prior_rollbacks"] = count_before(d["author"], t, rb["author"], rb["rolled_back_at"])
     f["author_rollback_rate"] = (f["author_prior_rollbacks"] + 0.1) / (f["author_prior_deploys"] + 1)
+    f["author_is_bot"] = d["author"].astype(str).str.contains(BOT_AUTHOR, regex=True).astype("int64")
 
     # Graph as it was at deploy time.
     snaps = snapshots.set_index("deploy_id")
@@ -96,8 +108,9 @@ def build_rollback_features(
     f["weekday"] = t.dt.weekday.astype("int64")
     f["is_weekend"] = (f["weekday"] >= 5).astype("int64")
     f["is_off_hours"] = (~f["hour"].isin(WORK_HOURS)).astype("int64")  # weekends are their own fact
+    kinds = d["environment"].map(env_kind)
     for env in ("prod", "staging", "dev"):
-        f[f"env_{env}"] = (d["environment"] == env).astype("int64")
+        f[f"env_{env}"] = (kinds == env).astype("int64")
     f["component_type_code"] = stable_code(d["component_type"])
     f = f.join(text_features(d["message"]))
 
@@ -105,3 +118,21 @@ def build_rollback_features(
     f[numeric] = f[numeric].astype("float64")
     f[numeric] = f[numeric].replace([np.inf, -np.inf], np.nan)
     return f if only is None else f[f["deploy_id"].isin(only)].reset_index(drop=True)
+
+
+def _change_scope(d: pd.DataFrame) -> pd.DataFrame:
+    """How wide the change (commit / change request) is so far, this deploy included: the services
+    (nicknames) and environments it touched, and whether it touched production and staging at once.
+    A later deploy of the same change (a promotion) is not counted before it happens."""
+    out = pd.DataFrame(index=d.index)
+    key = [d["change_id"], d["deployed_at"]]
+    for name, column in (("services_in_change", "nickname"), ("envs_in_change", "environment")):
+        first = ~d.duplicated(["change_id", column])
+        so_far = first.astype("int64").groupby(d["change_id"]).cumsum()
+        out[name] = so_far.groupby(key).transform("max")  # every deploy of the same instant
+    kinds = d["environment"].map(env_kind)
+    for kind in ("prod", "staging"):
+        seen = (kinds == kind).astype("int64").groupby(d["change_id"]).cummax()
+        out[f"change_has_{kind}"] = seen.groupby(key).transform("max")
+    out["prod_and_staging_in_change"] = out["change_has_prod"] * out["change_has_staging"]
+    return out.drop(columns=["change_has_prod", "change_has_staging"])

@@ -42,7 +42,9 @@ def run_backtest(
     spec = spec or load_spec("rollback_forecaster")
     split_at = parse_split_date(split_date)
     with _stage(progress, "building point-in-time features"):
-        features = build_rollback_features(tables.deploy_records, tables.config_snapshots)
+        features = build_rollback_features(
+            tables.deploy_records, tables.config_snapshots, horizon=tables.horizon
+        )
     if progress is not None:
         n_features = len(features.columns.difference(LABEL_COLUMNS))
         progress.note(f"features: {len(features):,} deploys × {n_features}")
@@ -94,6 +96,15 @@ def report(tables: SourceTables, evaluation: ForecasterEvaluation) -> dict:
     }
     if evaluation.oracle:
         result["oracle"] = pick(evaluation.oracle)
+    if evaluation.commit_level:
+        # The per-commit view (what a CI gate on a commit sees): the same keys as "model".
+        result["commit_level"] = pick(evaluation.commit_level["model"])
+        result["commit_level_baselines"] = {name: pick(evaluation.commit_level[name]) for name in BASELINES}
+        result["commit_level_ratios"] = evaluation.commit_ratios()
+        result["test_commits"] = int(evaluation.commit_level["model"]["n"])
+        result["test_commit_base_rate"] = evaluation.commit_level["model"]["base_rate"]
+    if evaluation.intervals:
+        result["intervals"] = evaluation.intervals
     return result
 
 
@@ -120,6 +131,12 @@ def format_report(result: dict) -> str:
     for name, metrics in rows.items():
         cells = "".join(f"  {_cell(metrics.get(key)):>11}" for key, _ in HEADLINE)
         lines.append(f"  {name:{width}}{cells}")
+    if "commit_level" in result:
+        lines += ["", f"  per commit (a commit's riskiest deploy; {result['test_commits']:,} test commits)"]
+        commit_rows = {"model (LightGBM)": result["commit_level"], **result["commit_level_baselines"]}
+        for name, metrics in commit_rows.items():
+            cells = "".join(f"  {_cell(metrics.get(key)):>11}" for key, _ in HEADLINE)
+            lines.append(f"  {name:{width}}{cells}")
     ratios = list((result.get("ratios") or {}).items())
     if ratios:
         lines.append("")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from karma_pipelines.sources.base import Source
@@ -15,14 +16,14 @@ KINDS = ("simulator", "events", "git")
 def open_source(
     kind: str,
     path: str | Path,
-    layout: str = DEFAULT_LAYOUT,
+    layout: str | Sequence[str] = DEFAULT_LAYOUT,
     ref: str | None = None,
     state_dir: str | Path | None = None,
     simulation: dict | None = None,
 ) -> Source:
     """The source of `kind` at `path`: `simulator` (a world written there on first use from
     `simulation`), `events` (a world folder) or `git` (a repository, read incrementally when
-    `state_dir` is given)."""
+    `state_dir` is given; `layout` one pattern or several, see `Layouts`)."""
     if kind == "simulator":
         return EventLogSource(Path(path), simulate=dict(simulation or {}))
     if kind == "events":

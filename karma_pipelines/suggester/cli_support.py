@@ -3,11 +3,12 @@ one extra config file in it, and the champion from the registry."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
-from karma_pipelines.sources.git.layout import DEFAULT_ENV, DEFAULT_TYPE, ConfigFile, Layout
+from karma_pipelines.sources.git.layout import DEFAULT_ENV, DEFAULT_TYPE, ConfigFile, Layouts
 from karma_pipelines.sources.git.parse import read_config_file
 from karma_pipelines.suggester.corpus import (
     Corpus,
@@ -20,34 +21,36 @@ from karma_pipelines.suggester.corpus import (
 SUGGESTER = "karma-config-field-suggester"
 
 
-def _config_file(path: Path, layout: Layout) -> ConfigFile:
-    """What the layout makes of the longest suffix of `path` it matches, as the Git source and the
-    folder corpus would; `component/<file stem>` in `default` when no suffix matches."""
+def _config_file(path: Path, layout: Layouts) -> tuple[str, ConfigFile]:
+    """(the longest suffix of `path` a layout matches, what the layouts make of it), as the Git
+    source and the folder corpus would; `component/<file stem>` in `default` when no suffix matches."""
     parts = Path(path).resolve().parts[1:]  # without the root `/`
     for start in range(len(parts)):
         found = layout.match("/".join(parts[start:]))
         if found is not None:
-            return found
-    return ConfigFile(DEFAULT_ENV, DEFAULT_TYPE, Path(path).stem, Path(path).name)
+            return "/".join(parts[start:]), found
+    return str(path), ConfigFile(DEFAULT_ENV, DEFAULT_TYPE, Path(path).stem, Path(path).name)
 
 
-def component_of(path: Path, layout: str) -> tuple[str, str]:
+def component_of(path: Path, layout: str | Sequence[str]) -> tuple[str, str]:
     """(component key, environment) of a config file."""
-    found = _config_file(path, Layout(layout))
+    _, found = _config_file(path, Layouts.of(layout))
     return found.component, found.environment
 
 
-def with_config(corpus: Corpus, path: Path, layout: str, component: str | None = None) -> tuple[Corpus, str]:
+def with_config(
+    corpus: Corpus, path: Path, layout: str | Sequence[str], component: str | None = None
+) -> tuple[Corpus, str]:
     """The corpus with the config file at `path` in it (replacing that component's own config);
     returns it and the row key to ask about."""
-    compiled = Layout(layout)
+    compiled = Layouts.of(layout)
     parsed = read_config_file(Path(path).resolve(), str(path))  # a file named by hand: links followed
     if not parsed.ok:
         raise ValueError(f"{path}: a config must be a JSON/YAML object ({parsed.reason})")
-    found = _config_file(Path(path), compiled)
+    matched, found = _config_file(Path(path), compiled)
     key, env = component or found.component, found.environment
     # Its document as the component's config holds it (keyed by file name for a `*.yaml` layout).
-    config = compiled.merge({str(path): (found.file_key, parsed.doc)})
+    config = compiled.merge({matched: (found.file_key, parsed.doc)})
     extra = corpus_from_configs([{"component": key, "environment": env, "config": config}])
     base = corpus.configs.assign(field_paths=[list(f) for f in corpus.fields])
     keep = ~((base["component"] == key) & (base["environment"] == env))
@@ -60,10 +63,10 @@ def with_config(corpus: Corpus, path: Path, layout: str, component: str | None =
     return merged, str(merged.configs.loc[row[0], "key"])
 
 
-def load_corpus(repo: str | None, configs: str | None, layout: str) -> Corpus:
+def load_corpus(repo: str | None, configs: str | None, layout: str | Sequence[str]) -> Corpus:
     corpus = corpus_from_repo(Path(repo), layout) if repo else corpus_from_folder(Path(configs), layout)
     if len(corpus) == 0:
-        raise ValueError(f"layout {layout!r} matches no config in {repo or configs}")
+        raise ValueError(f"layout {Layouts.of(layout).key!r} matches no config in {repo or configs}")
     return corpus
 
 

@@ -20,7 +20,7 @@ import pandas as pd
 
 from karma_pipelines.contracts.config_fields import flatten
 from karma_pipelines.contracts.dependencies import references as config_references
-from karma_pipelines.sources.git.layout import DEFAULT_ENV, DEFAULT_LAYOUT, ConfigFile, Layout
+from karma_pipelines.sources.git.layout import DEFAULT_ENV, DEFAULT_LAYOUT, ConfigFile, Layouts
 from karma_pipelines.sources.git.parse import DEFAULT_MAX_FILE_BYTES, Parsed, read_config_file
 
 # Nickname tokens that name an environment or one half of a blue/green pair, not the service.
@@ -166,7 +166,9 @@ def corpus_from_configs(items: Iterable[dict[str, Any]], source: str = "configs"
     return make_corpus(frame, source=source)
 
 
-def corpus_from_repo(repo: Path | str, layout: str = DEFAULT_LAYOUT, ref: str | None = None) -> Corpus:
+def corpus_from_repo(
+    repo: Path | str, layout: str | Sequence[str] = DEFAULT_LAYOUT, ref: str | None = None
+) -> Corpus:
     """The latest config of every component in a Git repository's history, through the one path
     (extraction and validation: a snapshot that fails its suite is not in the corpus)."""
     from karma_pipelines.pipeline.tables import load_tables
@@ -178,21 +180,23 @@ def corpus_from_repo(repo: Path | str, layout: str = DEFAULT_LAYOUT, ref: str | 
 
 
 def corpus_from_folder(
-    root: Path | str, layout: str = DEFAULT_LAYOUT, max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    root: Path | str,
+    layout: str | Sequence[str] = DEFAULT_LAYOUT,
+    max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> Corpus:
     """The configs under `root` that `layout` matches, read as the Git source reads a commit's files:
-    the same components, types and environments (`Layout.match`), the same documents and refusals
+    the same components, types and environments (`Layouts.match`), the same documents and refusals
     (`read_config_file`: symlinks, binary, oversized, unparsable files are `skipped`) and one config
-    per component from all its files (`Layout.merge`). `.git` folders are not read."""
+    per component from all its files (`Layouts.merge`). `.git` folders are not read."""
     root = Path(root)
-    compiled = Layout(layout)
+    compiled = Layouts.of(layout)
     files = [(rel, m) for rel in _files(root) if (m := compiled.match(rel)) is not None]
     parsed = ((rel, m, read_config_file(root / rel, rel, max_file_bytes)) for rel, m in files)
     return _assemble(compiled, parsed, str(root))
 
 
 def corpus_from_tree(
-    repo: Path | str, layout: str = DEFAULT_LAYOUT, ref: str | None = None,
+    repo: Path | str, layout: str | Sequence[str] = DEFAULT_LAYOUT, ref: str | None = None,
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES,
 ) -> Corpus:  # fmt: skip
     """The configs of a Git repository at the tip of `ref` (default HEAD), read from its tree as
@@ -204,7 +208,7 @@ def corpus_from_tree(
 
     git_dir = find_git_dir(Path(repo))
     tip = resolve_ref(Path(repo), ref)
-    compiled = Layout(layout)
+    compiled = Layouts.of(layout)
     listing = run_git(git_dir, "ls-tree", "-r", "-z", "--full-tree", tip).stdout.decode("utf-8", "replace")
     files, refused = [], []
     for entry in filter(None, listing.split("\0")):
@@ -226,7 +230,7 @@ def corpus_from_tree(
     return _assemble(compiled, [*parsed, *refused], f"{repo}@{tip[:12]}")
 
 
-def _assemble(compiled: Layout, parsed: Iterable[tuple[str, ConfigFile, Parsed]], source: str) -> Corpus:
+def _assemble(compiled: Layouts, parsed: Iterable[tuple[str, ConfigFile, Parsed]], source: str) -> Corpus:
     """One config per component from its files' documents; the files that did not parse are `skipped`."""
     components: dict[tuple[str, str], dict[str, tuple[ConfigFile, Parsed]]] = {}
     skipped = []

@@ -1,5 +1,7 @@
-"""Baselines scored on exactly the model's test deploys: random, parrot (repeat the component's last
-outcome / its rollback rate so far) and logistic regression on change size and experience."""
+"""Baselines scored on exactly the model's test deploys, all point-in-time (an outcome counts once its
+revert landed or the horizon passed without one): random; the parrot (repeat the component's last
+known outcome, ties broken by its known rollback rate); the component's known rollback rate; its
+reverts in the last 30 days; logistic regression on change size, experience and the known rate."""
 
 from __future__ import annotations
 
@@ -9,8 +11,6 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
-from karma_pipelines.training.metrics import evaluate
-
 LOGISTIC_FEATURES = [
     "n_fields_touched",
     "lines_added",
@@ -18,6 +18,8 @@ LOGISTIC_FEATURES = [
     "author_prior_deploys",
     "author_prior_deploys_on_component",
     "comp_prior_deploys",
+    "comp_pit_rollback_rate",
+    "comp_reverts_30d",
 ]
 
 
@@ -26,8 +28,19 @@ def random_scores(test: pd.DataFrame, seed: int = 0) -> np.ndarray:
 
 
 def parrot_scores(test: pd.DataFrame) -> np.ndarray:
-    """Repeat the component's last outcome; ties broken by its rollback rate so far."""
-    return test["last_deploy_rolled_back"].to_numpy() + 0.5 * test["comp_rollback_rate"].to_numpy()
+    """Repeat the component's last known outcome (none known: 0); ties broken by its known rate."""
+    last = test["last_known_outcome"].fillna(0).to_numpy()
+    return last + 0.5 * test["comp_pit_rollback_rate"].to_numpy()
+
+
+def component_rate_scores(test: pd.DataFrame) -> np.ndarray:
+    """The component's rollback rate over the outcomes known at deploy time."""
+    return test["comp_pit_rollback_rate"].to_numpy()
+
+
+def recent_reverts_scores(test: pd.DataFrame) -> np.ndarray:
+    """Reverts of the component in the 30 days before the deploy; ties broken by its known rate."""
+    return test["comp_reverts_30d"].to_numpy() + 0.01 * test["comp_pit_rollback_rate"].to_numpy()
 
 
 def logistic_scores(train: pd.DataFrame, test: pd.DataFrame, target: str) -> np.ndarray:
@@ -41,13 +54,10 @@ def baseline_scores(train: pd.DataFrame, test: pd.DataFrame, target: str) -> dic
     return {
         "random": random_scores(test),
         "parrot": parrot_scores(test),
+        "component_rate": component_rate_scores(test),
+        "recent_reverts": recent_reverts_scores(test),
         "logistic": logistic_scores(train, test, target),
     }
-
-
-def baseline_metrics(train: pd.DataFrame, test: pd.DataFrame, target: str) -> dict[str, dict[str, float]]:
-    y = test[target].astype(int).to_numpy()
-    return {name: evaluate(y, s) for name, s in baseline_scores(train, test, target).items()}
 
 
 def ratios(model: dict[str, float], baselines: dict[str, dict[str, float]]) -> dict[str, float]:

@@ -112,8 +112,9 @@ def fit_with_selection(fit: pd.DataFrame, valid: pd.DataFrame, spec: ModelSpec) 
     valid_set = _dataset(valid, spec, reference=train_set)
     best: tuple[float, lgb.Booster, dict] | None = None
     sign = 1.0 if spec.selection_metric in LOWER_IS_BETTER else -1.0
+    monotone = {"monotone_constraints": spec.monotone_constraints()} if spec.monotone else {}
     for override in [{}, *spec.candidates]:
-        params = {**spec.params, **override}
+        params = {**spec.params, **monotone, **override}
         booster = lgb.train(
             params,
             train_set,

@@ -111,6 +111,13 @@ class ModelSpec(SpecModel):
     # Parameter overrides tried on the validation slice (never on the test period); best one wins.
     candidates: list[dict[str, Any]] = section_field("lightgbm", "candidates", [])
     selection_metric: str = section_field("lightgbm", "selection_metric", "binary_logloss")
+    # Known directions (feature -> +1 risk only rises with it, -1 only falls): LightGBM's
+    # monotone_constraints, so that a few rollbacks cannot teach that a recent revert makes a deploy safer.
+    monotone: dict[str, int] = section_field("lightgbm", "monotone", {})
+
+    def monotone_constraints(self) -> list[int]:
+        """One entry per feature, in `features` order (0: free)."""
+        return [int(self.monotone.get(f, 0)) for f in self.features]
 
     def log_params(self) -> dict[str, str]:
         """What MLflow records as the run's parameters."""

@@ -21,12 +21,13 @@ The pass over the commits is `run.py`; the states and tables it keeps are `state
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
 from karma_pipelines.records.labels import DEFAULT_HORIZON
-from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT, Layout
+from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT, Layout, Layouts
 from karma_pipelines.sources.git.log import find_git_dir, resolve_commit
 from karma_pipelines.sources.git.parse import DEFAULT_MAX_FILE_BYTES
 from karma_pipelines.sources.git.run import Run
@@ -41,7 +42,7 @@ log = logging.getLogger(__name__)
 
 def extract_git_history(
     repo: Path | str,
-    layout: str = DEFAULT_LAYOUT,
+    layout: str | Sequence[str] | Layout | Layouts = DEFAULT_LAYOUT,
     ref: str | None = None,
     horizon: pd.Timedelta = DEFAULT_HORIZON,
     as_of: pd.Timestamp | str | None = None,
@@ -54,9 +55,12 @@ def extract_git_history(
     Incremental: with `previous` (and `since`, which must be `previous.last_commit`, the default),
     only commits after it are read, its state carries over and every deploy is relabelled. When
     `since` is no longer on the branch (history rewritten), the whole history is read again and
-    `full_reread` is set. Labels use `as_of` (default: the newest commit's time).
+    `full_reread` is set. Labels use `as_of` (default: the newest commit's time). `layout`: one
+    pattern, several (a sequence, or one string with `;` between them: the first that matches a
+    path names its component), or `Layouts`.
     """
-    compiled = Layout(layout)
+    compiled = Layouts.of(layout)
+    layout = compiled.key
     git_dir = find_git_dir(Path(repo))
     ref_name = ref or "HEAD"
     tip = resolve_commit(git_dir, ref_name)

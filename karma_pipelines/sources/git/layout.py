@@ -6,14 +6,25 @@ one path segment, or part of one) and the globs `*` (within a segment), `?` (one
 `{component_type}` is the name of the folder that holds `{nickname}`'s segment (`charts` for
 `charts/{nickname}/values.yaml`), or `component` when there is none.
 
-The one matcher of the project: the Git source, the suggester's folder corpus and `suggest --config`
-all ask `Layout.match` which component a path is, and `Layout.merge` what the component's config is.
+Several layouts are `Layouts`, an ordered list: a path belongs to the FIRST layout that matches it
+(`--layout` given several times, or one value with several separated by `;`, as `KARMA_GIT_LAYOUT`
+and the Makefile's `LAYOUT` take them). The one matcher of the project: the Git source, the
+suggester's folder corpus and `suggest --config` all ask `Layouts.match` which component a path is,
+and `Layouts.merge` what the component's config is; `Layouts.looks_like_config` says which paths a
+layout leaves out that it perhaps should not (YAML/JSON under the layouts' folders: see coverage.py).
+
+Two layouts may name the same component: `charts/{nickname}/values-{env}.yaml` and
+`charts/{nickname}/values.yaml` make `charts/x/values-production.yaml` the component `charts/x` in
+`production` and `charts/x/values.yaml` the component `charts/x` in `default` (the chart's base
+values, shared by every environment): two components, each with its own deploys, as Helm applies
+the base file and then the environment's over it. A component whose files come from several layouts
+is keyed by file key (as a wildcard layout's is).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +33,8 @@ DEFAULT_ENV = "default"
 DEFAULT_TYPE = "component"
 PLACEHOLDERS = ("env", "component_type", "nickname")
 _TOKEN = re.compile(r"\{(\w+)\}|\*\*|\*|\?")
+SEPARATOR = ";"  # between layouts in one value (KARMA_GIT_LAYOUT, the Makefile's LAYOUT, --layout)
+CONFIG_EXTENSIONS = (".yaml", ".yml", ".json")
 
 
 @dataclass(frozen=True)
@@ -69,6 +82,13 @@ class Layout:
         self.multi_file = any(_has_glob(s) for s in segments[last:])
         self._regex = re.compile(_to_regex(segments, root=root, nickname=placeholder_segments["nickname"]))
         self._type_from_folder = "component_type" not in placeholder_segments
+        # The folder a layout's files are all under: its segments before the first placeholder or glob.
+        fixed = []
+        for segment in segments[:-1]:
+            if "{" in segment or _has_glob(segment):
+                break
+            fixed.append(segment)
+        self.folder = "/".join(fixed)
 
     def match(self, path: str) -> ConfigFile | None:
         m = self._regex.fullmatch(path)
@@ -140,3 +160,94 @@ def _to_regex(segments: list[str], root: int, nickname: int) -> str:
         piece.append(re.escape(segment[pos:]))
         out.append("".join(piece) + ("" if last else "/"))
     return "".join(out)
+
+
+class Layouts:
+    """Ordered layouts: a path is the config file of the FIRST layout that matches it.
+
+    `Layouts.of(spec)` takes a pattern, a `;`-separated list of them, a sequence of either, or a
+    `Layout`/`Layouts`. `key` (the patterns joined by `;`) names them in saved state.
+    """
+
+    def __init__(self, patterns: Iterable[str]):
+        unique: list[str] = []
+        for pattern in patterns:
+            if pattern not in unique:
+                unique.append(pattern)
+        if not unique:
+            raise ValueError("no layout given")
+        self.layouts = tuple(Layout(p) for p in unique)
+        self.patterns = tuple(unique)
+        self.key = SEPARATOR.join(unique)
+        self.folders = tuple(sorted({layout.folder for layout in self.layouts}))
+        self._which: dict[str, tuple[int, ConfigFile] | None] = {}
+
+    @classmethod
+    def of(cls, spec: str | Iterable[str] | Layout | Layouts | None) -> Layouts:
+        if isinstance(spec, Layouts):
+            return spec
+        if spec is None:
+            return cls([DEFAULT_LAYOUT])
+        if isinstance(spec, Layout):
+            return cls([spec.pattern])
+        return cls(split_layouts(spec))
+
+    def which(self, path: str) -> tuple[int, ConfigFile] | None:
+        """(index of the first layout that matches `path`, what it makes of it), or None."""
+        try:
+            return self._which[path]
+        except KeyError:
+            pass
+        found = None
+        for i, layout in enumerate(self.layouts):
+            config_file = layout.match(path)
+            if config_file is not None:
+                found = (i, config_file)
+                break
+        self._which[path] = found
+        return found
+
+    def match(self, path: str) -> ConfigFile | None:
+        found = self.which(path)
+        return found[1] if found is not None else None
+
+    def merge(self, files: Mapping[str, tuple[str, Any]]) -> Any:
+        """A component's config from its files (see `Layout.merge`): one layout's files merge as
+        that layout merges them; files from several layouts are keyed by file key (by full path
+        when two share one). A path no layout matches counts as the first layout's."""
+        indexes = {self.which(path)[0] if self.which(path) else 0 for path in files}
+        if len(indexes) == 1:
+            return self.layouts[indexes.pop()].merge(files)
+        parsed = [(path, key, doc) for path, (key, doc) in sorted(files.items()) if doc is not None]
+        if not parsed:
+            return None
+        docs = {key: doc for _, key, doc in parsed}
+        if len(docs) < len(parsed):
+            return {path: doc for path, _, doc in parsed}
+        return docs
+
+    def looks_like_config(self, path: str) -> bool:
+        """A YAML/JSON file (by extension) under one of the layouts' folders: a config file that no
+        layout names is left out of the history (coverage.py counts and reports them)."""
+        if not path.lower().endswith(CONFIG_EXTENSIONS):
+            return False
+        return any(not folder or path.startswith(folder + "/") for folder in self.folders)
+
+    def __iter__(self):
+        return iter(self.layouts)
+
+    def __len__(self) -> int:
+        return len(self.layouts)
+
+    def __repr__(self) -> str:
+        return f"Layouts({list(self.patterns)!r})"
+
+
+def split_layouts(spec: str | Iterable[str]) -> list[str]:
+    """The patterns of `spec`: one string with `;` between layouts, or several such strings."""
+    items = [spec] if isinstance(spec, str) else list(spec)
+    out = [p.strip() for item in items for p in item.split(SEPARATOR)]
+    out = [p for p in out if p]
+    if not out:
+        raise ValueError(f"layout {spec!r}: no pattern given")
+    return out

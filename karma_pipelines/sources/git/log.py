@@ -51,6 +51,7 @@ class Commit:
     message: str
     changes: list[Change] = field(default_factory=list)  # only the paths the caller kept
     reverts: tuple[str, ...] = ()  # commit ids its message says it reverts (filled by the caller)
+    left_out: list[str] = field(default_factory=list)  # paths not kept that `notice` accepted
 
 
 @dataclass(frozen=True)
@@ -108,10 +109,17 @@ def resolve_commit(git_dir: Path, ref: str) -> str | None:
     return proc.stdout.decode().strip() if proc.returncode == 0 else None
 
 
-def read_commits(git_dir: Path, tip: str, since: str | None, keep: Callable[[str], bool]) -> Iterator[Commit]:
+def read_commits(
+    git_dir: Path,
+    tip: str,
+    since: str | None,
+    keep: Callable[[str], bool],
+    notice: Callable[[str], bool] | None = None,
+) -> Iterator[Commit]:
     """First-parent commits of `since..tip` (all of `tip`'s when `since` is None), oldest first.
 
     Only the changes whose path `keep` accepts are kept; every commit is yielded, changed or not.
+    The other paths that `notice` accepts are listed in `left_out`.
     """
     rev = f"{since}..{tip}" if since else tip
     args = [
@@ -124,7 +132,7 @@ def read_commits(git_dir: Path, tip: str, since: str | None, keep: Callable[[str
         subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, env=git_env()) as proc,
     ):
         assert proc.stdout is not None
-        yield from _parse_log(_tokens(proc.stdout), keep)
+        yield from _parse_log(_tokens(proc.stdout), keep, notice)
         if proc.wait() != 0:
             err.seek(0)
             raise GitError(f"git log {rev}: {err.read().decode(errors='replace').strip()}")
@@ -141,7 +149,9 @@ def _tokens(stream) -> Iterator[bytes]:
         yield rest
 
 
-def _parse_log(tokens: Iterator[bytes], keep: Callable[[str], bool]) -> Iterator[Commit]:
+def _parse_log(
+    tokens: Iterator[bytes], keep: Callable[[str], bool], notice: Callable[[str], bool] | None = None
+) -> Iterator[Commit]:
     """Commits from `-z` log output: 7 header tokens, then `:<modes> <blobs> <status>`, path pairs,
     then one `<added>\t<removed>\t<path>` per path (`-\t-\t<path>` for a binary file)."""
     commit: Commit | None = None
@@ -157,6 +167,8 @@ def _parse_log(tokens: Iterator[bytes], keep: Callable[[str], bool]) -> Iterator
                 old_mode, new_mode, old_blob, new_blob, status = pending.lstrip(b"\n:").decode().split(" ")
                 kept[path] = len(commit.changes)
                 commit.changes.append(Change(path, status[0], old_mode, new_mode, old_blob, new_blob))
+            elif notice is not None and notice(path):
+                commit.left_out.append(path)
             pending = None
             continue
         if commit is not None and b"\t" in token:  # a numstat entry (a commit id has no tab)

@@ -1,10 +1,18 @@
 """Turning one config file's bytes into a document, or into the reason it cannot be one.
 
 JSON (`.json`) is read strictly; YAML (`.yaml`, `.yml`) with anchors, aliases and merge keys (`<<:`);
-any other extension is tried as JSON, then YAML. A YAML file with several documents becomes one
+any other extension (or none: `charts/app-config/image-tags/production/router`) is tried as JSON,
+then YAML, then, when its first line is a `[section]` header, as an INI / git-config file (Gerrit's
+`project.config`: `[access "refs/heads/*"]` then `key = value` lines; a key given several times is
+a list of its values, in order; `#` and `;` start comments). A YAML file with several documents becomes one
 mapping keyed `doc0`, `doc1`, … (in file order, empty documents skipped) so that its fields stay
 dotted paths (`doc1.image.tag`); a list would be a single opaque leaf. An empty YAML file is `{}`.
-Every document must be a mapping. Keys are made strings (YAML reads `on:` as `True`, `1:` as `1`).
+Every document must be a mapping, or a list of **named** mappings (Zuul's `- job: {name: x, ...}`,
+Gerrit's `- project: openstack/nova`): each item is keyed `<first key>:<its name>` (the first key's
+`name` when its value is a mapping, else its value; `#2`, `#3` for a repeat; the value is the
+item, or the first key's mapping when it is the item's only key), so that one job changed is one
+field path changed, not a shifted index; a list of anything else is refused. Keys are made
+strings (YAML reads `on:` as `True`, `1:` as `1`).
 
 The one config parser of the project: a Git blob (`parse_blob`) and a file on disk (`read_config_file`,
 for the suggester's folder corpus and `suggest --config`) are refused for the same reasons: symlink,
@@ -14,11 +22,14 @@ not a regular file, oversized, binary, parse error.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from karma_pipelines.sources.git.yaml_blocks import BlockCache
 
 try:  # libyaml's parser is about 10x faster than the pure-Python one
     _YamlLoader: type = yaml.CSafeLoader
@@ -47,13 +58,25 @@ def is_binary(data: bytes) -> bool:
     return b"\x00" in data[:BINARY_PROBE]
 
 
-def parse_blob(path: str, data: bytes | None, size: int, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Parsed:
-    """A regular file's document, or why not: oversized (`data` None: not read), binary, parse error."""
+def parse_blob(
+    path: str,
+    data: bytes | None,
+    size: int,
+    max_bytes: int = DEFAULT_MAX_FILE_BYTES,
+    blocks: BlockCache | None = None,
+) -> Parsed:
+    """A regular file's document, or why not: oversized (`data` None: not read), binary, parse error.
+    With `blocks` (`block_cache()`), a big YAML text reuses the blocks parsed in earlier versions."""
     if data is None or size > max_bytes:
         return Parsed(reason=f"oversized({path}): {size} bytes > {max_bytes}")
     if is_binary(data):
         return Parsed(reason=f"binary({path})")
-    return parse_config(path, data)
+    return parse_config(path, data, blocks)
+
+
+def block_cache() -> BlockCache:
+    """A cache of parsed top-level YAML blocks, for the versions of the files of one history."""
+    return BlockCache(_YamlLoader, _string_keys)
 
 
 def read_config_file(file: Path, path: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Parsed:
@@ -66,7 +89,7 @@ def read_config_file(file: Path, path: str, max_bytes: int = DEFAULT_MAX_FILE_BY
     return parse_blob(path, file.read_bytes() if size <= max_bytes else None, size, max_bytes)
 
 
-def parse_config(path: str, data: bytes) -> Parsed:
+def parse_config(path: str, data: bytes, blocks: BlockCache | None = None) -> Parsed:
     """Parse a regular file's bytes (already checked for size and binary content: see `parse_blob`)."""
     try:
         text = data.decode("utf-8-sig")
@@ -77,16 +100,23 @@ def parse_config(path: str, data: bytes) -> Parsed:
         if lower.endswith(".json"):
             doc = _json(text)
         elif lower.endswith((".yaml", ".yml")):
-            doc = _yaml(text)
+            doc = _yaml(text, blocks)
         else:
             try:
                 doc = _json(text)
             except ValueError:
-                doc = _yaml(text)
+                try:
+                    doc = _yaml(text, blocks)
+                except (ValueError, yaml.YAMLError):
+                    doc = _ini(text)
+                    if doc is None:
+                        raise
     except (ValueError, yaml.YAMLError) as exc:
         return Parsed(reason=f"parse_error({path}): {_message(exc)}")
     except RecursionError:
         return Parsed(reason=f"parse_error({path}): nested too deeply")
+    if isinstance(doc, list):
+        doc = _named_items(doc) or doc
     if not isinstance(doc, dict):
         return Parsed(reason=f"parse_error({path}): top level is {_kind(doc)}, expected a mapping")
     return Parsed(doc=doc)
@@ -96,7 +126,10 @@ def _json(text: str) -> Any:
     return _string_keys(json.loads(text), [MAX_NODES])
 
 
-def _yaml(text: str) -> Any:
+def _yaml(text: str, blocks: BlockCache | None = None) -> Any:
+    doc = blocks.load(text, MAX_NODES) if blocks is not None else None
+    if doc is not None:
+        return doc
     docs = [d for d in yaml.load_all(text, Loader=_YamlLoader) if d is not None]
     if not docs:
         return {}
@@ -107,6 +140,58 @@ def _yaml(text: str) -> Any:
         raise ValueError(f"document {bad[0]} is {_kind(docs[bad[0]])}, expected a mapping")
     budget = [MAX_NODES]
     return {f"doc{i}": _string_keys(d, budget) for i, d in enumerate(docs)}
+
+
+def _named_items(items: list) -> dict | None:
+    """A top-level list of named mappings as a mapping keyed by their names; None when an item is
+    not a mapping whose first key names it."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if not isinstance(item, dict) or not item:
+            return None
+        key, value = next(iter(item.items()))
+        name = value.get("name") if isinstance(value, dict) else value
+        if isinstance(name, bool) or not isinstance(name, str | int | float):
+            return None
+        label = f"{key}:{name}"
+        n = 1
+        while (label if n == 1 else f"{label}#{n}") in out:
+            n += 1
+        # `- job: {name: x, ...}` is the job's mapping; `- project: x` with more keys, the item.
+        out[label if n == 1 else f"{label}#{n}"] = (
+            value if isinstance(value, dict) and len(item) == 1 else item
+        )
+    return out or None
+
+
+_SECTION = re.compile(r"\[\s*([^\]]+?)\s*\]\s*(?:[#;].*)?")
+
+
+def _ini(text: str) -> dict | None:
+    """An INI / git-config document as `{section: {key: value or [values]}}`, or None when the text
+    does not start (after comments and blank lines) with a `[section]` header."""
+    doc: dict[str, dict[str, Any]] = {}
+    section: dict[str, Any] | None = None
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        header = _SECTION.fullmatch(line)
+        if header:
+            section = doc.setdefault(header.group(1), {})
+            continue
+        if section is None:
+            return None
+        key, sep, value = line.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"line {number} is neither a [section] nor key = value")
+        key, value = key.strip(), value.strip()
+        if key in section:
+            old = section[key]
+            section[key] = [*old, value] if isinstance(old, list) else [old, value]
+        else:
+            section[key] = value
+    return doc if section is not None else None
 
 
 def _string_keys(value: Any, budget: list[int]) -> Any:

@@ -6,6 +6,9 @@ Three kinds of evidence, tried in this order for each component the commit chang
   (b) `revert_subject`: the subject is `Revert "<subject>"` (or git >= 2.43's `Reapply "<subject>"`,
       which reverts `Revert "<subject>"`), optionally followed by a ` (#123)` pull request number,
       and an earlier deploy of this component had that subject (the latest such);
+  (b') `revert_branch`: the subject is GitHub's merge of a revert branch, `Merge pull request #N from
+      owner/revert-M-…` (the branch GitHub's "Revert" button makes), and an earlier deploy of this
+      component came from pull request #M (`Merge pull request #M …` or a squash merge's ` (#M)`);
   (c) `restore`: the new config has exactly the content (config hash) that the component had
       before an earlier deploy. The deploy undone is the **latest** deploy whose pre-deploy content
       equals the new content: with A→B (d1), B→C (d2), C→B (d3), d3 undoes d2, not d1; with A→B, B→A,
@@ -24,6 +27,8 @@ from dataclasses import dataclass, field
 _REVERTS_COMMIT = re.compile(r"This reverts commit ([0-9a-fA-F]{7,40})\b")
 _REVERT_SUBJECT = re.compile(r'Revert "(?P<subject>.*)"(?: \(#\d+\))?')
 _REAPPLY_SUBJECT = re.compile(r'Reapply "(?P<subject>.*)"(?: \(#\d+\))?')
+_REVERT_BRANCH = re.compile(r"Merge pull request #\d+ from [^/\s]+/revert-(?P<pr>\d+)-")
+_PULL_REQUEST = re.compile(r"^Merge pull request #(?P<pr>\d+) |\(#(?P<squash>\d+)\)$")
 
 
 def reverted_shas(message: str) -> list[str]:
@@ -38,6 +43,18 @@ def reverted_subject(subject: str) -> str | None:
     if m := _REAPPLY_SUBJECT.fullmatch(subject):
         return f'Revert "{m["subject"]}"'
     return None
+
+
+def reverted_pull_request(subject: str) -> str | None:
+    """The pull request number that a merge of GitHub's `revert-<N>-…` branch reverts, or None."""
+    m = _REVERT_BRANCH.match(subject)
+    return m["pr"] if m else None
+
+
+def pull_request(subject: str) -> str | None:
+    """The pull request a commit subject names as its own (a merge or a squash merge), or None."""
+    m = _PULL_REQUEST.search(subject)
+    return (m["pr"] or m["squash"]) if m else None
 
 
 @dataclass(frozen=True)
@@ -58,6 +75,7 @@ class DeployHistory:
     deploys: list[DeployRef] = field(default_factory=list)
     by_pre_hash: dict[str, int] = field(default_factory=dict)  # content before → latest deploy
     by_subject: dict[str, int] = field(default_factory=dict)  # commit subject → latest deploy
+    by_pull_request: dict[str, int] = field(default_factory=dict)  # PR number → latest deploy
 
     def add(self, ref: DeployRef, pre_hash: str | None) -> None:
         index = len(self.deploys)
@@ -65,6 +83,13 @@ class DeployHistory:
         if pre_hash is not None:
             self.by_pre_hash[pre_hash] = index
         self.by_subject[ref.subject] = index
+        if (number := pull_request(ref.subject)) is not None:
+            self._pull_requests()[number] = index
+
+    def _pull_requests(self) -> dict[str, int]:
+        if not hasattr(self, "by_pull_request"):  # a state pickled before this index existed
+            self.by_pull_request = {}
+        return self.by_pull_request
 
     def undone_by(
         self, shas: tuple[str, ...], subject: str, new_hash: str | None
@@ -78,6 +103,9 @@ class DeployHistory:
         target_subject = reverted_subject(subject)
         if target_subject is not None and target_subject in self.by_subject:
             return self.deploys[self.by_subject[target_subject]], "revert_subject"
+        number = reverted_pull_request(subject)
+        if number is not None and number in self._pull_requests():
+            return self.deploys[self._pull_requests()[number]], "revert_branch"
         if new_hash is not None and new_hash in self.by_pre_hash:
             return self.deploys[self.by_pre_hash[new_hash]], "restore"
         return None

@@ -15,9 +15,10 @@ from typing import Any
 import pandas as pd
 
 from karma_pipelines.records.from_events import snapshot_row
-from karma_pipelines.sources.git.layout import ConfigFile, Layout
+from karma_pipelines.sources.git.coverage import Coverage
+from karma_pipelines.sources.git.layout import ConfigFile, Layouts
 from karma_pipelines.sources.git.log import Change, Commit, read_blobs, read_commits
-from karma_pipelines.sources.git.parse import SYMLINK_MODE, Parsed, parse_blob
+from karma_pipelines.sources.git.parse import SYMLINK_MODE, Parsed, block_cache, parse_blob
 from karma_pipelines.sources.git.reverts import DeployRef, reverted_shas
 from karma_pipelines.sources.git.state import (
     QUARANTINE_TABLE,
@@ -34,7 +35,7 @@ from karma_pipelines.sources.git.state import (
 class Run:
     """One pass over a range of commits, from a previous state (or none)."""
 
-    def __init__(self, layout: Layout, git_dir: Path, max_file_bytes: int, state: GitState | None):
+    def __init__(self, layout: Layouts, git_dir: Path, max_file_bytes: int, state: GitState | None):
         self.layout = layout
         self.git_dir = git_dir
         self.max_file_bytes = max_file_bytes
@@ -43,29 +44,30 @@ class Run:
         # times faster than copy.deepcopy on these plain nested dicts.
         copied = pickle.dumps(state.components, pickle.HIGHEST_PROTOCOL) if state else None
         self.components: dict[tuple[str, str], ComponentState] = pickle.loads(copied) if copied else {}
-        self.matches: dict[str, ConfigFile | None] = {}
         self.matched_any = False
+        self.blocks = block_cache()  # big YAML files: each top-level block parsed once
+        # Copied like the components: the previous extraction's own coverage must not change.
+        previous = pickle.loads(pickle.dumps(state.coverage)) if state and state.coverage else None
+        self.coverage = previous or Coverage(layout.patterns)
         self.rows: dict[str, list[dict]] = {
             name: [] for name in ("deploys", "snapshots", "quarantine", "reapplied", "evidence")
         }
 
-    def _match(self, path: str) -> ConfigFile | None:
-        if path not in self.matches:
-            self.matches[path] = self.layout.match(path)
-        return self.matches[path]
-
     def _keep(self, path: str) -> bool:
-        return self._match(path) is not None
+        return self.layout.match(path) is not None
 
     def read_log(self, tip: str, since: str | None) -> tuple[list[Commit], int, str | None, int]:
         """(commits that change a config, commits read, first parent of the oldest, newest time)."""
         kept: list[Commit] = []
         total, first_parent, last_time = 0, None, 0
-        for commit in read_commits(self.git_dir, tip, since, self._keep):
+        which = self.layout.which
+        for commit in read_commits(self.git_dir, tip, since, self._keep, self.layout.looks_like_config):
             if total == 0:
                 first_parent = commit.parents[0] if commit.parents else None
             total += 1
             last_time = commit.time
+            self.coverage.add([(which(c.path)[0], c.path) for c in commit.changes], commit.left_out)
+            commit.left_out = []
             if commit.changes:
                 commit.reverts = tuple(reverted_shas(commit.message))
                 commit.message = ""  # all that is needed of it is in `reverts`
@@ -79,7 +81,7 @@ class Run:
         for commit in commits:
             lines: dict[tuple[str, str], list[int]] = {}
             for change in commit.changes:
-                config_file = self._match(change.path)
+                config_file = self.layout.match(change.path)
                 key = config_file.identity
                 comp = self.components.get(key)
                 if comp is None:
@@ -110,7 +112,7 @@ class Run:
                 parsed = Parsed(reason=f"missing({path}): blob {blob.sha} is not in the repository")
             else:
                 size = blob.size
-                parsed = parse_blob(path, blob.data, blob.size, self.max_file_bytes)
+                parsed = parse_blob(path, blob.data, blob.size, self.max_file_bytes, self.blocks)
         if not parsed.ok:
             self._quarantine(commit, change, config_file, parsed.reason, size)
         return FileState(config_file.file_key, mode, change.new_blob, parsed)
@@ -216,7 +218,7 @@ class Run:
             comp.config, comp.content_key = config, new_hash
 
     def state(self, layout: str, tip: str, tip_time: int) -> GitState:
-        return GitState(layout, self.max_file_bytes, tip, tip_time, self.components)
+        return GitState(layout, self.max_file_bytes, tip, tip_time, self.components, self.coverage)
 
     def frames(
         self, base: GitExtraction | None, state: GitState, commits: int, horizon, as_of: pd.Timestamp

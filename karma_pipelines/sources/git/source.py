@@ -12,8 +12,9 @@ from pathlib import Path
 import pandas as pd
 
 from karma_pipelines.sources.base import RawTables, World
+from karma_pipelines.sources.git.coverage import Coverage
 from karma_pipelines.sources.git.extract import GitExtraction, extract_git_history
-from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
+from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT, Layouts
 from karma_pipelines.sources.git.log import find_git_dir, resolve_ref
 
 log = logging.getLogger(__name__)
@@ -21,21 +22,26 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class GitSource:
-    """A Git history. `ref` is followed (default HEAD); `state_dir` keeps the last extraction per
-    repository and layout (not per ref: `score` finds what `run REF=main` read); `persist` false reads
-    the state without writing it (scoring a commit that is not deployed)."""
+    """A Git history. `ref` is followed (default HEAD); `layout` is one pattern, several (a list,
+    or `;` between them: the first that matches a path wins) or `Layouts`; `state_dir` keeps the
+    last extraction per repository and layouts (all of them, in order; not per ref: `score` finds
+    what `run REF=main` read); `persist` false reads the state without writing it (scoring a commit
+    that is not deployed)."""
 
     repo: Path
-    layout: str = DEFAULT_LAYOUT
+    layout: str | list[str] | tuple[str, ...] | Layouts = DEFAULT_LAYOUT
     ref: str | None = None
     state_dir: Path | None = None
     persist: bool = True
     as_of: pd.Timestamp | None = None  # labels as of this time (default: the newest commit's)
     kind: str = field(default="git", init=False)
     _kept: dict | None = field(default=None, init=False, repr=False)
+    # What the layouts cover of the history read by the last `raw_tables` (see coverage.py).
+    coverage: Coverage | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.repo = Path(self.repo)
+        self.layouts = Layouts.of(self.layout)
         find_git_dir(self.repo)  # a clear error now for a path that is not a repository
 
     def describe(self) -> World:
@@ -56,8 +62,9 @@ class GitSource:
         state = self._read_state()
         previous = state.get("extraction")
         extraction = extract_git_history(
-            self.repo, layout=self.layout, ref=tip, horizon=horizon, as_of=self.as_of, previous=previous
+            self.repo, layout=self.layouts, ref=tip, horizon=horizon, as_of=self.as_of, previous=previous
         )
+        self.coverage = extraction.state.coverage if extraction.state else None
         if previous is None or extraction.full_reread:
             total = extraction.commits
         else:
@@ -81,7 +88,7 @@ class GitSource:
         return self._read_state().get("extraction")
 
     def _state_file(self) -> Path:
-        key = hashlib.sha256(f"{self.repo.resolve()}\0{self.layout}".encode()).hexdigest()[:16]
+        key = hashlib.sha256(f"{self.repo.resolve()}\0{self.layouts.key}".encode()).hexdigest()[:16]
         return Path(self.state_dir) / f"git-{key}.pkl"
 
     def _read_state(self) -> dict:

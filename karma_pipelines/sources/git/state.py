@@ -13,6 +13,7 @@ import pandas as pd
 from karma_pipelines.contracts.config_fields import flatten
 from karma_pipelines.contracts.schema import CONFIG_SNAPSHOTS, DEPLOY_RECORDS, QUARANTINED_RECORDS
 from karma_pipelines.records.labels import apply_rollback_labels
+from karma_pipelines.sources.git.coverage import Coverage
 from karma_pipelines.sources.git.parse import Parsed
 from karma_pipelines.sources.git.reverts import DeployHistory
 
@@ -52,11 +53,12 @@ class ComponentState:
 class GitState:
     """What an incremental run carries over: every component's files, config and deploy history."""
 
-    layout: str
+    layout: str  # `Layouts.key`: the patterns joined by `;`, in order
     max_file_bytes: int
     tip: str
     tip_time: int
     components: dict[tuple[str, str], ComponentState] = field(default_factory=dict)
+    coverage: Coverage | None = None  # None in a state saved before coverage was counted
 
 
 @dataclass(eq=False)

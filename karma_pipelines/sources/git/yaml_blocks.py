@@ -1,0 +1,119 @@
+"""A big YAML file read version after version, parsing only its top-level blocks that changed.
+
+A GitOps history changes the same big files again and again (openstack/project-config's 390 kB
+`gerrit/projects.yaml` in thousands of commits, govuk-helm-charts' 140 kB `values-<env>.yaml`), one
+or two top-level entries at a time; parsing each version whole is most of the extraction's time.
+`BlockCache.load` splits a text at its top-level entries (a line that starts at column 0 with a key,
+or with `- ` in a top-level list) and parses each block once: the document is the blocks' values
+joined, in order (a later duplicate key wins, as in a whole parse).
+
+Anchors and aliases: a block that uses an alias (`*x`, `<<: *x`) is parsed after the blocks before it
+that define anchors (`&x`), in order, so that every alias names the anchor a whole parse would give it.
+The blocks are the same document as a whole parse only when: the text has no document marker or
+directive (`---`, `...`, `%`), nothing but comments before its first entry, no flow collection or
+explicit key at the top, every entry of the same kind, each block one key (or one list item), and no
+more than `MAX_NODES` values in all. Otherwise (or when a block does not parse, so that the error names
+the whole file's line) `load` returns None and the caller parses the text whole.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import yaml
+
+_ENTRY = re.compile(r"^[^\s#]", re.M)  # a line whose first character is content, at column 0
+_MARKERS = re.compile(r"^(?:---|\.\.\.|%)", re.M)
+_ANCHOR = re.compile(r"(?:^|[\s\[{,])&[^\s,\]}]", re.M)
+_ALIAS = re.compile(r"(?:^|[\s\[{,])\*[^\s,\]}]", re.M)
+_COMMENTS = re.compile(r"(?:[ \t]*(?:#[^\n]*)?\r?\n)*")
+MIN_BYTES = 16 << 10  # a smaller text is parsed whole: splitting it would save little
+MAX_BLOCKS = 200_000  # the cache is emptied when it holds more
+MAX_CONTEXT = 64 << 10  # anchor-defining blocks beyond this: parsed whole (splitting saves nothing)
+
+
+class BlockCache:
+    """Parsed top-level blocks by their text, shared by every version of every file of one run."""
+
+    def __init__(self, loader: type, string_keys) -> None:
+        self._loader = loader
+        self._string_keys = string_keys  # (value, budget) -> the value with string keys
+        self._blocks: dict[str, Any] = {}
+
+    def load(self, text: str, max_nodes: int) -> Any | None:
+        """The document of `text`, from its blocks; None when it must be parsed whole."""
+        if len(text) < MIN_BYTES or _MARKERS.search(text):
+            return None
+        blocks = _split(text)
+        if blocks is None:
+            return None
+        is_list = blocks[0].startswith("-")
+        if len(self._blocks) > MAX_BLOCKS:
+            self._blocks.clear()
+        values, nodes = [], 1  # the top-level list or mapping itself
+        anchors: list[str] = []  # the blocks so far that define anchors, in order
+        context = ""
+        for block in blocks:
+            uses = context if _ALIAS.search(block) else ""
+            key = (uses, block)
+            found = self._blocks.get(key)
+            if found is None:
+                found = self._parse(uses, len(anchors) if uses else 0, block, is_list, max_nodes)
+                if found is None:
+                    return None
+                self._blocks[key] = found
+            value, count = found
+            nodes += count
+            if nodes > max_nodes:
+                return None
+            values.append(value)
+            if _ANCHOR.search(block):
+                anchors.append(block)
+                context = "".join(anchors)
+                if len(context) > MAX_CONTEXT:
+                    return None
+        if is_list:
+            return values
+        doc: dict[str, Any] = {}
+        for value in values:
+            doc.update(value)
+        return doc
+
+    def _parse(self, context: str, before: int, block: str, is_list: bool, max_nodes: int):
+        """(the block's value: its one list item, or its one-key mapping; its node count), or None.
+        `context` is the `before` anchor-defining blocks it is parsed after."""
+        try:
+            value = yaml.load(context + block, Loader=self._loader)
+        except (yaml.YAMLError, RecursionError):
+            return None
+        if not isinstance(value, list if is_list else dict) or len(value) != before + 1:
+            return None  # not one entry more than the context (a duplicate key, or no single entry)
+        budget = [max_nodes]
+        try:
+            if is_list:
+                return self._string_keys(value[-1], budget), max_nodes - budget[0]
+            last = next(reversed(value))
+            entry = self._string_keys({last: value[last]}, budget)
+        except (ValueError, RecursionError):
+            return None  # over the budget or nested too deeply: the whole parse says which
+        return entry, max_nodes - budget[0] - 1  # the mapping around the entry is not a node
+
+
+def _split(text: str) -> list[str] | None:
+    """The top-level blocks of `text`, or None when it cannot be split safely."""
+    starts = [m.start() for m in _ENTRY.finditer(text)]
+    if not starts or _COMMENTS.fullmatch(text, 0, starts[0]) is None:
+        return None
+    first = text[starts[0] : starts[0] + 2]
+    if first[0] in "[{?|>!@`" or text.startswith("-", starts[0]) and first not in ("- ", "-\n"):
+        return None
+    if first[0] == "-":  # a top-level list: every entry is an item
+        if any(text[s : s + 2] not in ("- ", "-\n", "-\r") for s in starts):
+            return None
+    else:  # a top-level mapping: a `- ` line at column 0 is an indentless list in the entry above
+        starts = [s for s in starts if text[s] != "-"]
+        if any(text[s] in "[{?|>!@`" for s in starts):
+            return None
+    ends = [*starts[1:], len(text)]
+    return [text[a:b] for a, b in zip(starts, ends, strict=True)]
