@@ -30,6 +30,9 @@ _ANCHOR = re.compile(r"(?:^|[\s\[{,])&([^\s,\[\]{}]+)", re.M)  # the names of an
 _ALIAS = re.compile(r"(?:^|[\s\[{,])\*([^\s,\[\]{}]+)", re.M)
 _COMMENTS = re.compile(r"(?:[ \t]*(?:#[^\n]*)?\r?\n)*")
 MIN_BYTES = 16 << 10  # a smaller text is parsed whole: splitting it would save little
+# Fewer top-level entries: parsed whole (govuk's values-<env>.yaml has 18, one of them most of the
+# file, changed in every version: splitting it saves nothing and its aliases cost a second parse).
+MIN_BLOCKS = 32
 MAX_BLOCKS = 200_000  # the cache is emptied when it holds more
 MAX_CONTEXT = 64 << 10  # anchor-defining blocks beyond this: parsed whole (splitting saves nothing)
 
@@ -47,7 +50,7 @@ class BlockCache:
         if len(text) < MIN_BYTES or _MARKERS.search(text):
             return None
         blocks = _split(text)
-        if blocks is None:
+        if blocks is None or len(blocks) < MIN_BLOCKS:
             return None
         is_list = blocks[0].startswith("-")
         if len(self._blocks) > MAX_BLOCKS:
