@@ -102,3 +102,11 @@ def test_a_top_level_list_of_named_items_is_keyed_by_name():
     scalars = "".join(f"- item-{i}\n" for i in range(3000)).encode()
     refused = _both("list.yaml", scalars, block_cache())
     assert refused.reason == "parse_error(list.yaml): top level is a list, expected a mapping"
+
+
+def test_a_text_of_few_entries_is_parsed_whole():
+    few = (HEAD + "apps:\n" + "".join(f"  - name: app-{i}\n    replicas: 2\n" for i in range(2000))).encode()
+    cache = block_cache()
+    assert len(few) > 16 << 10
+    _both("values.yaml", few, cache)
+    assert len(cache._blocks) == 0

@@ -19,7 +19,7 @@ class KarmaSourceResource(dg.ConfigurableResource):
 
     kind: str = "simulator"
     path: str = ".karma/world"
-    layout: str = DEFAULT_LAYOUT
+    layout: str = DEFAULT_LAYOUT  # one layout, or several separated by `;` (first match wins)
     ref: str | None = None
     state_dir: str = ".karma/git_state"
     iac: str = ""  # an IaC repository (Terraform per component type) for the suggester's code evidence

@@ -7,8 +7,9 @@ or two top-level entries at a time; parsing each version whole is most of the ex
 or with `- ` in a top-level list) and parses each block once: the document is the blocks' values
 joined, in order (a later duplicate key wins, as in a whole parse).
 
-Anchors and aliases: a block that uses an alias (`*x`, `<<: *x`) is parsed after the blocks before it
-that define anchors (`&x`), in order, so that every alias names the anchor a whole parse would give it.
+Anchors and aliases: a block that uses an alias (`*x`, `<<: *x`) is parsed after the blocks that
+define the anchors it names (the last definition before it, and what those blocks' own aliases need),
+in order, so that every alias names the anchor a whole parse would give it.
 The blocks are the same document as a whole parse only when: the text has no document marker or
 directive (`---`, `...`, `%`), nothing but comments before its first entry, no flow collection or
 explicit key at the top, every entry of the same kind, each block one key (or one list item), and no
@@ -25,10 +26,13 @@ import yaml
 
 _ENTRY = re.compile(r"^[^\s#]", re.M)  # a line whose first character is content, at column 0
 _MARKERS = re.compile(r"^(?:---|\.\.\.|%)", re.M)
-_ANCHOR = re.compile(r"(?:^|[\s\[{,])&[^\s,\]}]", re.M)
-_ALIAS = re.compile(r"(?:^|[\s\[{,])\*[^\s,\]}]", re.M)
+_ANCHOR = re.compile(r"(?:^|[\s\[{,])&([^\s,\[\]{}]+)", re.M)  # the names of anchors (or look-alikes)
+_ALIAS = re.compile(r"(?:^|[\s\[{,])\*([^\s,\[\]{}]+)", re.M)
 _COMMENTS = re.compile(r"(?:[ \t]*(?:#[^\n]*)?\r?\n)*")
 MIN_BYTES = 16 << 10  # a smaller text is parsed whole: splitting it would save little
+# Fewer top-level entries: parsed whole (govuk's values-<env>.yaml has 18, one of them most of the
+# file, changed in every version: splitting it saves nothing and its aliases cost a second parse).
+MIN_BLOCKS = 32
 MAX_BLOCKS = 200_000  # the cache is emptied when it holds more
 MAX_CONTEXT = 64 << 10  # anchor-defining blocks beyond this: parsed whole (splitting saves nothing)
 
@@ -46,20 +50,25 @@ class BlockCache:
         if len(text) < MIN_BYTES or _MARKERS.search(text):
             return None
         blocks = _split(text)
-        if blocks is None:
+        if blocks is None or len(blocks) < MIN_BLOCKS:
             return None
         is_list = blocks[0].startswith("-")
         if len(self._blocks) > MAX_BLOCKS:
             self._blocks.clear()
         values, nodes = [], 1  # the top-level list or mapping itself
-        anchors: list[str] = []  # the blocks so far that define anchors, in order
-        context = ""
-        for block in blocks:
-            uses = context if _ALIAS.search(block) else ""
-            key = (uses, block)
+        definer: dict[str, int] = {}  # anchor name -> the last block before that defines it
+        aliases: list[set[str]] = []  # per block: the anchor names it uses
+        for i, block in enumerate(blocks):
+            used = set(_ALIAS.findall(block))
+            aliases.append(used)
+            needed = self._needed(used, definer, aliases)
+            context = "".join(blocks[j] for j in sorted(needed))
+            if len(context) > MAX_CONTEXT:
+                return None
+            key = (context, block)
             found = self._blocks.get(key)
             if found is None:
-                found = self._parse(uses, len(anchors) if uses else 0, block, is_list, max_nodes)
+                found = self._parse(context, len(needed), block, is_list, max_nodes)
                 if found is None:
                     return None
                 self._blocks[key] = found
@@ -68,17 +77,26 @@ class BlockCache:
             if nodes > max_nodes:
                 return None
             values.append(value)
-            if _ANCHOR.search(block):
-                anchors.append(block)
-                context = "".join(anchors)
-                if len(context) > MAX_CONTEXT:
-                    return None
+            for name in _ANCHOR.findall(block):
+                definer[name] = i
         if is_list:
             return values
         doc: dict[str, Any] = {}
         for value in values:
             doc.update(value)
         return doc
+
+    @staticmethod
+    def _needed(used: set[str], definer: dict[str, int], aliases: list[set[str]]) -> set[int]:
+        """The blocks that define the anchors `used` names, and those their own aliases need."""
+        needed: set[int] = set()
+        todo = [definer[name] for name in used if name in definer]
+        while todo:
+            j = todo.pop()
+            if j not in needed:
+                needed.add(j)
+                todo += [definer[name] for name in aliases[j] if name in definer and definer[name] < j]
+        return needed
 
     def _parse(self, context: str, before: int, block: str, is_list: bool, max_nodes: int):
         """(the block's value: its one list item, or its one-key mapping; its node count), or None.
