@@ -115,7 +115,7 @@ def test_no_planted_secret_in_any_metadata(run):
     secrets = planted_secrets(run["world"] / "events")
     assert secrets, "the simulated world plants no secret: the test would prove nothing"
     raw = "\n".join(run["outputs"]["source_records"]["raw"].dropna())
-    assert any(s in raw for s in secrets)  # they do reach the raw table a careless preview would show
+    assert not any(s in raw for s in secrets)  # redacted where the source reads them: not even raw
     for name, meta in run["metadata"].items():
         text = repr(dict(meta))
         leaked = sorted(s for s in secrets if s in text)
@@ -173,7 +173,7 @@ def test_preview_redacts_values_and_leaves_out_raw_and_secret_columns():
     for secret in ("hunter2hunter2", "hunter3hunter3", "hunter4hunter4"):
         assert secret not in text
     assert set(records[0]) == {"record_id", "message", "score", "author"}
-    assert records[0]["message"] == REDACTED
+    assert records[0]["message"] == f"use postgres://app:{REDACTED}@db.internal/app"  # the password only
     assert records[0]["score"] == 0.1235 and records[1]["score"] is None  # rounded, NaN as null
     assert "author" not in {c for r in preview(frame).value.records for c in r.data}  # `auth` is secret-like
 

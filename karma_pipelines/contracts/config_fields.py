@@ -46,7 +46,9 @@ def canonical_json(config: Any) -> str:
 
 
 def config_hash(config: Any) -> str:
-    return hashlib.sha256(canonical_json(config).encode()).hexdigest()[:16]
+    """A short hash of the config's content (compact sorted JSON: the C encoder, not the pretty text)."""
+    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

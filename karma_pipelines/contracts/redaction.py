@@ -15,6 +15,7 @@ What is a secret:
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -44,9 +45,14 @@ _PHRASE = re.compile(
     r"(\s*(?:=|:|\bis\b|\bwas\b)\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&\"']+)"
 )
 _WORD = re.compile(r"[A-Za-z0-9+/=_\-]{24,}")
+# Anything `redact_text` could replace: a string matching none of these is returned as it is.
+_ANY = re.compile(
+    f"{_TOKEN.pattern}|{_URL_PASSWORD.pattern}|(?i:{_PHRASE.pattern.removeprefix('(?i)')})|{_WORD.pattern}"
+)
 MAX_DEPTH = 64  # deeper than this, a value is redacted whole (never recursed into: no RecursionError)
 
 
+@functools.lru_cache(maxsize=65536)  # field names repeat across every config and version
 def is_secret_field(name: str) -> bool:
     return bool(_SECRET_NAME.search(name) or _ENV_KEY.match(name))
 
@@ -65,6 +71,8 @@ def _high_entropy(word: str) -> bool:
 def redact_text(text: str) -> str:
     """A string with every secret in it replaced: whole-value shapes, URL passwords, `password=...`
     phrases and high-entropy words (the rest of the text stays)."""
+    if not _ANY.search(text):  # most strings: one search, nothing to replace
+        return text
     if _TOKEN.fullmatch(text.strip()):
         return REDACTED
     text = _URL_PASSWORD.sub(lambda m: f"{m[1]}{REDACTED}{m[3]}", text)

@@ -6,7 +6,6 @@ import pandas as pd
 
 from karma_pipelines.contracts.config_fields import canonical_json, config_hash, diff_configs, flatten
 from karma_pipelines.contracts.dependencies import references
-from karma_pipelines.contracts.redaction import redact
 from karma_pipelines.contracts.schema import CONFIG_SNAPSHOTS, DEPLOY_EVENT_TYPES, DEPLOY_RECORDS
 from karma_pipelines.records.labels import DEFAULT_HORIZON, apply_rollback_labels
 
@@ -73,7 +72,7 @@ def deploy_tables_from_events(
 
 
 def snapshot_row(deploy_id: str, ts, component: str, environment: str, config: dict) -> dict:
-    """One `config_snapshots` row; values are redacted, field paths and the hash are not."""
+    """One `config_snapshots` row of a config its source redacted where it read it (both sources do)."""
     paths = sorted(flatten(config))
     return {
         "deploy_id": deploy_id,
@@ -82,7 +81,7 @@ def snapshot_row(deploy_id: str, ts, component: str, environment: str, config: d
         "component_type": component.partition("/")[0],
         "environment": environment,
         "config_hash": config_hash(config),
-        "config_json": canonical_json(redact(config)),
+        "config_json": canonical_json(config),
         "field_paths": paths,
         "n_fields": len(paths),
         "references": references(config),

@@ -48,6 +48,7 @@ class Parsed:
 
     doc: Any = None
     reason: str | None = None
+    raw_key: str | None = None  # identity of the document as written (the doc itself may be redacted)
 
     @property
     def ok(self) -> bool:

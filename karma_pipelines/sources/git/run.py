@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from karma_pipelines.contracts.redaction import redact, redact_text
 from karma_pipelines.records.from_events import snapshot_row
 from karma_pipelines.sources.git.coverage import Coverage
 from karma_pipelines.sources.git.layout import ConfigFile, Layouts
@@ -113,6 +114,10 @@ class Run:
             else:
                 size = blob.size
                 parsed = parse_blob(path, blob.data, blob.size, self.max_file_bytes, self.blocks)
+                # Redacted where the source reads it: no later stage, nor the saved state, sees a secret.
+                if parsed.ok:
+                    # a change of a secret alone is still a change: the raw document's key, not its value
+                    parsed = Parsed(doc=redact(parsed.doc), raw_key=content_key(parsed.doc))
         if not parsed.ok:
             self._quarantine(commit, change, config_file, parsed.reason, size)
         return FileState(config_file.file_key, mode, change.new_blob, parsed)
@@ -152,7 +157,8 @@ class Run:
                 config = self.layout.merge({p: (f.file_key, f.parsed.doc) for p, f in comp.files.items()})
                 if config is None:
                     continue  # nothing parsed: the config is unknown, so no deploy
-                new_hash = content_key(config)
+                raw = sorted((p, f.file_key, f.parsed.raw_key) for p, f in comp.files.items() if f.parsed.ok)
+                new_hash = content_key(raw)  # the files as written: a rotated secret is a change
             else:
                 config, new_hash = None, None
             if new_hash == comp.content_key:
@@ -196,7 +202,7 @@ class Run:
                     "action": action,
                     "source": "git",
                     "change_id": commit.sha,
-                    "message": commit.subject,
+                    "message": redact_text(commit.subject),
                     "fields_added": fields_added,
                     "fields_removed": fields_removed,
                     "fields_changed": fields_changed,
