@@ -1,5 +1,6 @@
 """Shared pytest configuration, and the whole-graph materializations every test module shares."""
 
+import os
 import shutil
 import socket
 from pathlib import Path
@@ -69,3 +70,15 @@ def copy_stores(home: Path, to: Path) -> Path:
     shutil.copytree(home / "mlartifacts", to / "mlartifacts")
     shutil.copytree(home / "dagster" / "storage", to / "storage")
     return to
+
+
+@pytest.fixture(autouse=True)
+def _home_environment_restored(monkeypatch):
+    """`run` and `ui` point this process's DAGSTER_HOME / KARMA_HOME at their `--home` (the CLI process
+    owns them): a test calling `main()` in process must not leak them into the next test."""
+    for name in ("DAGSTER_HOME", "KARMA_HOME"):
+        if name in os.environ:
+            monkeypatch.setenv(name, os.environ[name])
+        else:  # recorded as absent (setenv first: a bare delenv of a missing name records nothing)
+            monkeypatch.setenv(name, "")
+            monkeypatch.delenv(name)
