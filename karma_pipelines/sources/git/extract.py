@@ -85,12 +85,27 @@ def extract_git_history(
     if base is None and not run.matched_any:
         raise ValueError(f"layout {layout!r} matches no file in the history of {ref_name} in {Path(repo)}")
 
-    run.process(commits)
+    baseline = None
+    if base is None and commits and _is_shallow(git_dir):
+        oldest = commits[0]
+        if not oldest.parents:  # the clone's boundary: history before it is missing, not empty
+            baseline = oldest.sha
+            log.warning(
+                "git history of %s is a shallow clone: it starts at %s, whose configs are the starting "
+                "state (no deploys); fetch the full history (git fetch --unshallow) for more",
+                Path(repo),
+                baseline[:12],
+            )
+    run.process(commits, baseline=baseline)
     tip_time = last_time if total else base.state.tip_time
     as_of = _as_timestamp(as_of) or pd.Timestamp(tip_time, unit="s", tz="UTC")
     extraction = run.frames(base, run.state(layout, tip, tip_time), total, horizon, as_of)
     extraction.full_reread = reason is not None
     return extraction
+
+
+def _is_shallow(git_dir: Path) -> bool:
+    return (Path(git_dir) / "shallow").is_file()
 
 
 def _incremental_base(

@@ -76,7 +76,10 @@ class Run:
         self.matched_any = bool(kept)
         return kept, total, first_parent, last_time
 
-    def process(self, commits: list[Commit]) -> None:
+    def process(self, commits: list[Commit], baseline: str | None = None) -> None:
+        """Every commit's changes into the components' state, with a deploy per changed component;
+        `baseline`: the boundary commit of a shallow clone, whose files are the state history starts
+        from (their `create` would be false: they existed before it), so it makes no deploy."""
         plan = [c.new_blob for commit in commits for c in commit.changes if c.new_mode.startswith("100")]
         blobs = read_blobs(self.git_dir, plan, self.max_file_bytes)
         for commit in commits:
@@ -95,7 +98,7 @@ class Run:
                 counts = lines.setdefault(key, [0, 0])
                 counts[0] += change.added
                 counts[1] += change.removed
-            self._deploy(commit, lines)
+            self._deploy(commit, lines, record=commit.sha != baseline)
         for _ in blobs:  # every planned blob has been read; this closes the process
             raise AssertionError("more blobs read than planned")
 
@@ -148,8 +151,9 @@ class Run:
             }
         )
 
-    def _deploy(self, commit: Commit, lines: dict[tuple[str, str], list[int]]) -> None:
-        """One deploy per component whose config this commit changed."""
+    def _deploy(self, commit: Commit, lines: dict[tuple[str, str], list[int]], record: bool = True) -> None:
+        """One deploy per component whose config this commit changed (without `record`: the state
+        only)."""
         changed: list[tuple[tuple[str, str], Any, str | None]] = []
         for key in sorted(lines):
             comp = self.components[key]
@@ -164,6 +168,10 @@ class Run:
             if new_hash == comp.content_key:
                 continue  # same config (or absent before and after)
             changed.append((key, config, new_hash))
+        if not record:
+            for key, config, new_hash in changed:
+                self.components[key].config, self.components[key].content_key = config, new_hash
+            return
         if not changed:
             return
         per_key = Counter(self.components[key].component for key, _, _ in changed)
