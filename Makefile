@@ -35,7 +35,7 @@ setup: $(UV)
 	$(UV) sync --frozen --compile-bytecode --python $(PYTHON)
 	@$(UV) run --frozen python -m compileall -q karma_pipelines  # imports stay fast even where PYTHONDONTWRITEBYTECODE is set
 	@mkdir -p $(DAGSTER_HOME)
-	@cp karma_pipelines/apps/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
+	@cp dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 
 run: setup
 	$(UV) run --frozen karma-pipelines run --source '$(SOURCE)' --home $(KARMA_HOME) \

@@ -5,9 +5,7 @@
 from __future__ import annotations
 
 import json
-import os
 import pickle
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -17,21 +15,13 @@ from karma_pipelines.sources.git import extract_git_history
 from karma_pipelines.sources.git.layout import Layouts, split_layouts
 from karma_pipelines.sources.git.source import GitSource
 from karma_pipelines.suggester.corpus import corpus_from_folder
+from tests.test_layout_one_matcher import _git
 
 IMAGE_TAGS = "charts/app-config/{component_type}/{env}/{nickname}"
 ENV_VALUES = "charts/{nickname}/values-{env}.yaml"
 BASE_VALUES = "charts/{nickname}/values.yaml"
 TEMPLATES = "charts/{nickname}/templates/*.yaml"
 GOVUK = [IMAGE_TAGS, ENV_VALUES, BASE_VALUES]
-
-
-def _git(cwd: Path, *args: str, when: int = 0) -> str:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    date = f"2026-01-{1 + when:02d}T10:00:00Z"
-    env |= {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_AUTHOR_DATE": date}
-    env |= {"GIT_COMMITTER_DATE": date, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x"}
-    env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
 
 
 def _commit(repo: Path, when: int, message: str, files: dict[str, str]) -> str:

@@ -5,17 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
-import subprocess
 
 from karma_pipelines.sources.git.extract import extract_git_history
-
-ENV = {"GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "a",
-       "GIT_COMMITTER_EMAIL": "a@x", "HOME": "/nonexistent", "PATH": "/usr/bin:/bin"}  # fmt: skip
-
-
-def git(cwd, *args, date="2026-01-01T00:00:00Z"):
-    env = {**ENV, "GIT_AUTHOR_DATE": date, "GIT_COMMITTER_DATE": date}
-    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True)
+from tests.test_layout_one_matcher import _git as git
 
 
 def test_a_shallow_clone_starts_its_history_at_the_boundary(tmp_path, caplog):
@@ -30,7 +22,7 @@ def test_a_shallow_clone_starts_its_history_at_the_boundary(tmp_path, caplog):
             if day == 1 or i == day % len(components):
                 path.write_text(json.dumps({"size": day, "name": comp}))
         git(repo, "add", "-A")
-        git(repo, "commit", "-q", "-m", f"day {day}", date=f"2026-01-0{day}T10:00:00Z")
+        git(repo, "commit", "-q", "-m", f"day {day}", when=day - 1)
     full = extract_git_history(repo)
     assert len(full.deploy_records) == 4 + 3  # 4 creates on day 1, then one update a day
     clone = tmp_path / "clone"

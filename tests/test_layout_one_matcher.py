@@ -33,13 +33,14 @@ LAYOUTS = [
 ]
 
 
-def _git(cwd: Path, *args: str, when: int = 0) -> None:
+def _git(cwd: Path, *args: str, when: int = 0) -> str:
+    """git in `cwd` with a fixed identity and date (day `1 + when` of January 2026); its stdout."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
-    date = f"2026-01-0{1 + when}T10:00:00Z"
+    date = f"2026-01-{1 + when:02d}T10:00:00Z"
     env |= {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": os.devnull, "GIT_AUTHOR_DATE": date}
     env |= {"GIT_COMMITTER_DATE": date, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@x"}
     env |= {"GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@x"}
-    subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout
 
 
 def _commit(repo: Path, when: int, files: dict[str, str | None]) -> None:

@@ -56,6 +56,7 @@ def test_installed_wheel_simulates_and_backtests(tmp_path):
         "karma_pipelines/_data/expectations/config_snapshots.json",
         "karma_pipelines/_data/models/rollback_forecaster.yaml",
         "karma_pipelines/_data/models/config_field_suggester.yaml",
+        "karma_pipelines/_data/dagster.yaml",
     ):
         assert data in names, f"{data} missing from {wheel.name}"
     assert not any(n.startswith(("tests/", "assets/", "models/")) for n in names)
@@ -85,7 +86,7 @@ def test_installed_wheel_simulates_and_backtests(tmp_path):
                 "-c",
                 "import json, karma_pipelines as k, karma_pipelines.contracts.package_data as d; "
                 "print(json.dumps([k.__file__, str(d.suite_path('karma_events')), "
-                "str(d.spec_path('rollback_forecaster'))]))",
+                "str(d.spec_path('rollback_forecaster')), str(d.instance_settings_file())]))",
             ],
             work,
             env,

@@ -7,15 +7,16 @@ written here, MLflow's through its opt-out variables)."""
 from __future__ import annotations
 
 import os
-from importlib.resources import files
 from pathlib import Path
+
+from karma_pipelines.contracts.package_data import instance_settings_file
 
 TELEMETRY_OFF = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 
 
 def instance_settings() -> str:
     """The Dagster instance settings the package carries (telemetry off, one run at a time)."""
-    return (files("karma_pipelines.apps") / "dagster.yaml").read_text(encoding="utf-8")
+    return instance_settings_file().read_text(encoding="utf-8")
 
 
 def ensure_instance(home: str | Path) -> Path:

@@ -31,6 +31,17 @@ def data_dir(kind: str) -> Path:
     )
 
 
+def instance_settings_file() -> Path:
+    """The Dagster instance settings (`dagster.yaml`): in the installed package, else the checkout's."""
+    installed = files("karma_pipelines") / "_data" / "dagster.yaml"
+    if installed.is_file():
+        return Path(str(installed))
+    top = Path(__file__).resolve().parents[2] / "dagster.yaml"
+    if top.is_file():
+        return top
+    raise FileNotFoundError(f"dagster.yaml not found: neither {installed} (wheel) nor {top} (checkout)")
+
+
 def suites_dir() -> Path:
     """The folder of the Great Expectations suites (`<name>.json`)."""
     return data_dir("expectations")

@@ -49,6 +49,11 @@ _WORD = re.compile(r"[A-Za-z0-9+/=_\-]{24,}")
 _ANY = re.compile(
     f"{_TOKEN.pattern}|{_URL_PASSWORD.pattern}|(?i:{_PHRASE.pattern.removeprefix('(?i)')})|{_WORD.pattern}"
 )
+# Text none of which could be a secret (no secret-like name or shape, no long word, no `_KEY`, no JSON
+# escape that could hide one) needs no redaction: the one pre-filter of every reader of raw lines.
+MAY_HOLD_SECRET = re.compile(
+    "|".join([f"(?i:{_SECRET_NAME.pattern})", _SECRET_VALUE.pattern, _WORD.pattern, "_KEY", r"\\"])
+)
 MAX_DEPTH = 64  # deeper than this, a value is redacted whole (never recursed into: no RecursionError)
 
 

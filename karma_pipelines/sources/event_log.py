@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from karma_pipelines.contracts.redaction import _SECRET_NAME, _SECRET_VALUE, _WORD, redact, redact_json_line
+from karma_pipelines.contracts.redaction import MAY_HOLD_SECRET, redact, redact_json_line
 from karma_pipelines.contracts.schema import KARMA_EVENTS
 from karma_pipelines.sources.event_redelivery import mark_redeliveries
 from karma_pipelines.sources.event_values import ENVELOPE_STRINGS as _ENVELOPE_STRINGS
@@ -34,12 +34,7 @@ _TS_SHAPE = r"^\s*\d{4}-?\d{2}-?\d{2}(?:[T ]|\s*$)"
 _TS_DTYPE = next(c.dtype for c in KARMA_EVENTS.columns if c.name == "ts")
 _TS_MIN, _TS_MAX = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # a JSON escape that may decode to a lone surrogate
-_JSON_SPACE = " \t\r"
-# A line none of whose text could be a secret (no secret-like name or shape, no long word, no escape
-# that could hide one) is kept and parsed as it is; any other is redacted (`contracts.redaction`).
-_SUSPECT = re.compile(
-    "|".join([f"(?i:{_SECRET_NAME.pattern})", _SECRET_VALUE.pattern, _WORD.pattern, "_KEY", r"\\"])
-)  # JSON's white space besides the line feed that separates lines
+_JSON_SPACE = " \t\r"  # JSON's white space besides the line feed that separates lines
 
 
 class WorldNotFound(FileNotFoundError):
@@ -132,7 +127,7 @@ def _parse_line(line: str, decode_error: str | None) -> tuple[Any, ...]:
     attrs = get("attrs", _MISSING)
     tags = get("tags")
     kind = _attrs_kind(attrs, line)  # on the line as written (redaction bounds the depth it keeps)
-    if _SUSPECT.search(line):
+    if MAY_HOLD_SECRET.search(line):
         attrs = attrs if attrs is _MISSING else redact(attrs)
         tags = redact(tags)
     return (
@@ -184,7 +179,7 @@ def read_event_log(events_dir: Path, days: list[str] | None = None) -> pd.DataFr
                 line = line.removesuffix("\r")
                 if line.strip(_JSON_SPACE):  # a line of other white space (form feed, NBSP, …) is a row
                     parsed = _parse_line(line, decode_error)
-                    raw = redact_json_line(line) if _SUSPECT.search(line) else line
+                    raw = redact_json_line(line) if MAY_HOLD_SECRET.search(line) else line
                     rows.append((f"{name}:{number}", name, number, raw, *parsed))
         if not rows:
             return KARMA_EVENTS.empty()  # only blank lines

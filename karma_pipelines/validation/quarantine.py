@@ -13,13 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from karma_pipelines.contracts.redaction import (  # the patterns: to pre-filter lines in one pass
-    _SECRET_NAME,
-    _SECRET_VALUE,
-    _WORD,
-    redact,
-    redact_json_line,
-)
+from karma_pipelines.contracts.redaction import MAY_HOLD_SECRET, redact, redact_json_line
 from karma_pipelines.contracts.schema import KARMA_EVENTS, QUARANTINED_RECORDS, Table
 from karma_pipelines.validation.gx_runner import run_suite
 from karma_pipelines.validation.suites import Suite, load_suite
@@ -167,13 +161,7 @@ def _redacted_lines(lines: pd.Series) -> list[str | None]:
     # (and has no JSON escapes that could hide a match) cannot hold a secret.
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "This pattern is interpreted as a regular expression")
-        suspect = (
-            lines.str.contains(_SECRET_NAME.pattern, case=False, regex=True)
-            | lines.str.contains(_SECRET_VALUE.pattern, regex=True)
-            | lines.str.contains(_WORD.pattern, regex=True)
-            | lines.str.contains("_KEY", regex=False)
-            | lines.str.contains("\\", regex=False)
-        ).fillna(False)
+        suspect = lines.str.contains(MAY_HOLD_SECRET.pattern, regex=True).fillna(False)
     return [
         redact_json_line(line) if flag else (None if pd.isna(line) else line)
         for line, flag in zip(lines, suspect, strict=True)
