@@ -21,10 +21,11 @@ def reference_type(field_name: str) -> str | None:
     return None
 
 
-def references(config: dict[str, Any]) -> list[str]:
-    """Component keys (`<type>/<nickname>`) that a config depends on, sorted and unique."""
+def references(config: dict[str, Any], flat: dict[str, Any] | None = None) -> list[str]:
+    """Component keys (`<type>/<nickname>`) that a config depends on, sorted and unique (`flat`: the
+    config's `flatten`, when already made)."""
     found: set[str] = set()
-    flat = flatten(config)
+    flat = flatten(config) if flat is None else flat
     for path, value in flat.items():
         parent, _, name = path.rpartition(".")
         if not isinstance(value, str) or not value:

@@ -73,6 +73,7 @@ def _high_entropy(word: str) -> bool:
     return entropy >= 4.2
 
 
+@functools.lru_cache(maxsize=1 << 18)  # a history's configs repeat the same strings version after version
 def redact_text(text: str) -> str:
     """A string with every secret in it replaced: whole-value shapes, URL passwords, `password=...`
     phrases and high-entropy words (the rest of the text stays)."""

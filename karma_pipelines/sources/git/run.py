@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from karma_pipelines.contracts.config_fields import flatten
 from karma_pipelines.contracts.redaction import redact, redact_text
 from karma_pipelines.records.from_events import snapshot_row
 from karma_pipelines.sources.git.coverage import Coverage
@@ -29,7 +30,7 @@ from karma_pipelines.sources.git.state import (
     GitState,
     content_key,
     extraction,
-    field_changes,
+    flat_changes,
 )
 
 
@@ -50,6 +51,7 @@ class Run:
         # Copied like the components: the previous extraction's own coverage must not change.
         previous = pickle.loads(pickle.dumps(state.coverage)) if state and state.coverage else None
         self.coverage = previous or Coverage(layout.patterns)
+        self._flat: dict[tuple[str, str], dict] = {}  # component -> `flatten` of its config, once made
         self.rows: dict[str, list[dict]] = {
             name: [] for name in ("deploys", "snapshots", "quarantine", "reapplied", "evidence")
         }
@@ -171,6 +173,7 @@ class Run:
         if not record:
             for key, config, new_hash in changed:
                 self.components[key].config, self.components[key].content_key = config, new_hash
+                self._flat.pop(key, None)
             return
         if not changed:
             return
@@ -196,7 +199,11 @@ class Run:
                 )
                 if target.is_rollback and target.rolls_back is not None:
                     self.rows["reapplied"].append({"deploy_id": target.rolls_back, "reapplied_by": deploy_id})
-            fields_added, fields_removed, fields_changed = field_changes(comp.config, config)
+            old_flat = self._flat.pop(key, None)
+            if old_flat is None:
+                old_flat = flatten(comp.config or {})
+            new_flat = self._flat[key] = flatten(config or {})
+            fields_added, fields_removed, fields_changed = flat_changes(old_flat, new_flat)
             added, removed = lines[key]
             self.rows["deploys"].append(
                 {
@@ -225,7 +232,7 @@ class Run:
                 }
             )
             self.rows["snapshots"].append(
-                snapshot_row(deploy_id, ts, comp.component, comp.environment, config if config else {})
+                snapshot_row(deploy_id, ts, comp.component, comp.environment, config or {}, new_flat)
             )
             ref = DeployRef(deploy_id, commit.sha, commit.subject, undone is not None, rolls_back)
             comp.history.add(ref, pre_hash=comp.content_key)

@@ -144,7 +144,11 @@ def content_key(config: Any) -> str:
 def field_changes(before: Any, after: Any) -> tuple[list[str], list[str], list[str]]:
     """Dotted paths added, removed and changed: `diff_configs`' fields, without its line count of the
     canonical JSON (git deploys count the files' own lines instead, and that diff is the slow part)."""
-    old, new = flatten(before or {}), flatten(after or {})
+    return flat_changes(flatten(before or {}), flatten(after or {}))
+
+
+def flat_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """`field_changes` of two configs already flattened."""
     added = sorted(new.keys() - old.keys())
     removed = sorted(old.keys() - new.keys())
     changed = sorted(p for p in old.keys() & new.keys() if old[p] != new[p])
