@@ -94,7 +94,8 @@ def canonical_json(config: Any) -> str:
 
 def compact_json(config: Any) -> str:
     """Compact, sorted JSON of a config (the C encoder: `canonical_json` indents, which forces the
-    pure-Python one): the text that `config_hash` hashes and `config_snapshots.config_json` holds."""
+    pure-Python one): the text that `config_hash` hashes and `config_snapshots.config_json` holds
+    (`entry_memo.compact_text` makes the same text entry by entry)."""
     return json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
 
 

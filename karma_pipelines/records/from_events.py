@@ -72,13 +72,19 @@ def deploy_tables_from_events(
 
 
 def snapshot_row(
-    deploy_id: str, ts, component: str, environment: str, config: dict, flat: dict | None = None
+    deploy_id: str,
+    ts,
+    component: str,
+    environment: str,
+    config: dict,
+    flat: dict | None = None,
+    text: str | None = None,
 ) -> dict:
     """One `config_snapshots` row of a config its source redacted where it read it (both sources do);
-    `flat`: the config's `flatten`, when the caller has it already."""
+    `flat` and `text`: the config's `flatten` and `compact_json`, when the caller has them already."""
     flat = flatten(config) if flat is None else flat
     paths = sorted(flat)
-    text = compact_json(config)
+    text = compact_json(config) if text is None else text
     return {
         "deploy_id": deploy_id,
         "captured_at": ts,
