@@ -410,6 +410,31 @@ def test_dagster_latest_forecaster_materialization_links_mlflow(live_ui, pipelin
     assert meta["version"]["intValue"] == 1
 
 
+RUNS_OF_LOCATION_QUERY = """
+query RunsOfLocation($label: String!) {
+  runsOrError(filter: {tags: [{key: ".dagster/repository", value: $label}]}) {
+    __typename
+    ... on Runs { results { runId jobName repositoryOrigin { repositoryName repositoryLocationName } } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def test_dagster_lists_the_pipeline_run_under_its_code_location(live_ui, pipeline, repository):
+    """The run `execute_all` (what `run` calls) made in process is the code location's, as a run launched
+    from the UI is: the UI's run filter by code location finds it, and its origin (which the Overview
+    timeline groups by) names the UI's repository and location."""
+    name, location = repository["name"], repository["location"]["name"]
+    answer = graphql(live_ui, RUNS_OF_LOCATION_QUERY, {"label": f"{name}@{location}"})["runsOrError"]
+    assert answer["__typename"] == "Runs", answer
+    runs = {r["runId"]: r for r in answer["results"]}
+    assert pipeline.run_id in runs, f"{pipeline.run_id} is not among the runs of {name}@{location}: {runs}"
+    run = runs[pipeline.run_id]
+    assert run["repositoryOrigin"] == {"repositoryName": name, "repositoryLocationName": location}
+    assert run["jobName"] in {j["name"] for j in repository["jobs"]}
+
+
 def status_with_host(url: str, host: str) -> int:
     request = urllib.request.Request(url, headers={"Host": host})
     try:
@@ -644,6 +669,18 @@ def test_browser_dagster_downstream_lineage(live_ui, browser):
         f"{live_ui.dagster}/assets/rollback_forecaster?view=lineage&lineageScope=downstream&lineageDepth=2",
         ["rollback_forecaster_champion", "deploy_risk_scores", "2 / 2 Passed"],
         "dagster-lineage-rollback_forecaster-downstream",
+    )
+    check_screenshot(*shot)
+
+
+def test_browser_dagster_overview_timeline_shows_the_pipeline_run(live_ui, browser):
+    # The timeline has a row per job of a code location with runs in the window: the session's run made
+    # by `execute_all` is karma_ingest_job's (a run without a code-location origin gets no row).
+    shot = _shoot(
+        browser,
+        f"{live_ui.dagster}/overview/activity/timeline",
+        ["karma_ingest_job", "karma_pipelines"],
+        "dagster-overview-timeline",
     )
     check_screenshot(*shot)
 
