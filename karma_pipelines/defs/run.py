@@ -6,6 +6,7 @@ import dagster as dg
 
 from karma_pipelines.defs.automation import range_tags
 from karma_pipelines.defs.extract import karma_source_batches
+from karma_pipelines.defs.origin import execute_in_location
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
 from karma_pipelines.defs.summary import SUMMARY_ASSETS, check_reason, error_reason, summarize
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
@@ -37,9 +38,10 @@ def execute_all(
     asset_selection: list[dg.AssetKey] | None = None,
     run_id: str | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Materialize every asset of `defs` (or `asset_selection`) in one run: every batch of the source
-    (event-log day files, the Git ref's commit) is registered as a partition and the ingest job covers
-    them all."""
+    """Materialize every asset of `defs` (or `asset_selection`) in one run, in this process: every batch
+    of the source (event-log day files, the Git ref's commit) is registered as a partition and the ingest
+    job covers them all. The run belongs to the UI's code location (`defs.origin`), so the Dagster UI's
+    Overview timeline and run lists show it."""
     reader = source.source()
     reader.describe()  # a simulated world is written here on first use, so its batches are known
     keys = list(reader.batch_keys())
@@ -49,8 +51,9 @@ def execute_all(
     job, tags = defs.resolve_job_def("karma_ingest_job"), range_tags(partitions)
     fail_abandoned_runs(instance)
     tags = {**tags, DAGSTER_RUNNER_TAG: runner_token()}
-    return job.execute_in_process(
-        instance=instance,
+    return execute_in_location(
+        job,
+        instance,
         run_config=run_config,
         tags=tags,
         raise_on_error=raise_on_error,
