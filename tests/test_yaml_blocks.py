@@ -104,9 +104,39 @@ def test_a_top_level_list_of_named_items_is_keyed_by_name():
     assert refused.reason == "parse_error(list.yaml): top level is a list, expected a mapping"
 
 
-def test_a_text_of_few_entries_is_parsed_whole():
-    few = (HEAD + "apps:\n" + "".join(f"  - name: app-{i}\n    replicas: 2\n" for i in range(2000))).encode()
+def _few(n: int = 2000, changed: int | None = None, anchor: str = "") -> bytes:
+    """Few top-level entries, one of them most of the file: govuk's `values-<env>.yaml`."""
+    apps = "".join(
+        f"  - name: app-{i}\n    pdb: *pdb\n    replicas: {9 if i == changed else 2}\n" for i in range(n)
+    )
+    return (HEAD + "apps:\n" + apps + anchor + "tail: 1\n").encode()
+
+
+def test_a_big_entry_of_few_is_split_at_its_own_level():
     cache = block_cache()
-    assert len(few) > 16 << 10
-    _both("values.yaml", few, cache)
-    assert len(cache._blocks) == 0
+    assert len(_few()) > 16 << 10
+    first = _both("values.yaml", _few(), cache)
+    assert first.doc["apps"][7] == {"name": "app-7", "pdb": {"minAvailable": 1}, "replicas": 2}
+    parsed = len(cache._blocks)
+    second = _both("values.yaml", _few(changed=5), cache)
+    assert second.doc["apps"][5]["replicas"] == 9
+    assert len(cache._blocks) == parsed + 1  # only the changed item was parsed again
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # an anchor defined twice: a whole parse refuses it (and says where)
+        _few(anchor="again: &pdb {minAvailable: 2}\n").decode(),
+        _few(anchor="again:\n  - &pdb x\n").decode(),
+        # items of the big entry that define and use their own anchors (split, the aliases resolved)
+        HEAD + "apps:\n" + "".join(f"  - name: a{i}\n    r: &r{i} {i}\n    s: *r{i}\n" for i in range(1200)),
+        # a mapping body with a merge key: parsed whole
+        HEAD + "apps:\n  <<: *ingress\n" + "".join(f"  app{i}: {{r: {i}}}\n" for i in range(1500)),
+        # a header that is not `key:` alone
+        HEAD + "apps: &all\n" + "".join(f"  - name: app-{i}\n" for i in range(1500)),
+    ],
+)
+def test_big_entries_give_the_whole_parse_document_or_are_parsed_whole(text):
+    assert len(text) > 16 << 10
+    _both("values.yaml", text.encode(), block_cache())

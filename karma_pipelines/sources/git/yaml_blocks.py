@@ -51,9 +51,12 @@ class BlockCache:
         if len(text) < MIN_BYTES or _MARKERS.search(text):
             return None
         blocks = _split(text)
-        if blocks is None or len(blocks) < MIN_BLOCKS:
-            return None
+        if blocks is None or _duplicate_anchor(text):
+            return None  # a whole parse refuses an anchor defined twice: let it say where
         is_list = blocks[0].startswith("-")
+        few = len(blocks) < MIN_BLOCKS  # then only a big entry is worth splitting, at its own level
+        if few and (is_list or all(len(block) < MIN_BYTES for block in blocks)):
+            return None
         if len(self._blocks) > MAX_BLOCKS:
             self._blocks.clear()
         values, nodes = [], 1  # the top-level list or mapping itself
@@ -68,6 +71,10 @@ class BlockCache:
                 return None
             key = (context, block)
             found = self._blocks.get(key)
+            if found is None and few and len(block) >= MIN_BYTES:
+                found = self._nested(
+                    context, len(needed), block, max_nodes
+                )  # not kept: it is the part that changes
             if found is None:
                 found = self._parse(context, len(needed), block, is_list, max_nodes)
                 if found is None:
@@ -126,6 +133,104 @@ class BlockCache:
         except (ValueError, RecursionError):
             return None  # over the budget or nested too deeply: the whole parse says which
         return entry, max_nodes - budget[0] - 1  # the mapping around the entry is not a node
+
+    def _nested(self, context: str, before: int, block: str, max_nodes: int):
+        """A big top-level entry (`key:` alone on its line) of a text of few entries, from its own
+        entries (the items of its list, or the keys of its mapping), each parsed once as `key:` and that
+        entry, after `context` and the entries before it that define the anchors it uses (as at the top
+        level); None when it cannot be split so (then it is parsed whole)."""
+        header, _, body = block.partition("\n")
+        if not _HEADER.fullmatch(header):
+            return None
+        split = _split_nested(body)
+        if split is None or len(split[1]) < MIN_BLOCKS:
+            return None
+        is_list, entries = split
+        value: Any = [] if is_list else {}
+        nodes, name = 1, None
+        definer: dict[str, int] = {}
+        aliases: list[frozenset[str]] = []
+        for j, entry in enumerate(entries):
+            used, defined = self._names(entry)
+            aliases.append(used)
+            needed = self._needed(used, definer, aliases) if used else ()
+            inner_context = "".join(entries[k] for k in sorted(needed)) if needed else ""
+            if len(inner_context) > MAX_CONTEXT:
+                return None
+            key = (context, header, inner_context, entry)
+            found = self._blocks.get(key)
+            if found is None:
+                text = f"{header}\n{inner_context}{entry}"
+                found = self._parse(context, before, text, False, max_nodes)
+                if found is None:
+                    return None
+                self._blocks[key] = found
+            wrapped, count = found
+            ((name, inner),) = wrapped.items()
+            nodes += count
+            if nodes > max_nodes or not isinstance(inner, list if is_list else dict):
+                return None
+            if len(inner) != len(needed) + 1:
+                return None  # not one entry more than its context (a duplicate key)
+            if is_list:
+                value.append(inner[-1])
+            else:
+                last = next(reversed(inner))
+                value[last] = inner[last]
+            for anchor in defined:
+                definer[anchor] = j
+        return {name: value}, nodes
+
+
+# An anchor where a node's properties can stand (line start, after `key:`, `- `, `? `, a flow indicator
+# or a tag): `&co` inside a plain scalar is not one, and that text is in many descriptions.
+_NODE_ANCHOR = re.compile(r"(?:^[ \t]*|:[ \t]+|[-?][ \t]+|[\[{,][ \t]*|![^\s]*[ \t]+)&([^\s,\[\]{}]+)", re.M)
+
+
+def _duplicate_anchor(text: str) -> bool:
+    names = _NODE_ANCHOR.findall(text)
+    return len(names) != len(set(names))
+
+
+_HEADER = re.compile(r"[^\s#\-?&*!|>'\"%@`{\[][^\n]*?:[ \t]*(?:#[^\n]*)?\r?")  # `key:` and nothing else
+_NESTED_START = re.compile(r"[^\s#]")
+
+
+def _split_nested(body: str) -> tuple[bool, list[str]] | None:
+    """(a list?, the entries of a top-level entry's body (its lines after `key:`), at the indentation of
+    its first line of content), or None when it cannot be split safely."""
+    lines = body.splitlines(keepends=True)
+    indent = None
+    starts: list[int] = []
+    for i, line in enumerate(lines):
+        content = line.lstrip(" ")
+        if not content.strip() or content.startswith("#"):
+            continue  # blank or comment lines belong to the entry they are in
+        if "\t" in line[: len(line) - len(content)]:
+            return None
+        depth = len(line) - len(content)
+        if indent is None:
+            indent = depth
+            is_list = content.startswith(("- ", "-\n", "-\r"))
+            if depth == 0 and not is_list:
+                return None
+        if depth < indent:
+            return None
+        if depth > indent:
+            continue
+        if is_list:
+            if not content.startswith(("- ", "-\n", "-\r")):
+                return None
+        elif content.startswith("-"):
+            continue  # an indentless list in the key above
+        elif not _NESTED_START.match(content) or content[0] in "[{?|>!@`&*'\"%" or content.startswith("<<"):
+            return None  # a complex, quoted or merge key: parsed whole
+        starts.append(i)
+    if not starts:
+        return None
+    starts[0] = 0  # comments before the first entry go with it
+    ends = [*starts[1:], len(lines)]
+    return is_list, ["".join(lines[a:b]) for a, b in zip(starts, ends, strict=True)]
 
 
 def _split(text: str) -> list[str] | None:
