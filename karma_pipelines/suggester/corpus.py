@@ -20,7 +20,7 @@ import pandas as pd
 
 from karma_pipelines.contracts.config_fields import flatten
 from karma_pipelines.contracts.dependencies import references as config_references
-from karma_pipelines.sources.git.layout import DEFAULT_ENV, DEFAULT_LAYOUT, ConfigFile, Layouts
+from karma_pipelines.sources.git.layout import DEFAULT_ENV, DEFAULT_LAYOUT, ConfigFile, Layouts, path_text
 from karma_pipelines.sources.git.parse import DEFAULT_MAX_FILE_BYTES, Parsed, read_config_file
 
 # Nickname tokens that name an environment or one half of a blue/green pair, not the service.
@@ -209,7 +209,9 @@ def corpus_from_tree(
     git_dir = find_git_dir(Path(repo))
     tip = resolve_ref(Path(repo), ref)
     compiled = Layouts.of(layout)
-    listing = run_git(git_dir, "ls-tree", "-r", "-z", "--full-tree", tip).stdout.decode("utf-8", "replace")
+    listing = run_git(git_dir, "ls-tree", "-r", "-z", "--full-tree", tip).stdout.decode(
+        "utf-8", "surrogateescape"
+    )
     files, refused = [], []
     for entry in filter(None, listing.split("\0")):
         meta, _, rel = entry.partition("\t")
@@ -236,7 +238,7 @@ def _assemble(compiled: Layouts, parsed: Iterable[tuple[str, ConfigFile, Parsed]
     skipped = []
     for rel, config_file, doc in parsed:
         if not doc.ok:
-            skipped.append(rel)
+            skipped.append(path_text(rel))
         components.setdefault(config_file.identity, {})[rel] = (config_file, doc)
     items = []
     for files in components.values():
