@@ -10,30 +10,13 @@ import json
 import pytest
 
 from karma_pipelines.apps.cli import main
+from karma_pipelines.bench.bad_input import alias_bomb, many_documents, wide_config
 from karma_pipelines.contracts.config_fields import MAX_FIELDS, count_fields, flatten
 from karma_pipelines.sources.git import extract_git_history
 from karma_pipelines.sources.git.parse import MAX_DOCUMENTS, MAX_NODES, parse_config
 from karma_pipelines.training.spec import ModelSpec, read_spec
 from tests.test_bad_event_records import DAY, deploy, run
 from tests.test_git_source import GitRepo, cfg
-
-
-def alias_bomb() -> str:
-    """A few hundred bytes of YAML whose aliases expand to 9**9 values ("billion laughs")."""
-    lines = ['a: &a ["lol-lol-lol-lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
-    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
-        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
-    return "\n".join(lines) + "\n"
-
-
-def many_documents(n: int = 20_000) -> str:
-    return "".join(f"---\nkey{i}: {i}\n" for i in range(n))
-
-
-def wide_config(n: int) -> dict:
-    """A config of exactly `n` leaf fields, in sections of 100."""
-    return {f"s{s}": {f"f{i}": i for i in range(s * 100, min(n, s * 100 + 100))} for s in range(-(-n // 100))}
-
 
 # (file name, text, the reason's detail): every budget, as the one parser refuses it
 OVER_BUDGET = {
@@ -121,3 +104,16 @@ def test_the_event_log_quarantines_a_config_over_the_field_cap(tmp_path):
         f"more than the {MAX_FIELDS:,} allowed"
     )
     assert set(tables.deploy_records["deploy_id"]) == {"dep-000001", "dep-000003"}
+
+
+@pytest.mark.parametrize(
+    ("text", "why"), [("{", "Expecting property name"), ("[" * 100_000, "nested too deeply")]
+)
+def test_a_world_json_that_is_not_json_is_an_error_naming_it(tmp_path, text, why):
+    from karma_pipelines.sources.event_world import EventLogSource
+    from tests.test_bad_event_records import GOOD, write_world
+
+    world = write_world(tmp_path / "world", GOOD)
+    (world / "world.json").write_text(text)
+    with pytest.raises(ValueError, match=rf"^{world / 'world.json'}: {why}"):
+        EventLogSource(world).describe()
