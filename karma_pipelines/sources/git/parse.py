@@ -15,11 +15,11 @@ field path changed, not a shifted index; a list of anything else is refused. Key
 strings (YAML reads `on:` as `True`, `1:` as `1`).
 
 Budgets, so that no file can take a reader down: at most `MAX_NODES` values once aliases are
-expanded (an 871-byte alias bomb fails in well under a second), at most `MAX_DOCUMENTS` YAML documents
+expanded (an alias bomb of a few hundred bytes stops at the budget), at most `MAX_DOCUMENTS` YAML documents
 (a config file is one document, or a few: a 20,000-document file is refused), and at most
 `contracts.config_fields.MAX_FIELDS` leaf fields (`too_many_fields(path)`). `load_text` gives the
-same loader and budgets to every other reader of a YAML/JSON file (model specs, the bench's list of
-repositories).
+same loader and budgets to every other reader of a YAML/JSON file (model specs, `world.json`, the
+bench's list of repositories).
 
 The one config parser of the project: a Git blob (`parse_blob`) and a file on disk (`read_config_file`,
 for the suggester's folder corpus and `suggest --config`) are refused for the same reasons: symlink,
