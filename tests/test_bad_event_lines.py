@@ -12,8 +12,22 @@ from karma_pipelines.pipeline.tables import load_tables
 from karma_pipelines.sources.event_world import EventLogSource
 from tests.test_bad_event_records import DAY, GOOD, HORIZON, deploy, event, run, write_world
 
+# The cases, as module constants: tests/test_bad_input_summary.py runs them all together too.
+ENVELOPE_VALUES = [12345, {"k": 1}, True, ["a"]]
+NOT_OBJECT_CONFIGS = ["cpu=256", [{"cpu": 256}], 256]
+OTHER_SPACES = ["\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "\xa0", "\u3000", "\u2028", "\x0b"]
 
-@pytest.mark.parametrize("value", [12345, {"k": 1}, True, ["a"]])
+
+def conflicting_copies(key: str = "k", n: int = 2) -> list[str]:
+    """An event, an identical re-delivery (keys reordered, other spacing), and two conflicting copies."""
+    first = deploy(f"{key}-3", f"dep-{n:06d}", ts="2026-05-01T12:00:00Z")
+    same = json.dumps(dict(reversed(list(first.items()))), indent=None, separators=(", ", " : "))
+    other = deploy(f"{key}-4", f"dep-{n + 1:06d}", ts="2026-05-01T13:00:00Z")
+    changed = {**other, "attrs": {**other["attrs"], "status": "failed"}}
+    return [json.dumps(first), same, json.dumps(other), json.dumps(changed)]
+
+
+@pytest.mark.parametrize("value", ENVELOPE_VALUES)
 def test_a_wrong_typed_envelope_field_is_quarantined_not_coerced(tmp_path, value):
     _, reasons = run(tmp_path, [json.dumps(event("k-3", source="cli") | {"idempotency_key": value})])
     kind = {int: "a number", dict: "an object", bool: "a boolean", list: "an array"}[type(value)]
@@ -29,7 +43,7 @@ def test_a_number_key_is_no_copy_of_the_same_string_key(tmp_path):
     assert "duplicate_of" not in reasons[f"{DAY}:3"] and "conflicts_with" not in reasons[f"{DAY}:3"]
 
 
-@pytest.mark.parametrize("config", ["cpu=256", [{"cpu": 256}], 256])
+@pytest.mark.parametrize("config", NOT_OBJECT_CONFIGS)
 def test_a_config_that_is_not_an_object_is_quarantined(tmp_path, config):
     tables, reasons = run(tmp_path, [json.dumps(deploy("k-3", "dep-000002", config=config))])
     kind = {str: "a string", list: "an array", int: "a number"}[type(config)]
@@ -38,12 +52,7 @@ def test_a_config_that_is_not_an_object_is_quarantined(tmp_path, config):
 
 
 def test_conflicting_copies_are_all_quarantined_identical_ones_deduplicated(tmp_path):
-    first = deploy("k-3", "dep-000002", ts="2026-05-01T12:00:00Z")
-    same = json.dumps(dict(reversed(list(first.items()))), indent=None, separators=(", ", " : "))
-    other = deploy("k-4", "dep-000003", ts="2026-05-01T13:00:00Z")
-    changed = {**other, "attrs": {**other["attrs"], "status": "failed"}}
-    lines = [json.dumps(first), same, json.dumps(other), json.dumps(changed)]
-    tables, reasons = run(tmp_path, lines)
+    tables, reasons = run(tmp_path, conflicting_copies())
     assert reasons[f"{DAY}:4"] == "expect_column_values_to_be_null(duplicate_of)"
     assert reasons[f"{DAY}:5"] == f"expect_column_values_to_be_null(conflicts_with): {DAY}:6"
     assert reasons[f"{DAY}:6"] == f"expect_column_values_to_be_null(conflicts_with): {DAY}:5"
@@ -51,9 +60,7 @@ def test_conflicting_copies_are_all_quarantined_identical_ones_deduplicated(tmp_
     assert set(tables.deploy_records["deploy_id"]) == {"dep-000001", "dep-000002"}  # not file order
 
 
-@pytest.mark.parametrize(
-    "space", ["\x0c", "\x1c", "\x1d", "\x1e", "\x1f", "\xa0", "\u3000", "\u2028", "\x0b"]
-)
+@pytest.mark.parametrize("space", OTHER_SPACES)
 def test_a_line_of_other_white_space_is_a_quarantined_row(tmp_path, space):
     _, reasons = run(tmp_path, [space, f" {space}\t"])
     assert set(reasons) == {f"{DAY}:3", f"{DAY}:4"}

@@ -81,35 +81,53 @@ def run(tmp_path: Path, bad: list[str]):
     return tables, dict(zip(events_q["record_id"], events_q["reasons"], strict=True))
 
 
-@pytest.mark.parametrize(
-    "ts", ["9999-12-31T23:59:59Z", "3000-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "1677-09-21T00:00:00Z"]
-)
+# The cases below, as module constants: tests/test_bad_input_summary.py runs them all together too.
+OUT_OF_RANGE_TS = [
+    "9999-12-31T23:59:59Z",
+    "3000-01-01T00:00:00Z",
+    "0001-01-01T00:00:00Z",
+    "1677-09-21T00:00:00Z",
+]
+ID_FIELDS = ["deploy_id", "rolls_back"]
+ID_VALUES = [["dep-000001"], {"id": "dep-000001"}]
+# 65 to 800 levels. Near 950 the outcome depends on the interpreter's stack: under pytest-xdist's worker
+# the JSON encoder can still exceed the recursion limit (open, #15), so that depth is not asserted here.
+DEPTHS = [65, 600, 800]
+
+
+@pytest.mark.parametrize("ts", OUT_OF_RANGE_TS)
 def test_ts_outside_the_nanosecond_range_is_a_null_ts_quarantined(tmp_path, ts):
     tables, reasons = run(tmp_path, [json.dumps(event("k-3", ts=ts))])
     assert "expect_column_values_to_not_be_null(ts)" in reasons[f"{DAY}:3"]
     assert pd.isna(tables.raw_events.set_index("record_id").loc[f"{DAY}:3", "ts"])
 
 
-@pytest.mark.parametrize("field", ["deploy_id", "rolls_back"])
-@pytest.mark.parametrize("value", [["dep-000001"], {"id": "dep-000001"}])
-def test_a_list_or_object_deploy_id_or_rolls_back_is_quarantined(tmp_path, field, value):
+def bad_id(key: str, field: str, value) -> dict:
     if field == "deploy_id":
-        bad = deploy("k-3", deploy_id=value, ts="2026-05-01T12:00:00Z")
-    else:
-        bad = rollback("k-3", rolls_back=value)
-    tables, reasons = run(tmp_path, [json.dumps(bad)])
+        return deploy(key, deploy_id=value, ts="2026-05-01T12:00:00Z")
+    return rollback(key, rolls_back=value)
+
+
+@pytest.mark.parametrize("field", ID_FIELDS)
+@pytest.mark.parametrize("value", ID_VALUES)
+def test_a_list_or_object_deploy_id_or_rolls_back_is_quarantined(tmp_path, field, value):
+    tables, reasons = run(tmp_path, [json.dumps(bad_id("k-3", field, value))])
     assert f"attrs.{field}" in reasons[f"{DAY}:3"]
     assert list(tables.deploy_records["deploy_id"]) == ["dep-000001"]
 
 
+def surrogate_lines(where: str, key: str = "k", n: int = 2) -> list[str]:
+    """A lone surrogate in a change request's message (and the deploy it describes), or in a user."""
+    if where == "message":
+        body = event(f"{key}-3", correlation_id=f"chg-{key}", attrs={"message": "bad \ud800 text"})
+        apply = {**deploy(f"{key}-4", f"dep-{n:06d}"), "correlation_id": f"chg-{key}"}
+        return [json.dumps(body), json.dumps(apply)]
+    return [json.dumps(deploy(f"{key}-3", f"dep-{n:06d}", user="ana\udc00"))]
+
+
 @pytest.mark.parametrize("where", ["message", "user"])
 def test_a_lone_surrogate_survives(tmp_path, where):
-    if where == "message":
-        body = event("k-3", correlation_id="chg-000002", attrs={"message": "bad \ud800 text"})
-        apply = {**deploy("k-4", "dep-000002"), "correlation_id": "chg-000002"}
-        lines = [json.dumps(body), json.dumps(apply)]
-    else:
-        lines = [json.dumps(deploy("k-3", "dep-000002", user="ana\udc00"))]
+    lines = surrogate_lines(where)
     assert "\\ud" in lines[0]  # written as a JSON escape, the line itself is ASCII
     tables, _ = run(tmp_path, lines)
     for frame in (tables.clean_events, tables.deploy_records, tables.config_snapshots, tables.quarantined):
@@ -118,13 +136,16 @@ def test_a_lone_surrogate_survives(tmp_path, where):
     assert record["message" if where == "message" else "author"] in ("bad \ufffd text", "ana\ufffd")
 
 
-# 65 to 800 levels. Near 950 the outcome depends on the interpreter's stack: under pytest-xdist's worker
-# the JSON encoder can still exceed the recursion limit (open, #15), so that depth is not asserted here.
-@pytest.mark.parametrize("depth", [65, 600, 800])
-def test_a_config_nested_too_deeply_is_quarantined(tmp_path, depth):
+def nested_config(depth: int) -> dict:
     config: dict = {"leaf": 1}
     for i in range(depth):
         config = {"db_password" if i == 3 else "n": config}
+    return config
+
+
+@pytest.mark.parametrize("depth", DEPTHS)
+def test_a_config_nested_too_deeply_is_quarantined(tmp_path, depth):
+    config = nested_config(depth)
     lines = [json.dumps(deploy("k-3", "dep-000002", ts="2026-05-01T12:00:00Z", config=config))]
     tables, reasons = run(tmp_path, lines)
     reason = reasons[f"{DAY}:3"]

@@ -4,6 +4,7 @@ what is and is not a deploy."""
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -89,20 +90,21 @@ def test_yaml_anchors_merge_keys_documents_and_two_files_merged(tmp_path):
     assert result.quarantined.empty
 
 
+# Files of `charts/{nickname}/values.yaml` that are not configs (and one that is, and one no layout
+# names): tests/test_bad_input_summary.py reuses them.
+CHARTS_FILES = {
+    "charts/web/values.yaml": "replicas: 2\n",
+    "charts/web/templates/deploy.yaml": "kind: Deployment\n",
+    "charts/api/values.yaml": "replicas: [unclosed\n",
+    "charts/img/values.yaml": b"\x89PNG\x00\x00binary",
+    "charts/big/values.yaml": "pad: '" + "x" * 300 + "'\n",
+    "charts/list/values.yaml": "- a\n- b\n",
+}
+
+
 def test_charts_layout_and_files_that_are_not_configs(tmp_path):
     repo = GitRepo(tmp_path / "charts")
-    c1 = repo.commit(
-        0,
-        "charts",
-        {
-            "charts/web/values.yaml": "replicas: 2\n",
-            "charts/web/templates/deploy.yaml": "kind: Deployment\n",
-            "charts/api/values.yaml": "replicas: [unclosed\n",
-            "charts/img/values.yaml": b"\x89PNG\x00\x00binary",
-            "charts/big/values.yaml": "pad: '" + "x" * 300 + "'\n",
-            "charts/list/values.yaml": "- a\n- b\n",
-        },
-    )
+    c1 = repo.commit(0, "charts", CHARTS_FILES)
     result = extract_git_history(repo.path, layout="charts/{nickname}/values.yaml", max_file_bytes=200)
     d = result.deploy_records
     assert d["deploy_id"].tolist() == [f"{c1}:charts/web"]
@@ -201,3 +203,58 @@ def test_deletes_are_not_restores_but_a_re_create_with_the_old_content_is(tmp_pa
 # ---------------------------------------------------------------------------------------------------
 # Incremental runs and idempotence
 # ---------------------------------------------------------------------------------------------------
+
+
+# ---------------------------------------------------------------------------------------------------
+# File names that are not UTF-8
+# ---------------------------------------------------------------------------------------------------
+
+# Two component folders whose names are different invalid UTF-8 bytes: decoded with replacement they
+# would both be `core-\ufffd`, one component.
+NON_UTF8 = (b"core-\xff", b"core-\xfe")
+
+
+def non_utf8_history(repo: GitRepo) -> None:
+    """Three commits: both folders created, one's config changed, the other's broken."""
+    files = {
+        os.fsdecode(b"iac/dev/vpc/" + name + b"/config.json"): cfg({"cidr": f"10.{i}.0.0/16"})
+        for i, name in enumerate(NON_UTF8)
+    }
+    repo.commit(0, "two vpcs", files)
+    repo.commit(1, "widen one", {next(iter(files)): cfg({"cidr": "10.0.0.0/8"})})
+    repo.commit(2, "break the other", {list(files)[1]: "{not json"})
+
+
+def test_file_names_that_are_not_utf8_stay_distinct_and_are_written_as_text(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from karma_pipelines.pipeline.tables import load_tables
+    from karma_pipelines.records import DEFAULT_HORIZON
+    from karma_pipelines.sources.git.source import GitSource
+
+    repo = GitRepo(tmp_path / "names")
+    non_utf8_history(repo)
+    tables = load_tables(GitSource(repo.path), DEFAULT_HORIZON)
+    d = tables.deploy_records
+    # Two components, each its own deploys: undecodable bytes are written as `\xNN`, distinctly.
+    assert sorted(set(d["component"])) == ["vpc/core-\\xfe", "vpc/core-\\xff"]
+    assert d.groupby("component")["action"].apply(list).to_dict() == {
+        "vpc/core-\\xfe": ["create"],
+        "vpc/core-\\xff": ["create", "update"],
+    }
+    broken = tables.quarantined[tables.quarantined["table"] == "git_files"]
+    assert [r.partition(":")[2] for r in broken["record_id"]] == ["iac/dev/vpc/core-\\xfe/config.json"]
+    assert json.loads(broken["record"].iloc[0])["component"] == "vpc/core-\\xfe"
+    for name, frame in (
+        ("deploys", d), ("snapshots", tables.config_snapshots), ("quarantine", tables.quarantined)
+    ):  # fmt: skip
+        frame.to_json(orient="records", lines=True).encode("utf-8")
+        pq.write_table(pa.Table.from_pandas(frame.astype(str)), tmp_path / f"{name}.parquet")
+    assert set(tables.config_snapshots["component"]) == set(d["component"])
+    # A checkout read as a folder (`suggest --configs`): the same two components, the broken one skipped.
+    from karma_pipelines.suggester.corpus import corpus_from_folder
+
+    folder = corpus_from_folder(repo.path)
+    assert sorted(folder.configs["component"]) == ["vpc/core-\\xff"]
+    assert folder.skipped == ["iac/dev/vpc/core-\\xfe/config.json"]

@@ -192,6 +192,8 @@ def _suggest(args: argparse.Namespace) -> int:
     progress = Progress()
     with progress.stage("reading the configs"):
         corpus = load_corpus(args.repo, args.configs, args.layout)
+    for path, reason in corpus.refused.items():  # every file left out, and why: never a silent skip
+        print(f"karma-pipelines suggest: warning: skipped {path}: {reason}", file=sys.stderr)
     component = args.component
     if args.config:
         corpus, component = with_config(corpus, Path(args.config), args.layout, args.component)

@@ -18,6 +18,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "scoring": ("orchestration", "bench_scoring"),
     "suggester": ("suggester", "bench_section"),
     "incremental": ("orchestration", "bench_incremental"),
+    "bad_input": ("bad_input", "bench_bad_input"),
 }
 
 

@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-import yaml
+from karma_pipelines.sources.git.parse import load_text
 
 SPEC = Path(__file__).resolve().parents[2] / "assets" / "bench" / "real_repos.yaml"
 # section -> (module of karma_pipelines.bench, function(repo: Path, entry: dict, spec: dict) -> figures)
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     args = list(argv if argv is not None else sys.argv[1:])
     sections = [a.split("=", 1)[1] for a in args if a.startswith("--section=")] or list(SECTIONS)
     wanted = [a for a in args if not a.startswith("--")]
-    spec = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+    spec = load_text(SPEC.read_text(encoding="utf-8"), str(SPEC))
     missing = 0
     for name, path, entry in repositories(wanted, spec):
         if path is None:

@@ -8,6 +8,31 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+# Leaf fields (dotted paths, as `flatten` gives them) a config may have: one over it is quarantined by
+# its source (the Git parser, the event log), never flattened, diffed or paired field by field.
+MAX_FIELDS = 5_000
+
+
+def count_fields(config: Any) -> int:
+    """`len(flatten(config))` without building the paths (iterative: no recursion)."""
+    if not isinstance(config, dict):
+        return 0
+    count, stack = 0, [config]
+    while stack:
+        node = stack.pop()
+        for value in node.values():
+            if isinstance(value, dict) and value:
+                stack.append(value)
+            else:
+                count += 1
+    return count
+
+
+def too_many_fields(config: Any) -> str | None:
+    """Why `config` is refused for its size (`has 12,345 fields, more than the 5,000 allowed`), or None."""
+    n = count_fields(config)
+    return f"has {n:,} fields, more than the {MAX_FIELDS:,} allowed" if n > MAX_FIELDS else None
+
 
 def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
     """Flatten nested dicts into dotted paths; lists and scalars are leaf values.

@@ -1,11 +1,14 @@
 """What one decoded event line holds: JSON kinds, envelope fields of the wrong type, `attrs` that
-records cannot use (ids that are not scalars, a config that is no object, nesting past a bound), and
-lone surrogates made encodable. Used by `event_log` while it reads a line."""
+records cannot use (ids that are not scalars, a config that is no object or has more than
+`MAX_FIELDS` fields, nesting past a bound), and lone surrogates made encodable. Used by `event_log`
+while it reads a line."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
+
+from karma_pipelines.contracts.config_fields import MAX_FIELDS, too_many_fields
 
 MISSING = object()  # a field absent from the line (not null)
 ENVELOPE_STRINGS = ("event_type", "entity_id", "correlation_id", "idempotency_key", "source")
@@ -45,6 +48,9 @@ def attrs_kind(attrs: Any, line: str) -> str:
     config = attrs.get("config")
     if config is not None and not isinstance(config, dict):
         return f"object: attrs.config is {_a(json_kind(config))}, not an object"
+    # Every leaf field takes at least 4 characters (`"":1`): a shorter line cannot be over the cap.
+    if config and len(line) > 4 * MAX_FIELDS and (too_big := too_many_fields(config)) is not None:
+        return f"object: attrs.config {too_big}"
     # A line with few brackets cannot be deep: only a suspect one is walked.
     if line.count("{") + line.count("[") > MAX_ATTRS_DEPTH:
         for name, value in attrs.items():

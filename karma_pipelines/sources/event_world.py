@@ -3,7 +3,6 @@ read one day file per batch; the simulator writes one on first use."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from karma_pipelines.sources.event_log import (
     read_event_log,
     read_world_components,
 )
+from karma_pipelines.sources.git.parse import load_text
 
 
 @dataclass
@@ -44,10 +44,8 @@ class EventLogSource:
         if not (self.root / "events").is_dir():
             raise WorldNotFound(f"{self.root}: no events/ folder (not a Karma world)")
         meta_path = self.root / "world.json"
-        try:
-            meta = json.loads(meta_path.read_text()) if meta_path.exists() else {}
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{meta_path}: not JSON ({exc})") from exc
+        # The one loader (its budgets); a file that is not JSON is a ValueError naming it.
+        meta = load_text(meta_path.read_text(), str(meta_path)) if meta_path.exists() else {}
         truth = self.root / "ground_truth"
         return World(
             kind=self.kind,

@@ -20,7 +20,7 @@ import pandas as pd
 
 from karma_pipelines.contracts.config_fields import flatten
 from karma_pipelines.contracts.dependencies import references as config_references
-from karma_pipelines.sources.git.layout import DEFAULT_ENV, DEFAULT_LAYOUT, ConfigFile, Layouts
+from karma_pipelines.sources.git.layout import DEFAULT_ENV, DEFAULT_LAYOUT, ConfigFile, Layouts, path_text
 from karma_pipelines.sources.git.parse import DEFAULT_MAX_FILE_BYTES, Parsed, read_config_file
 
 # Nickname tokens that name an environment or one half of a blue/green pair, not the service.
@@ -53,6 +53,7 @@ class Corpus:
     fields: tuple[tuple[str, ...], ...]
     source: str = ""
     skipped: list[str] = field(default_factory=list)  # files refused (folder corpora): see parse.py
+    refused: dict[str, str] = field(default_factory=dict)  # skipped file -> why (`suggest` reports it)
 
     def __len__(self) -> int:
         return len(self.fields)
@@ -68,6 +69,7 @@ class Corpus:
             tuple(self.fields[i] for i in rows),
             self.source,
             list(self.skipped),
+            dict(self.refused),
         )
 
     def with_fields(self, fields: Sequence[Iterable[str]]) -> Corpus:
@@ -76,7 +78,7 @@ class Corpus:
         if len(new) != len(self):
             raise ValueError("with_fields: one field list per config is needed")
         configs = self.configs.assign(n_fields=[len(f) for f in new])
-        return Corpus(configs, new, self.source, list(self.skipped))
+        return Corpus(configs, new, self.source, list(self.skipped), dict(self.refused))
 
     def row_of(self, component: str) -> list[int]:
         """Rows whose key or component is `component`."""
@@ -97,7 +99,9 @@ def _context_tokens(frame: pd.DataFrame) -> list[tuple[str, ...]]:
     return out
 
 
-def make_corpus(rows: pd.DataFrame, source: str = "", skipped: list[str] | None = None) -> Corpus:
+def make_corpus(
+    rows: pd.DataFrame, source: str = "", skipped: list[str] | None = None, refused: dict | None = None
+) -> Corpus:
     """A corpus from rows with component, component_type, environment, field_paths, references
     (captured_at and nickname optional). Rows without any field are dropped (deleted components)."""
     frame = rows.copy()
@@ -123,7 +127,9 @@ def make_corpus(rows: pd.DataFrame, source: str = "", skipped: list[str] | None 
     frame["n_fields"] = [len(f) for f in fields]
     columns = ["key", "component", "component_type", "nickname", "environment", "captured_at", "group",
                "references", "context", "n_fields"]  # fmt: skip
-    return Corpus(frame[columns].reset_index(drop=True), fields, source, list(skipped or []))
+    return Corpus(
+        frame[columns].reset_index(drop=True), fields, source, list(skipped or []), dict(refused or {})
+    )
 
 
 def corpus_from_snapshots(snapshots: pd.DataFrame, as_of: pd.Timestamp | str | None = None) -> Corpus:
@@ -209,7 +215,9 @@ def corpus_from_tree(
     git_dir = find_git_dir(Path(repo))
     tip = resolve_ref(Path(repo), ref)
     compiled = Layouts.of(layout)
-    listing = run_git(git_dir, "ls-tree", "-r", "-z", "--full-tree", tip).stdout.decode("utf-8", "replace")
+    listing = run_git(git_dir, "ls-tree", "-r", "-z", "--full-tree", tip).stdout.decode(
+        "utf-8", "surrogateescape"
+    )
     files, refused = [], []
     for entry in filter(None, listing.split("\0")):
         meta, _, rel = entry.partition("\t")
@@ -233,10 +241,10 @@ def corpus_from_tree(
 def _assemble(compiled: Layouts, parsed: Iterable[tuple[str, ConfigFile, Parsed]], source: str) -> Corpus:
     """One config per component from its files' documents; the files that did not parse are `skipped`."""
     components: dict[tuple[str, str], dict[str, tuple[ConfigFile, Parsed]]] = {}
-    skipped = []
+    refused = {}
     for rel, config_file, doc in parsed:
         if not doc.ok:
-            skipped.append(rel)
+            refused[path_text(rel)] = doc.reason
         components.setdefault(config_file.identity, {})[rel] = (config_file, doc)
     items = []
     for files in components.values():
@@ -253,7 +261,9 @@ def _assemble(compiled: Layouts, parsed: Iterable[tuple[str, ConfigFile, Parsed]
             }
         )
     corpus = corpus_from_configs(items, source=source)
-    return Corpus(corpus.configs, corpus.fields, corpus.source, sorted(skipped))
+    return Corpus(
+        corpus.configs, corpus.fields, corpus.source, sorted(refused), dict(sorted(refused.items()))
+    )
 
 
 def _files(root: Path) -> list[str]:
@@ -276,4 +286,5 @@ def merge_corpora(parts: Sequence[Corpus]) -> Corpus:
         [p.configs[cols].assign(field_paths=[list(f) for f in p.fields]) for p in parts], ignore_index=True
     )
     skipped = [s for p in parts for s in p.skipped]
-    return make_corpus(rows, source=" + ".join(p.source for p in parts), skipped=skipped)
+    refused = {k: v for p in parts for k, v in p.refused.items()}
+    return make_corpus(rows, source=" + ".join(p.source for p in parts), skipped=skipped, refused=refused)

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 CHUNK = 20000
 BLOCK = 20_000  # (context field, query) pairs of one config from which it gets a dense block of its own
+BLOCK_CELLS = 1 << 22  # cells of such a block computed at once (memory stays flat in the config's size)
 STRONG = 0.9
 
 
@@ -84,7 +85,6 @@ class _TypeFeaturizer:
 
     def _association_blocks(self, r, lf, y_f, out, idx) -> None:
         ts, qenc = self.ts, self.qenc
-        minimum = self.stats.min_rule_support
         order = np.argsort(r, kind="stable")
         rows, first = np.unique(r[order], return_index=True)
         last = np.append(first[1:], len(order))
@@ -105,30 +105,11 @@ class _TypeFeaturizer:
                 continue
             me = self.srow_all[row]
             Y = ts.X[me, S] if me >= 0 else np.zeros(len(S), dtype=np.float32)
-            col = lf[sl]
-            F = np.maximum(col, 0)
-            yf = y_f[sl].astype(np.float32)
-            num = np.where(col >= 0, ts.C[np.ix_(S, F)], 0.0) - Y[:, None] * yf[None, :]
-            den = ts.count[S] - Y
-            valid = (den >= minimum)[:, None] & (S[:, None] != col[None, :])
-            conf = num / np.maximum(den, 1.0)[:, None]
-            token = ts.is_token[S]
-            for part, (kmax, kmin) in ((~token, ("max", "min")), (token, ("ctx_max", "ctx_min"))):
-                if not part.any():
-                    continue
-                c, v = conf[part], valid[part]
-                n_valid = v.sum(axis=0)
-                has = n_valid > 0
-                hi = np.where(v, c, -np.inf)
-                arg = hi.argmax(axis=0)
-                results[kmax][sl] = np.where(has, hi[arg, np.arange(len(sl))], np.nan)
-                results[kmin][sl] = np.where(has, np.where(v, c, np.inf).min(axis=0), np.nan)
-                if kmax == "max":
-                    with np.errstate(invalid="ignore", divide="ignore"):
-                        results["mean"][sl] = np.where(has, np.where(v, c, 0.0).sum(axis=0) / n_valid, np.nan)
-                    strong_all[sl] = ((c >= STRONG) & v).sum(axis=0)
-                    results["support"][sl] = np.where(has, den[part][arg], np.nan)
-                    why[sl] = np.where(has, ts.gids[S[part][arg]], -1)
+            # A few million (context field, query) cells at a time: a config of thousands of fields
+            # would otherwise hold its whole square, several arrays of it, at once.
+            step = max(1, BLOCK_CELLS // len(S))
+            for start in range(0, len(sl), step):
+                self._block(S, Y, sl[start : start + step], lf, y_f, results, strong_all, why)
         out["assoc_max"][idx] = results["max"]
         out["assoc_mean"][idx] = results["mean"]
         out["assoc_min"][idx] = results["min"]
@@ -137,6 +118,34 @@ class _TypeFeaturizer:
         out["why_rule_from"][idx] = why
         out["ctx_assoc_max"][idx] = results["ctx_max"]
         out["ctx_assoc_min"][idx] = results["ctx_min"]
+
+    def _block(self, S, Y, sl, lf, y_f, results, strong_all, why) -> None:
+        """The rules S -> f for the queries `sl` of one config (context fields S, in it or not: Y)."""
+        ts, minimum = self.ts, self.stats.min_rule_support
+        col = lf[sl]
+        F = np.maximum(col, 0)
+        yf = y_f[sl].astype(np.float32)
+        num = np.where(col >= 0, ts.C[np.ix_(S, F)], 0.0) - Y[:, None] * yf[None, :]
+        den = ts.count[S] - Y
+        valid = (den >= minimum)[:, None] & (S[:, None] != col[None, :])
+        conf = num / np.maximum(den, 1.0)[:, None]
+        token = ts.is_token[S]
+        for part, (kmax, kmin) in ((~token, ("max", "min")), (token, ("ctx_max", "ctx_min"))):
+            if not part.any():
+                continue
+            c, v = conf[part], valid[part]
+            n_valid = v.sum(axis=0)
+            has = n_valid > 0
+            hi = np.where(v, c, -np.inf)
+            arg = hi.argmax(axis=0)
+            results[kmax][sl] = np.where(has, hi[arg, np.arange(len(sl))], np.nan)
+            results[kmin][sl] = np.where(has, np.where(v, c, np.inf).min(axis=0), np.nan)
+            if kmax == "max":
+                with np.errstate(invalid="ignore", divide="ignore"):
+                    results["mean"][sl] = np.where(has, np.where(v, c, 0.0).sum(axis=0) / n_valid, np.nan)
+                strong_all[sl] = ((c >= STRONG) & v).sum(axis=0)
+                results["support"][sl] = np.where(has, den[part][arg], np.nan)
+                why[sl] = np.where(has, ts.gids[S[part][arg]], -1)
 
     def _association_chunks(self, r, lf, y_f, out, idx) -> None:
         ts, qenc = self.ts, self.qenc

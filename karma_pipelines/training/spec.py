@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
 from pydantic import (
     AliasPath,
     BaseModel,
@@ -21,6 +20,7 @@ from pydantic import (
 )
 
 from karma_pipelines.contracts.package_data import models_dir, spec_path
+from karma_pipelines.sources.git.parse import load_text
 
 MODELS_DIR = models_dir()
 
@@ -75,7 +75,7 @@ def _unknown_section_keys(model: type[SpecModel], raw: Any) -> list[dict]:
 def read_spec(model: type[S], name_or_path: str | Path) -> S:
     """Validate the YAML file of a spec; all its errors at once, titled with the file."""
     path = _spec_path(name_or_path)
-    raw = yaml.safe_load(path.read_text())
+    raw = load_text(path.read_text(), str(path))  # the one YAML loader, with its budgets
     errors = _unknown_section_keys(model, raw)
     try:
         spec = model.model_validate(raw)

@@ -13,6 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from karma_pipelines.sources.git.layout import path_text
+
 EXAMPLES = 5  # left-out paths named in a report
 
 
@@ -64,7 +66,7 @@ class Coverage:
             "uncovered_commits": self.uncovered_commits,
             "left_out_commits": self.left_out_commits,
             "left_out_files": len(self.left_out),
-            "left_out_examples": [path for path, _ in self.left_out.most_common(EXAMPLES)],
+            "left_out_examples": [path_text(path) for path, _ in self.left_out.most_common(EXAMPLES)],
             "layouts": [
                 {"layout": layout, "commits": commits, "files": len(files)}
                 for layout, commits, files in zip(
@@ -77,7 +79,7 @@ class Coverage:
         """A sentence naming how many config-looking files the layouts leave out, and a few of them."""
         if not self.left_out:
             return None
-        examples = ", ".join(path for path, _ in self.left_out.most_common(EXAMPLES))
+        examples = ", ".join(path_text(path) for path, _ in self.left_out.most_common(EXAMPLES))
         more = len(self.left_out) - min(EXAMPLES, len(self.left_out))
         return (
             f"the layouts leave out {len(self.left_out):,} file(s) that look like config (YAML/JSON under "

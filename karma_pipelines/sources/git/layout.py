@@ -19,6 +19,11 @@ Two layouts may name the same component: `charts/{nickname}/values-{env}.yaml` a
 values, shared by every environment): two components, each with its own deploys, as Helm applies
 the base file and then the environment's over it. A component whose files come from several layouts
 is keyed by file key (as a wildcard layout's is).
+
+A path that is not UTF-8 (decoded with `surrogateescape`, as git's and the file system's names are)
+keeps its raw name as the component's identity (`ConfigFile.identity`): two folders whose names are
+different bytes are two components. Every name a `ConfigFile` gives (environment, type, nickname,
+file key) is valid text, `path_text`: each undecodable byte written `\\xNN`.
 """
 
 from __future__ import annotations
@@ -35,6 +40,15 @@ PLACEHOLDERS = ("env", "component_type", "nickname")
 _TOKEN = re.compile(r"\{(\w+)\}|\*\*|\*|\?")
 SEPARATOR = ";"  # between layouts in one value (KARMA_GIT_LAYOUT, the Makefile's LAYOUT, --layout)
 CONFIG_EXTENSIONS = (".yaml", ".yml", ".json")
+_UNDECODED = re.compile("[\udc80-\udcff]")  # a byte that was not UTF-8, as `surrogateescape` keeps it
+
+
+def path_text(name: str) -> str:
+    """`name` as valid text for every store (parquet, JSON, MLflow, Dagster metadata): each byte that
+    was not UTF-8 (a `surrogateescape` surrogate) written `\\xNN`; a UTF-8 name unchanged."""
+    if _UNDECODED.search(name) is None:
+        return name
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 @dataclass(frozen=True)
@@ -45,6 +59,7 @@ class ConfigFile:
     component_type: str
     nickname: str
     file_key: str  # the file's path below the component's folder (its key in a merged config)
+    raw: tuple[str, str] | None = None  # the identity as named, when a name is not UTF-8 text
 
     @property
     def component(self) -> str:
@@ -52,8 +67,9 @@ class ConfigFile:
 
     @property
     def identity(self) -> tuple[str, str]:
-        """(environment, component key): the same key in two environments is two components."""
-        return (self.environment, self.component)
+        """(environment, component key): the same key in two environments is two components; a name
+        that is not UTF-8 by its raw bytes (two such names never merge)."""
+        return self.raw or (self.environment, self.component)
 
 
 class Layout:
@@ -100,12 +116,13 @@ class Layout:
         else:
             ctype = m["component_type"]
         env = m["env"] if "env" in self._regex.groupindex else DEFAULT_ENV
+        nickname, file_key = m["nickname"], path[m.start("_root") :]
+        if _UNDECODED.search(path) is None:
+            return ConfigFile(env, ctype, nickname, file_key)
         return ConfigFile(
-            environment=env,
-            component_type=ctype,
-            nickname=m["nickname"],
-            file_key=path[m.start("_root") :],
-        )
+            path_text(env), path_text(ctype), path_text(nickname), path_text(file_key),
+            raw=(env, f"{ctype}/{nickname}"),
+        )  # fmt: skip
 
     def merge(self, files: Mapping[str, tuple[str, Any]]) -> Any:
         """A component's config from its files, `path -> (file_key, document, None when unparsed)`.
@@ -121,7 +138,7 @@ class Layout:
             return parsed[0][2]
         docs = {key: doc for _, key, doc in parsed}
         if len(docs) < len(parsed):
-            return {path: doc for path, _, doc in parsed}
+            return {path_text(path): doc for path, _, doc in parsed}
         return docs
 
     def __repr__(self) -> str:
@@ -223,7 +240,7 @@ class Layouts:
             return None
         docs = {key: doc for _, key, doc in parsed}
         if len(docs) < len(parsed):
-            return {path: doc for path, _, doc in parsed}
+            return {path_text(path): doc for path, _, doc in parsed}
         return docs
 
     def looks_like_config(self, path: str) -> bool:

@@ -4,6 +4,9 @@
 change, both blob ids and git's own count of lines added and removed, merges diffed against their
 first parent); `read_blobs` streams one
 `git cat-file --batch` for the blobs asked for, in the order asked.
+
+Paths are decoded with `surrogateescape`: two names that are different bytes (not UTF-8) stay two
+paths, and the bytes are recoverable (`os.fsencode`). What is written out is `layout.path_text(path)`.
 """
 
 from __future__ import annotations
@@ -162,7 +165,7 @@ def _parse_log(
             pending = token
             continue
         if pending is not None:
-            path = token.decode("utf-8", errors="replace")
+            path = token.decode("utf-8", errors="surrogateescape")  # distinct bytes stay distinct
             if keep(path):
                 old_mode, new_mode, old_blob, new_blob, status = pending.lstrip(b"\n:").decode().split(" ")
                 kept[path] = len(commit.changes)
@@ -173,7 +176,7 @@ def _parse_log(
             continue
         if commit is not None and b"\t" in token:  # a numstat entry (a commit id has no tab)
             added, removed, path = token.lstrip(b"\n").split(b"\t", 2)
-            at = kept.get(path.decode("utf-8", errors="replace"))
+            at = kept.get(path.decode("utf-8", errors="surrogateescape"))
             if at is not None and added != b"-":
                 commit.changes[at] = replace(commit.changes[at], added=int(added), removed=int(removed))
             continue

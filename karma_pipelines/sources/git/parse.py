@@ -14,6 +14,13 @@ item, or the first key's mapping when it is the item's only key), so that one jo
 field path changed, not a shifted index; a list of anything else is refused. Keys are made
 strings (YAML reads `on:` as `True`, `1:` as `1`).
 
+Budgets, so that no file can take a reader down: at most `MAX_NODES` values once aliases are
+expanded (an alias bomb of a few hundred bytes stops at the budget), at most `MAX_DOCUMENTS` YAML documents
+(a config file is one document, or a few: a 20,000-document file is refused), and at most
+`contracts.config_fields.MAX_FIELDS` leaf fields (`too_many_fields(path)`). `load_text` gives the
+same loader and budgets to every other reader of a YAML/JSON file (model specs, `world.json`, the
+bench's list of repositories).
+
 The one config parser of the project: a Git blob (`parse_blob`) and a file on disk (`read_config_file`,
 for the suggester's folder corpus and `suggest --config`) are refused for the same reasons: symlink,
 not a regular file, oversized, binary, parse error.
@@ -29,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from karma_pipelines.contracts.config_fields import too_many_fields
 from karma_pipelines.sources.git.yaml_blocks import BlockCache
 
 try:  # libyaml's parser is about 10x faster than the pure-Python one
@@ -39,6 +47,7 @@ except AttributeError:  # pragma: no cover - PyYAML built without libyaml
 BINARY_PROBE = 8000  # git's own heuristic: a NUL byte in the first 8000 bytes means binary
 SYMLINK_MODE = "120000"
 MAX_NODES = 1_000_000
+MAX_DOCUMENTS = 100  # YAML documents in one file (`---` between them)
 DEFAULT_MAX_FILE_BYTES = 1 << 20
 
 
@@ -120,7 +129,21 @@ def parse_config(path: str, data: bytes, blocks: BlockCache | None = None) -> Pa
         doc = _named_items(doc) or doc
     if not isinstance(doc, dict):
         return Parsed(reason=f"parse_error({path}): top level is {_kind(doc)}, expected a mapping")
+    too_big = too_many_fields(doc)
+    if too_big is not None:
+        return Parsed(reason=f"too_many_fields({path}): the config {too_big}")
     return Parsed(doc=doc)
+
+
+def load_text(text: str, name: str) -> Any:
+    """A YAML or JSON file's document (JSON when `name` ends in `.json`) with the config parser's
+    budgets (values, documents); ValueError naming `name` when it is not one."""
+    try:
+        return _json(text) if name.lower().endswith(".json") else _yaml(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise ValueError(f"{name}: {_message(exc)}") from exc
+    except RecursionError as exc:
+        raise ValueError(f"{name}: nested too deeply") from exc
 
 
 def _json(text: str) -> Any:
@@ -131,7 +154,14 @@ def _yaml(text: str, blocks: BlockCache | None = None) -> Any:
     doc = blocks.load(text, MAX_NODES) if blocks is not None else None
     if doc is not None:
         return doc
-    docs = [d for d in yaml.load_all(text, Loader=_YamlLoader) if d is not None]
+    docs = []
+    for n, d in enumerate(yaml.load_all(text, Loader=_YamlLoader), 1):  # lazily: stops at the limit
+        if n > MAX_DOCUMENTS:
+            raise ValueError(
+                f"more than {MAX_DOCUMENTS} YAML documents (a config file is one document, or a few)"
+            )
+        if d is not None:
+            docs.append(d)
     if not docs:
         return {}
     if len(docs) == 1:

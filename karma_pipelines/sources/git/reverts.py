@@ -21,8 +21,9 @@ Three kinds of evidence, tried in this order for each component the commit chang
 
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 _REVERTS_COMMIT = re.compile(r"This reverts commit ([0-9a-fA-F]{7,40})\b")
 _REVERT_SUBJECT = re.compile(r'Revert "(?P<subject>.*)"(?: \(#\d+\))?')
@@ -63,9 +64,15 @@ class DeployRef:
 
     deploy_id: str
     change_id: str  # commit sha
-    subject: str
+    subject: str  # the commit subject; once in a `DeployHistory`, its `subject_key` (no raw text kept)
     is_rollback: bool
     rolls_back: str | None
+
+
+def subject_key(subject: str) -> str:
+    """What the saved state keeps of a commit subject (which may hold a secret): its hash, enough to
+    match a later `Revert "<subject>"`."""
+    return "sha256:" + hashlib.sha256(subject.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass
@@ -74,15 +81,16 @@ class DeployHistory:
 
     deploys: list[DeployRef] = field(default_factory=list)
     by_pre_hash: dict[str, int] = field(default_factory=dict)  # content before → latest deploy
-    by_subject: dict[str, int] = field(default_factory=dict)  # commit subject → latest deploy
+    by_subject: dict[str, int] = field(default_factory=dict)  # `subject_key` → latest deploy
     by_pull_request: dict[str, int] = field(default_factory=dict)  # PR number → latest deploy
 
     def add(self, ref: DeployRef, pre_hash: str | None) -> None:
         index = len(self.deploys)
-        self.deploys.append(ref)
+        key = subject_key(ref.subject)
+        self.deploys.append(replace(ref, subject=key))
         if pre_hash is not None:
             self.by_pre_hash[pre_hash] = index
-        self.by_subject[ref.subject] = index
+        self.by_subject[key] = index
         if (number := pull_request(ref.subject)) is not None:
             self._pull_requests()[number] = index
 
@@ -101,8 +109,11 @@ class DeployHistory:
                 if any(ref.change_id.startswith(sha) for sha in shas):
                     return ref, "revert"
         target_subject = reverted_subject(subject)
-        if target_subject is not None and target_subject in self.by_subject:
-            return self.deploys[self.by_subject[target_subject]], "revert_subject"
+        if target_subject is not None:
+            # A state saved before subjects were hashed holds them as written.
+            at = self.by_subject.get(subject_key(target_subject), self.by_subject.get(target_subject))
+            if at is not None:
+                return self.deploys[at], "revert_subject"
         number = reverted_pull_request(subject)
         if number is not None and number in self._pull_requests():
             return self.deploys[self._pull_requests()[number]], "revert_branch"

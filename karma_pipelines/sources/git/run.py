@@ -18,7 +18,7 @@ from karma_pipelines.contracts.entry_memo import EntryMemo, compact_text, flatte
 from karma_pipelines.contracts.redaction import redact_entries, redact_text
 from karma_pipelines.records.from_events import snapshot_row
 from karma_pipelines.sources.git.coverage import Coverage
-from karma_pipelines.sources.git.layout import ConfigFile, Layouts
+from karma_pipelines.sources.git.layout import ConfigFile, Layouts, path_text
 from karma_pipelines.sources.git.log import Change, Commit, read_blobs, read_commits
 from karma_pipelines.sources.git.parse import SYMLINK_MODE, Parsed, block_cache, parse_blob
 from karma_pipelines.sources.git.reverts import DeployRef, reverted_shas
@@ -106,7 +106,7 @@ class Run:
             raise AssertionError("more blobs read than planned")
 
     def _load(self, commit: Commit, change: Change, config_file: ConfigFile, blobs) -> FileState:
-        path, mode = change.path, change.new_mode
+        path, mode = path_text(change.path), change.new_mode  # as reasons name it
         size = None
         if not mode.startswith("100"):
             kind = "symlink" if mode == SYMLINK_MODE else "not_a_file"
@@ -132,12 +132,13 @@ class Run:
     def _quarantine(
         self, commit: Commit, change: Change, config_file: ConfigFile, reason: str, size: int | None
     ) -> None:
-        record_id = f"{commit.sha}:{change.path}"
+        path = path_text(change.path)  # text for every store; the raw name was the identity
+        record_id = f"{commit.sha}:{path}"
         record = {
             "commit": commit.sha,
             "committed_at": pd.Timestamp(commit.time, unit="s", tz="UTC").isoformat(),
             "author": commit.author_email or commit.author_name,
-            "path": change.path,
+            "path": path,
             "mode": change.new_mode,
             "blob": change.new_blob,
             "size": size,
