@@ -54,7 +54,8 @@ def test_entry_texts_join_to_the_whole_text():
     from karma_pipelines.sources.git.state import content_key
 
     memo = EntryMemo()
-    for config in [*CONFIGS, {"ünï": {"ö": "ß"}, "a": [1, {"b": None}], "n": 1.5}, {"f": {"v": {"deep": {}}}}]:
+    more = [{"ünï": {"ö": "ß"}, "a": [1, {"b": None}], "n": 1.5}, {"f": {"v": {"deep": {}}}}]
+    for config in [*CONFIGS, *more]:
         for _ in range(2):
             assert compact_text(config, memo) == compact_json(config)
             whole = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
