@@ -4,8 +4,8 @@ captured before that day.
 
 Incremental: one pass over the snapshots in time order keeps each component's latest config (its
 type, fields and references) and, per type, how many of its configs set each field. A day's state is
-the previous day's plus that day's snapshots; the graph is rebuilt only on a day whose components or
-references changed, a type's usual fields only when one of its configs changed. So the work grows with
+the previous day's plus that day's snapshots; the graph is rebuilt only on a day after new snapshots, a
+type's usual fields only when one of its configs changed. So the work grows with
 the changes, not with days × components.
 """
 
@@ -47,8 +47,9 @@ class WorldState:
             self.latest[component] = new  # re-inserted: the order of latest snapshots
         if old is None and new is None:
             return
-        if old is None or new is None or old.references != new.references:
-            self._graph = None
+        # Any new snapshot moves its component last in the graph's node order: PageRank's sums then run
+        # in another order (the same ranks to about 1e-17, but a model's bins see the difference).
+        self._graph = None
         if old is not None and new is not None and old.component_type == new.component_type:
             if old.fields != new.fields:
                 self._count(new.component_type, new.fields - old.fields, old.fields - new.fields)
