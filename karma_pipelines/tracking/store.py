@@ -47,6 +47,11 @@ def quiet_mlflow_logging() -> None:
     logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
 
 
+def is_server(tracking_uri: str) -> bool:
+    """A tracking server (over HTTP), not a database or folder this process opens itself."""
+    return tracking_uri.startswith(("http://", "https://"))
+
+
 @dataclass(frozen=True)
 class MlflowTarget:
     tracking_uri: str
@@ -65,6 +70,18 @@ class MlflowTarget:
             experiment=experiment,
         )
 
+    @classmethod
+    def for_home(cls, home: Path = DEFAULT_HOME, experiment: str = "karma-pipelines") -> MlflowTarget:
+        """The profile's MLflow (`karma_pipelines.profile`): its tracking server when it names one (a
+        server keeps the artifacts where its own configuration says), else `local(home)`."""
+        from karma_pipelines.profile import current_profile
+
+        uri = current_profile().tracking_uri
+        if not uri:
+            return cls.local(home, experiment)
+        root = "" if is_server(uri) else (Path(home).resolve() / "mlartifacts").as_uri()
+        return cls(tracking_uri=uri, artifact_root=root, experiment=experiment)
+
     def activate(self) -> str:
         """Point this process's MLflow at the target; create the experiment once (tagged as classic
         model development, with a description). Returns its id."""
@@ -76,7 +93,7 @@ class MlflowTarget:
         if found is None:
             experiment_id = client.create_experiment(
                 self.experiment,
-                artifact_location=self.artifact_root,
+                artifact_location=self.artifact_root or None,  # None: the server's artifact root
                 tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND, "mlflow.note.content": EXPERIMENT_DESCRIPTION},
             )
         else:
