@@ -79,7 +79,8 @@ def start_stack(home: Path, artifacts: str = "", timeout: float = 180.0) -> dict
         destination = artifacts or (folder / "mlartifacts").as_uri()
         options = ["--serve-artifacts", "--artifacts-destination", destination]
         env = server_environment(folder, 0, mlflow_port)["mlflow"]
-        pids["mlflow"] = _spawn(mlflow_server_command(mlflow_port, pg.url("mlflow", "psycopg2"), options), env, folder)
+        mlflow = mlflow_server_command(mlflow_port, pg.url("mlflow", "psycopg2"), options)
+        pids["mlflow"] = _spawn(mlflow, env, folder)
         write_pid_file(folder / PID_FILE, pids)
         dask = [sys.executable, "-m", "karma_pipelines.apps.prod", "dask", "--port", str(dask_port)]
         pids["dask"] = _spawn(dask, {**os.environ, **TELEMETRY_OFF}, folder)

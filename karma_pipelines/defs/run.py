@@ -60,7 +60,11 @@ def execute_all(
 
 @contextlib.contextmanager
 def execute_all_multiprocess(
-    instance: dg.DagsterInstance, source: KarmaSourceResource, run_config: dict, run_id: str
+    instance: dg.DagsterInstance,
+    source: KarmaSourceResource,
+    run_config: dict,
+    run_id: str,
+    asset_selection: list[dg.AssetKey] | None = None,
 ) -> Iterator[JobExecutionResult]:
     """The same run with the executor `run_config` names (the multiprocess one): each step is a process
     that loads the code location (`karma_pipelines.definitions`), its source from the environment
@@ -82,6 +86,7 @@ def execute_all_multiprocess(
         run_config=run_config,
         tags=tags,
         job_code_origin=job.get_python_origin(),
+        asset_selection=frozenset(asset_selection) if asset_selection else None,
     )
     with execute_run(job, dagster_run, instance) as result:
         yield result
@@ -114,10 +119,16 @@ def fail_abandoned_runs(instance: dg.DagsterInstance) -> list[str]:
     return failed
 
 
-def run_pipeline(source: KarmaSourceResource, home: Path, progress=None) -> dict:
-    """Materialize every asset (checks included) with the DAGSTER_HOME instance; return a summary of
-    THIS run (its own events, never an earlier run's materializations) and of the registry after it.
-    The profile (`karma_pipelines.profile`) says where the stores are and how steps execute."""
+def run_pipeline(
+    source: KarmaSourceResource,
+    home: Path,
+    progress=None,
+    asset_selection: list[dg.AssetKey] | None = None,
+) -> dict:
+    """Materialize every asset (or `asset_selection`; checks included) with the DAGSTER_HOME instance;
+    return a summary of THIS run (its own events, never an earlier run's materializations) and of the
+    registry after it. The profile (`karma_pipelines.profile`) says where the stores are and how steps
+    execute."""
     from dagster._core.utils import make_new_run_id
 
     from karma_pipelines.definitions import build_definitions
@@ -140,11 +151,13 @@ def run_pipeline(source: KarmaSourceResource, home: Path, progress=None) -> dict
     abandoned = close_abandoned_mlflow_runs(mlflow_store.target().client())
     if profile.multiprocess:
         run_config = {**logs, **profile.run_config()}
-        with execute_all_multiprocess(instance, source, run_config, run_id) as result:
+        with execute_all_multiprocess(instance, source, run_config, run_id, asset_selection) as result:
             summary = summarize(result, home)
     else:
         defs = build_definitions(source=source, mlflow_store=mlflow_store)
-        result = execute_all(defs, instance, source, run_config=logs, raise_on_error=False, run_id=run_id)
+        result = execute_all(
+            defs, instance, source, logs, raise_on_error=False, asset_selection=asset_selection, run_id=run_id
+        )
         summary = summarize(result, home)
     summary["closed_abandoned_mlflow_runs"] = abandoned
     summary["profile"] = profile.describe()

@@ -38,6 +38,9 @@ def dagster_ui_url() -> str:
 def quiet_mlflow_logging() -> None:
     """MLflow's and alembic's chatter is not the user's business: its database set-up ("Creating initial
     MLflow database tables"), environment inference and uv detection. Warnings of our own stay."""
+    # With a tracking server MLflow writes "View run ... at: <url>" to stdout, where `run --json` writes
+    # its one document; the links are in the summary and the Dagster metadata.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     if os.environ.get("MLFLOW_LOGGING_LEVEL"):  # asked for explicitly: left as asked
         return
     for name in ("mlflow", "alembic"):
