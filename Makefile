@@ -42,29 +42,28 @@ run: setup
 	$(UV) run --frozen karma-pipelines run --source '$(SOURCE)' --home $(KARMA_HOME) \
 		$(if $(LAYOUT),--layout '$(LAYOUT)') $(if $(REF),--ref '$(REF)')
 
+# $(call install_missing,PACKAGE,TEST,WHAT): when TEST fails, install Debian's PACKAGE if possible (root
+# and apt), else say that WHAT will be skipped (those tests skip themselves with a message).
+define install_missing
+	@if ! ( $(2) ) >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing $(1) (Debian) for $(3)"; \
+	    (DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(1) >/dev/null) \
+	      || echo "$(1) could not be installed: $(3) will be skipped"; \
+	  else echo "$(1) not found: $(3) will be skipped"; fi; \
+	fi
+endef
+
 # The live UI test drives Debian's Chromium: install it when missing and possible (root + apt);
 # without it the browser tests skip themselves with a message.
 browser:
-	@if ! command -v chromium >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing chromium (Debian) for the browser test"; \
-	    (DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null) \
-	      || echo "chromium could not be installed: the browser tests will be skipped"; \
-	  else echo "chromium not found: the browser tests will be skipped"; fi; \
-	fi
+	$(call install_missing,chromium,command -v chromium,the browser tests)
 
 # The prod profile and its tests need PostgreSQL's server: Debian's package, installed when missing and
 # possible (root + apt); without it the PostgreSQL tests skip themselves with a message.
 postgres:
-	@if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing postgresql (Debian) for the prod profile"; \
-	    (DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql >/dev/null) \
-	      || echo "postgresql could not be installed: the PostgreSQL tests will be skipped"; \
-	  else echo "postgresql not found: the PostgreSQL tests will be skipped"; fi; \
-	fi
+	$(call install_missing,postgresql,command -v initdb || ls /usr/lib/postgresql/*/bin/initdb,the PostgreSQL tests)
 
 # The production stack on this machine (KARMA_PROFILE=prod, see README "Production profile"): PostgreSQL,
 # an MLflow server on it and a Dask LocalCluster of two workers, left running under $(KARMA_HOME)/prod;

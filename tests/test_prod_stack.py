@@ -31,7 +31,10 @@ FORECASTER = "karma-rollback-forecaster"
 # The rollback forecaster and everything upstream of it, its gate and its champion: the insights and the
 # suggester are the same graph's other branches (`make run-prod` runs them all).
 FORECASTER_LINEAGE = list(
-    dg.AssetSelection.assets("rollback_forecaster_champion").upstream().resolve(defs.resolve_asset_graph())
+    dg.AssetSelection.assets("rollback_forecaster_champion")
+    .upstream()
+    .required_multi_asset_neighbors()  # the validation multi-asset is materialized whole
+    .resolve(defs.resolve_asset_graph())
 )
 # Dask's model against the in-process one on the same split: data-parallel bagging draws from each
 # worker's rows, so the trees differ a little (seen: 0.0018 of ROC-AUC on this table).

@@ -16,6 +16,8 @@ runs `karma-pipelines run --home <home>/prod`. `stop` stops every recorded proce
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import os
 import signal
 import subprocess
@@ -92,8 +94,10 @@ def start_stack(home: Path, artifacts: str = "", timeout: float = 180.0) -> dict
             DASK_SCHEDULER_ENV: f"tcp://127.0.0.1:{dask_port}",
             MLFLOW_UI_URL_ENV: f"http://127.0.0.1:{mlflow_port}",
         }
-        _wait_http(f"{settings[TRACKING_URI_ENV]}/health", pids["mlflow"], timeout, folder / "mlflow.log")
-        _wait_dask(settings[DASK_SCHEDULER_ENV], pids["dask"], timeout, folder / "dask.log")
+        mlflow_up = functools.partial(_http_ok, f"{settings[TRACKING_URI_ENV]}/health")
+        _wait("the MLflow server", mlflow_up, pids["mlflow"], timeout, folder / "mlflow.log")
+        dask_up = functools.partial(_dask_workers_up, settings[DASK_SCHEDULER_ENV])
+        _wait("the Dask cluster", dask_up, pids["dask"], timeout, folder / "dask.log")
     except BaseException:
         stop_stack(home)
         raise
@@ -123,35 +127,30 @@ def _failed(name: str, log: Path) -> RuntimeError:
     return RuntimeError(f"{name} did not start; the end of {log}:\n" + "\n".join(tail))
 
 
-def _wait_http(url: str, pid: int, timeout: float, log: Path) -> None:
+def _wait(name: str, ready, pid: int, timeout: float, log: Path) -> None:
+    """Until `ready()` (errors count as not yet); fails naming the server, with its log's end, when
+    it exits or the time is up."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if not _alive(pid):
-            raise _failed("the MLflow server", log)
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise _failed("the MLflow server (timed out)", log)
+            raise _failed(name, log)
+        with contextlib.suppress(OSError):
+            if ready():
+                return
+        time.sleep(0.5)
+    raise _failed(f"{name} (timed out)", log)
 
 
-def _wait_dask(address: str, pid: int, timeout: float, log: Path) -> None:
+def _http_ok(url: str) -> bool:
+    with urllib.request.urlopen(url, timeout=2) as response:
+        return response.status == 200
+
+
+def _dask_workers_up(address: str) -> bool:
     from distributed import Client
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid):
-            raise _failed("the Dask cluster", log)
-        try:
-            with Client(address, timeout="2s", set_as_default=False) as client:
-                if len(client.nthreads()) >= DASK_WORKERS:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.5)
-    raise _failed("the Dask cluster (timed out)", log)
+    with Client(address, timeout="2s", set_as_default=False) as client:
+        return len(client.nthreads()) >= DASK_WORKERS
 
 
 def stop_stack(home: Path, grace: float = 20.0) -> int:
@@ -173,29 +172,31 @@ def stop_stack(home: Path, grace: float = 20.0) -> int:
 
 def serve_dask(port: int, workers: int = DASK_WORKERS) -> int:
     """A Dask LocalCluster (worker processes of one thread each: LightGBM takes one thread per worker)
-    on 127.0.0.1:<port>, until SIGTERM or SIGINT."""
+    on 127.0.0.1:<port>, until SIGTERM or SIGINT. The cluster keeps nothing: on either signal its worker
+    processes are killed at once (a clean close would first see its nannies restart the workers the
+    group's signal ended) and the process exits."""
+    import psutil
     from distributed import LocalCluster
 
-    stopping = False
-
     def _stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
+        for child in psutil.Process().children(recursive=True):
+            with contextlib.suppress(psutil.Error):
+                child.kill()
+        os._exit(0)
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    with LocalCluster(
+    cluster = LocalCluster(
         n_workers=workers,
         threads_per_worker=1,
         processes=True,
         host="127.0.0.1",
         scheduler_port=port,
         dashboard_address=None,
-    ) as cluster:
-        print(f"dask: {cluster.scheduler_address}, {workers} workers", flush=True)
-        while not stopping:
-            time.sleep(0.5)
-    return 0
+    )
+    print(f"dask: {cluster.scheduler_address}, {workers} workers", flush=True)
+    while True:
+        time.sleep(0.5)
 
 
 def main(argv: list[str] | None = None) -> int:
