@@ -5,10 +5,13 @@ import contextlib
 import io
 import json
 import os
+import tomllib
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from karma_pipelines.apps.cli import build_parser, main
 from karma_pipelines.defs.summary import format_summary, registry_aliases
@@ -17,6 +20,7 @@ from karma_pipelines.pipeline.tables import counts, load_tables
 from karma_pipelines.records import DEFAULT_HORIZON
 from karma_pipelines.sources.open import open_source
 from karma_pipelines.training.explain import explain
+from tests.conftest import ROOT
 
 REFUSED = "use a longer history or another --split-date"
 
@@ -86,6 +90,29 @@ def test_run_and_backtest_count_the_same_labelled_deploys(small_world, small_run
     tables = load_tables(open_source("events", str(small_world)), DEFAULT_HORIZON)
     assert summary["labelled_ordinary"]["labelled"] == counts(tables)["labelled"]
     assert "ordinary deploys labelled" in format_summary(summary, small_run[3])
+
+
+def test_run_belongs_to_the_code_location_the_ui_loads(small_run):
+    """`run`'s Dagster run carries the origin of the code location `workspace.yaml` (what `make ui` loads)
+    and `[tool.dagster]` declare, as a run launched from the UI does: the UI's Overview timeline and the
+    location's run list group runs by it and skip runs without one."""
+    (entry,) = yaml.safe_load((ROOT / "workspace.yaml").read_text())["load_from"]
+    location, module = entry["python_module"]["location_name"], entry["python_module"]["module_name"]
+    tool = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["dagster"]
+    assert (tool["code_location_name"], tool["module_name"]) == (location, module)
+    with dg.DagsterInstance.from_config(str(small_run[3] / "dagster")) as instance:
+        runs = instance.get_runs()
+        label = {".dagster/repository": f"__repository__@{location}"}
+        labelled = instance.get_runs(dg.RunsFilter(tags=label))
+    assert [r.run_id for r in runs] == [json.loads(small_run[1])["dagster_run_id"]]
+    assert [r.run_id for r in labelled] == [r.run_id for r in runs]  # the UI's filter by code location
+    for run in runs:
+        assert run.remote_job_origin is not None, f"run {run.run_id} has no code-location origin"
+        assert run.remote_job_origin.location_name == location
+        assert run.remote_job_origin.repository_origin.repository_name == "__repository__"  # of a Definitions
+        assert run.remote_job_origin.job_name == run.job_name == "karma_ingest_job"
+        pointer = run.job_code_origin.repository_origin.code_pointer
+        assert (pointer.module, pointer.fn_name) == (module, "defs")
 
 
 SUMMARY = {

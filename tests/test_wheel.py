@@ -1,6 +1,7 @@
 """The built wheel works on its own: installed into a fresh virtual environment outside the checkout (with
 the locked dependencies), `karma-pipelines simulate` and `backtest` run from a folder outside it and find
-the expectation suites and model specs the wheel carries. About 50 s, most of it the backtest's imports."""
+the expectation suites, model specs and Dagster workspace the wheel carries. About 50 s, most of it the
+backtest's imports."""
 
 from __future__ import annotations
 
@@ -57,6 +58,7 @@ def test_installed_wheel_simulates_and_backtests(tmp_path):
         "karma_pipelines/_data/models/rollback_forecaster.yaml",
         "karma_pipelines/_data/models/config_field_suggester.yaml",
         "karma_pipelines/_data/dagster.yaml",
+        "karma_pipelines/_data/workspace.yaml",
     ):
         assert data in names, f"{data} missing from {wheel.name}"
     assert not any(n.startswith(("tests/", "assets/", "models/")) for n in names)
@@ -85,13 +87,20 @@ def test_installed_wheel_simulates_and_backtests(tmp_path):
                 str(python),
                 "-c",
                 "import json, karma_pipelines as k, karma_pipelines.contracts.package_data as d; "
-                "print(json.dumps([k.__file__, str(d.suite_path('karma_events')), "
-                "str(d.spec_path('rollback_forecaster')), str(d.instance_settings_file())]))",
+                "from karma_pipelines.defs.origin import run_origins; "
+                "o, c = run_origins('karma_ingest_job'); "
+                "print(json.dumps([[o.location_name, o.repository_origin.repository_name, "
+                "c.repository_origin.code_pointer.module], k.__file__, str(d.suite_path('karma_events')), "
+                "str(d.spec_path('rollback_forecaster')), str(d.instance_settings_file()), "
+                "str(d.workspace_file())]))",
             ],
             work,
             env,
         )
     )
+    # `run`'s Dagster runs belong to the code location of the workspace the wheel carries (`defs.origin`).
+    origin, *located = located
+    assert origin == ["karma_pipelines", "__repository__", "karma_pipelines.definitions"]
     for path in located:
         assert Path(path).resolve().is_relative_to(venv.resolve()), f"{path} is not the installed package's"
         assert Path(path).is_file(), path

@@ -20,6 +20,7 @@ from pathlib import Path
 from karma_pipelines.apps.home import TELEMETRY_OFF, ensure_instance
 from karma_pipelines.apps.host_guard import FOLDER as HOST_GUARD
 from karma_pipelines.apps.processes import group_members, our_group_members, signal_group, start_time
+from karma_pipelines.contracts.package_data import workspace_file
 from karma_pipelines.tracking.store import DAGSTER_UI_URL_ENV, MLFLOW_UI_URL_ENV
 
 PID_FILE = "ui.pid"
@@ -47,7 +48,7 @@ def server_commands(home: Path, dagster_port: int, mlflow_port: int) -> dict[str
             "-p",
             str(dagster_port),
             "-w",
-            str(Path("workspace.yaml").resolve()),
+            str(workspace_file()),  # the code location `run`'s runs belong to (`defs.origin`)
         ],
         "mlflow": mlflow_server_command(
             mlflow_port, store, ["--default-artifact-root", (home / "mlartifacts").as_uri()]

@@ -28,6 +28,53 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+_ABSENT = object()
+
+
+class FlatView:
+    """`flatten(config)` read path by path without flattening the whole config: `path in view`,
+    `view[path]`, `view.get(path)` and `view.sections()` (first segments of every path). A lookup costs
+    the path's length, not the config's size (a key with dots in it is tried at every split)."""
+
+    __slots__ = ("config",)
+
+    def __init__(self, config: Any):
+        self.config = config if isinstance(config, dict) else {}
+
+    def get(self, path: str, default: Any = None) -> Any:
+        found = _lookup(self.config, path)
+        return default if found is _ABSENT else found
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and _lookup(self.config, path) is not _ABSENT
+
+    def __getitem__(self, path: str) -> Any:
+        found = _lookup(self.config, path)
+        if found is _ABSENT:
+            raise KeyError(path)
+        return found
+
+    def sections(self) -> set[str]:
+        """`{p.split(".", 1)[0] for p in flatten(config)}`: every path starts with a top-level key."""
+        return {str(k).split(".", 1)[0] for k in self.config}
+
+
+def _lookup(node: dict, path: str) -> Any:
+    if path in node:
+        value = node[path]
+        if not (isinstance(value, dict) and value):
+            return value
+    at = path.find(".")
+    while at >= 0:
+        child = node.get(path[:at])
+        if isinstance(child, dict) and child:
+            found = _lookup(child, path[at + 1 :])
+            if found is not _ABSENT:
+                return found
+        at = path.find(".", at + 1)
+    return _ABSENT
+
+
 def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
     """Inverse of `flatten` for dotted paths (used to apply a proposed change)."""
     nested: dict[str, Any] = {}
@@ -45,10 +92,16 @@ def canonical_json(config: Any) -> str:
     return json.dumps(config, indent=2, sort_keys=True, default=str)
 
 
-def config_hash(config: Any) -> str:
-    """A short hash of the config's content (compact sorted JSON: the C encoder, not the pretty text)."""
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+def compact_json(config: Any) -> str:
+    """Compact, sorted JSON of a config (the C encoder: `canonical_json` indents, which forces the
+    pure-Python one): the text that `config_hash` hashes and `config_snapshots.config_json` holds
+    (`entry_memo.compact_text` makes the same text entry by entry)."""
+    return json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def config_hash(config: Any, text: str | None = None) -> str:
+    """A short hash of the config's content (`text`: its `compact_json`, when already made)."""
+    return hashlib.sha256((compact_json(config) if text is None else text).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)

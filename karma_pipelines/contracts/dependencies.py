@@ -9,6 +9,7 @@ from karma_pipelines.contracts.config_fields import flatten
 
 # Fields whose name does not spell the producer's type.
 _ALIASES = {"cluster_nickname": "ecs-cluster"}
+_REFERENCE_ENDINGS = ("_nickname", "_runtime_path")  # every alias above ends so too
 _RUNTIME_PATH = re.compile(r"^/[^/]+/(?P<type>[a-z0-9-]+)/(?P<nick>[A-Za-z0-9._-]+)/runtime")
 
 
@@ -21,11 +22,13 @@ def reference_type(field_name: str) -> str | None:
     return None
 
 
-def references(config: dict[str, Any]) -> list[str]:
-    """Component keys (`<type>/<nickname>`) that a config depends on, sorted and unique."""
+def references(config: dict[str, Any], flat: dict[str, Any] | None = None) -> list[str]:
+    """Component keys (`<type>/<nickname>`) that a config depends on, sorted and unique (`flat`: the
+    config's `flatten`, when already made)."""
     found: set[str] = set()
-    flat = flatten(config)
-    for path, value in flat.items():
+    flat = flatten(config) if flat is None else flat
+    for path in [p for p in flat if p.endswith(_REFERENCE_ENDINGS)]:  # the only names that can refer
+        value = flat[path]
         parent, _, name = path.rpartition(".")
         if not isinstance(value, str) or not value:
             continue

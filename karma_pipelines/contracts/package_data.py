@@ -1,4 +1,5 @@
-"""Where the package's data files are: the expectation suites and the model specs.
+"""Where the package's data files are: the expectation suites, the model specs, the Dagster instance
+settings and workspace.
 
 The reviewable inputs live at the repository's top (`assets/expectations/*.json`, `models/*.yaml`); the
 wheel carries them as `karma_pipelines/_data/{expectations,models}` (hatch `force-include` in
@@ -31,15 +32,27 @@ def data_dir(kind: str) -> Path:
     )
 
 
-def instance_settings_file() -> Path:
-    """The Dagster instance settings (`dagster.yaml`): in the installed package, else the checkout's."""
-    installed = files("karma_pipelines") / "_data" / "dagster.yaml"
+def _top_file(name: str, what: str) -> Path:
+    """A file of the repository's top that the wheel carries as `_data/<name>`: the installed package's,
+    else the checkout's."""
+    installed = files("karma_pipelines") / "_data" / name
     if installed.is_file():
         return Path(str(installed))
-    top = Path(__file__).resolve().parents[2] / "dagster.yaml"
+    top = Path(__file__).resolve().parents[2] / name
     if top.is_file():
         return top
-    raise FileNotFoundError(f"dagster.yaml not found: neither {installed} (wheel) nor {top} (checkout)")
+    raise FileNotFoundError(f"{what} {name} not found: neither {installed} (wheel) nor {top} (checkout)")
+
+
+def instance_settings_file() -> Path:
+    """The Dagster instance settings (`dagster.yaml`): in the installed package, else the checkout's."""
+    return _top_file("dagster.yaml", "the Dagster instance settings")
+
+
+def workspace_file() -> Path:
+    """The Dagster workspace (`workspace.yaml`, the code location `make ui` loads and `run`'s runs
+    belong to): in the installed package, else the checkout's."""
+    return _top_file("workspace.yaml", "the Dagster workspace")
 
 
 def suites_dir() -> Path:

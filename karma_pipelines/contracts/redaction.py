@@ -22,6 +22,8 @@ import re
 from collections import Counter
 from typing import Any
 
+from karma_pipelines.contracts.entry_memo import EntryMemo
+
 REDACTED = "***REDACTED***"
 _SECRET_NAME = re.compile(
     r"(pass(word|wd|phrase)?|pwd|secret|token|api[_-]?key|private[_-]?key|credential|auth|dsn"
@@ -73,6 +75,7 @@ def _high_entropy(word: str) -> bool:
     return entropy >= 4.2
 
 
+@functools.lru_cache(maxsize=1 << 18)  # a history's configs repeat the same strings version after version
 def redact_text(text: str) -> str:
     """A string with every secret in it replaced: whole-value shapes, URL passwords, `password=...`
     phrases and high-entropy words (the rest of the text stays)."""
@@ -118,6 +121,23 @@ def redact(value: Any, key: str = "", _depth: int = 0) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     return value
+
+
+def redact_entries(doc: Any, memo: EntryMemo) -> Any:
+    """`redact(doc)`, each top-level entry object redacted once (see `entry_memo`): the redacted copy
+    of an unchanged entry is the same object version after version, so later stages can memoise too."""
+    if not isinstance(doc, dict) or _pair_name(doc) is not None:
+        return redact(doc)
+    return {
+        k: (
+            REDACTED
+            if is_secret_field(str(k))
+            else memo.get(("redact", k), v, lambda k=k, v=v: redact(v, str(k), 1))
+            if isinstance(v, (dict, list))
+            else redact(v, str(k), 1)
+        )
+        for k, v in doc.items()
+    }
 
 
 def redact_json_line(line: str) -> str:

@@ -10,6 +10,7 @@ from dagster._core.execution.job_execution_result import JobExecutionResult
 
 from karma_pipelines.defs.automation import range_tags
 from karma_pipelines.defs.extract import karma_source_batches
+from karma_pipelines.defs.origin import execute_in_location, run_origins
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
 from karma_pipelines.defs.summary import SUMMARY_ASSETS, check_reason, error_reason, summarize
 from karma_pipelines.profile import Profile, ProfileError, current_profile
@@ -44,12 +45,14 @@ def execute_all(
     asset_selection: list[dg.AssetKey] | None = None,
     run_id: str | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """Materialize every asset of `defs` (or `asset_selection`) in one run: every batch of the source
-    (event-log day files, the Git ref's commit) is registered as a partition and the ingest job covers
-    them all."""
+    """Materialize every asset of `defs` (or `asset_selection`) in one run, in this process: every batch
+    of the source (event-log day files, the Git ref's commit) is registered as a partition and the ingest
+    job covers them all. The run belongs to the UI's code location (`defs.origin`), so the Dagster UI's
+    Overview timeline and run lists show it."""
     tags = prepare_run(instance, source)
-    return defs.resolve_job_def(INGEST_JOB).execute_in_process(
-        instance=instance,
+    return execute_in_location(
+        defs.resolve_job_def(INGEST_JOB),
+        instance,
         run_config=run_config,
         tags=tags,
         raise_on_error=raise_on_error,
@@ -80,12 +83,14 @@ def execute_all_multiprocess(
     job = ReconstructableRepository.for_module(
         "karma_pipelines.definitions", "defs", working_directory=os.getcwd()
     ).get_reconstructable_job(INGEST_JOB)
+    remote_origin, code_origin = run_origins(INGEST_JOB)  # the UI's code location, as in process
     dagster_run = instance.create_run_for_job(
         job_def=job.get_definition(),
         run_id=run_id,
         run_config=run_config,
         tags=tags,
-        job_code_origin=job.get_python_origin(),
+        remote_job_origin=remote_origin,
+        job_code_origin=code_origin,
         asset_selection=frozenset(asset_selection) if asset_selection else None,
     )
     with execute_run(job, dagster_run, instance) as result:

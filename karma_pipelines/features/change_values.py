@@ -4,10 +4,11 @@ a list grown or shrunk, keys added or removed; how wide it is (sections of a sha
 recently the same keys were changed and reverted; a production change giving a key a value that the
 service's staging config does not have (production touched before staging).
 
-One pass over the deploys in time order, keeping each component's previous flattened config (from the
-redacted snapshots: only numbers, booleans and list lengths are compared, no value leaves this
-module). Every lookback is strictly before the deploy (same-time deploys are computed before any of
-them is recorded), so the features are point-in-time."""
+One pass over the deploys in time order, keeping each component's previous config (from the
+redacted snapshots, read by field path: only the paths a deploy touched are looked up; only numbers,
+booleans and list lengths are compared, no value leaves this module). Every lookback is strictly before
+the deploy (same-time deploys are computed before any of them is recorded), so the features are
+point-in-time."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from karma_pipelines.contracts.config_fields import flatten
+from karma_pipelines.contracts.config_fields import FlatView
 
 VERSION_KEY = re.compile(r"(^|_)(tag|image|image_tag|version|chart_version|digest|revision|ref)$", re.I)
 CAPACITY_KEY = re.compile(
@@ -35,6 +36,8 @@ PROD_ENVS = {"prod", "production", "prd", "live"}
 STAGING_ENVS = {"staging", "stage", "stg", "preprod", "pre-prod", "uat"}
 MAX_PATHS = 200  # touched paths looked at per deploy (a rewrite of a whole file is one big change)
 _MISSING = object()
+_NO_CONFIG = FlatView({})
+_HOUR_NS = 3_600_000_000_000
 NEVER_HOURS = 1e5  # "never reverted": beyond any recent revert, so that the feature is monotone
 
 COLUMNS = [
@@ -78,7 +81,7 @@ def version_order(old: Any, new: Any) -> int:
     return 1 if b > a else -1
 
 
-def _value_diff(old: dict, new: dict, paths: list[str], row: dict) -> None:
+def _value_diff(old: FlatView, new: FlatView, paths: list[str], row: dict) -> None:
     for path in paths:
         name = path.rsplit(".", 1)[-1]
         if path not in old or path not in new:
@@ -115,44 +118,46 @@ def _sections(paths: list[str]) -> set[str]:
 
 def change_value_features(deploys: pd.DataFrame, snapshots: pd.DataFrame) -> pd.DataFrame:
     """The COLUMNS above, one row per deploy (index aligned with `deploys`, which is in time order)."""
-    config_json = snapshots.set_index("deploy_id")["config_json"]
-    previous: dict[tuple[str, str], dict] = {}
-    key_changed: dict[tuple, list[pd.Timestamp]] = defaultdict(list)
-    key_reverted: dict[tuple, pd.Timestamp] = {}
-    last_staging: dict[str, pd.Timestamp] = {}
-    staging_config: dict[str, dict] = {}
+    config_json = dict(zip(snapshots["deploy_id"], snapshots["config_json"], strict=True))
+    previous: dict[tuple[str, str], FlatView] = {}
+    # Times are integer nanoseconds: Timestamp arithmetic in this loop would be most of its cost.
+    key_changed: dict[tuple, list[int]] = defaultdict(list)
+    key_reverted: dict[tuple, int] = {}
+    last_staging: dict[str, int] = {}
+    staging_config: dict[str, FlatView] = {}
     out = np.full((len(deploys), len(COLUMNS)), np.nan)
     pending: list[tuple] = []  # updates of the deploys at the current instant, applied after them
     current_t = None
-    week = pd.Timedelta(days=7)
-    columns = ["deploy_id", "deployed_at", "component", "nickname", "environment", "is_rollback"]
-    touched_all = deploys["fields_changed"] + deploys["fields_added"] + deploys["fields_removed"]
-    for i, (deploy_id, t, component, nickname, env, is_rollback) in enumerate(
+    week, hour = 7 * 24 * _HOUR_NS, _HOUR_NS
+    columns = ["deploy_id", "component", "nickname", "environment", "is_rollback"]
+    touched_all = (deploys["fields_changed"] + deploys["fields_added"] + deploys["fields_removed"]).tolist()
+    times = pd.DatetimeIndex(deploys["deployed_at"]).asi8.tolist()
+    for i, (deploy_id, component, nickname, env, is_rollback) in enumerate(
         deploys[columns].itertuples(index=False, name=None)
     ):
+        t = times[i]
         if t != current_t:
             for update in pending:
                 _apply(update, previous, key_changed, key_reverted, last_staging, staging_config)
             pending, current_t = [], t
         key = (env, component)
         raw = config_json.get(deploy_id)
-        new = flatten(json.loads(raw)) if isinstance(raw, str) else {}
-        old = previous.get(key, {})
-        touched = list(touched_all.iat[i])[:MAX_PATHS]
+        new = FlatView(json.loads(raw) if isinstance(raw, str) else {})
+        old = previous.get(key, _NO_CONFIG)
+        touched = list(touched_all[i])[:MAX_PATHS]
         row = dict.fromkeys(COLUMNS, 0.0)
         _value_diff(old, new, touched, row)
-        row["config_sections"] = float(len(_sections(list(new))))
+        row["config_sections"] = float(len(new.sections()))
         row["sections_touched"] = float(len(_sections(touched)))
-        times = [key_changed[(key, p)][-1] for p in touched if key_changed.get((key, p))]
-        row["hours_since_key_changed"] = (t - max(times)) / pd.Timedelta(hours=1) if times else np.nan
+        last = [key_changed[(key, p)][-1] for p in touched if key_changed.get((key, p))]
+        row["hours_since_key_changed"] = (t - max(last)) / hour if last else np.nan
+        since = t - week
         row["key_changes_7d"] = float(
-            max((sum(1 for s in key_changed.get((key, p), ()) if s >= t - week) for p in touched), default=0)
+            max((sum(1 for s in key_changed.get((key, p), ()) if s >= since) for p in touched), default=0)
         )
         reverted = [key_reverted[(key, p)] for p in touched if (key, p) in key_reverted]
         row["key_reverts_known"] = float(len(reverted))
-        row["hours_since_key_reverted"] = (
-            (t - max(reverted)) / pd.Timedelta(hours=1) if reverted else NEVER_HOURS
-        )
+        row["hours_since_key_reverted"] = (t - max(reverted)) / hour if reverted else NEVER_HOURS
         kind = env_kind(env)
         staged = last_staging.get(nickname)
         staging = staging_config.get(nickname)
@@ -161,7 +166,7 @@ def change_value_features(deploys: pd.DataFrame, snapshots: pd.DataFrame) -> pd.
             row["prod_before_staging"] = float(
                 any(p in new and staging.get(p, _MISSING) != new[p] for p in touched)
             )
-            row["hours_since_staging_change"] = (t - staged) / pd.Timedelta(hours=1) if staged else np.nan
+            row["hours_since_staging_change"] = (t - staged) / hour if staged is not None else np.nan
         else:
             row["prod_before_staging"] = 0.0
             row["hours_since_staging_change"] = np.nan

@@ -1,8 +1,18 @@
 """Features of the world's state at the start of each deploy's day: the dependency graph (transitive
-dependents, PageRank) and each type's usual fields. Built once per day from earlier snapshots only, so
-they are point-in-time correct; the loop is over days, never over deploys."""
+dependents, PageRank) and each type's usual fields. Point-in-time: a day's state holds only snapshots
+captured before that day.
+
+Incremental: one pass over the snapshots in time order keeps each component's latest config (its
+type, fields and references) and, per type, how many of its configs set each field. A day's state is
+the previous day's plus that day's snapshots; the graph is rebuilt only on a day whose components or
+references changed, a type's usual fields only when one of its configs changed. So the work grows with
+the changes, not with days × components.
+"""
 
 from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
 
 import networkx as nx
 import numpy as np
@@ -12,44 +22,84 @@ COMMON_SHARE = 0.9  # a field that at least this share of a type's configs set i
 MIN_CONFIGS = 3  # below this many configs of a type, nothing is usual yet
 
 
-def _latest_before(snaps: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
-    """Each component's latest snapshot captured strictly before `day` (snaps sorted by time)."""
-    end = int(snaps["captured_at"].searchsorted(day, side="left"))
-    latest = snaps.iloc[:end].drop_duplicates("component", keep="last")
-    return latest[latest["n_fields"] > 0]  # an empty config is a removed component
+@dataclass
+class _Latest:
+    component_type: str
+    fields: frozenset
+    references: tuple
 
 
-def _graph_rows(latest: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame | None:
-    graph = nx.DiGraph()
-    graph.add_nodes_from(latest["component"])
-    graph.add_edges_from(
-        (src, dst)
-        for src, refs in zip(latest["component"], latest["references"], strict=True)
-        for dst in refs
-    )
-    if graph.number_of_nodes() == 0:
-        return None
-    # An edge src -> dst means src reads dst's runtime: dst's dependents are its ancestors.
-    rank = nx.pagerank(graph.reverse(copy=False)) if graph.number_of_edges() else {}
-    nodes = list(graph.nodes)
-    return pd.DataFrame(
-        {
-            "day": day,
-            "component": nodes,
-            "downstream_transitive": [len(nx.ancestors(graph, n)) for n in nodes],
-            "pagerank": [rank.get(n, 1.0 / len(nodes)) for n in nodes],
-        }
-    )
+@dataclass
+class WorldState:
+    """Each live component's latest config (one with no field is a removed component), in the order
+    of their latest snapshots, and what the graph and usual-field features need of them."""
 
+    latest: dict[str, _Latest] = field(default_factory=dict)
+    per_type: Counter = field(default_factory=Counter)  # component_type -> live configs
+    field_counts: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    _graph: dict[str, tuple[float, float]] | None = None  # None: to rebuild
+    _usual: dict[str, frozenset] = field(default_factory=dict)  # per type, dropped when it changes
 
-def _usual_fields(latest: pd.DataFrame, day: pd.Timestamp) -> pd.DataFrame:
-    per_type = latest.groupby("component_type")["component"].transform("size")
-    fields = latest.assign(n_type=per_type).explode("field_paths")
-    counts = fields.groupby(["component_type", "field_paths"]).agg(
-        n=("component", "size"), n_type=("n_type", "first")
-    )
-    usual = counts[(counts["n_type"] >= MIN_CONFIGS) & (counts["n"] >= COMMON_SHARE * counts["n_type"])]
-    return usual.reset_index()[["component_type", "field_paths"]].assign(day=day)
+    def apply(self, component: str, component_type: str, fields, references) -> None:
+        old = self.latest.pop(component, None)
+        new = _Latest(component_type, frozenset(fields), tuple(references)) if len(fields) else None
+        if new is not None:
+            self.latest[component] = new  # re-inserted: the order of latest snapshots
+        if old is None and new is None:
+            return
+        if old is None or new is None or old.references != new.references:
+            self._graph = None
+        if old is not None and new is not None and old.component_type == new.component_type:
+            if old.fields != new.fields:
+                self._count(new.component_type, new.fields - old.fields, old.fields - new.fields)
+            return
+        if old is not None:
+            self.per_type[old.component_type] -= 1
+            self._count(old.component_type, (), old.fields)
+        if new is not None:
+            self.per_type[new.component_type] += 1
+            self._count(new.component_type, new.fields, ())
+
+    def _count(self, ctype: str, added, removed) -> None:
+        counts = self.field_counts[ctype]
+        counts.update(added)
+        counts.subtract(removed)
+        for path in removed:
+            if counts[path] <= 0:
+                del counts[path]
+        self._usual.pop(ctype, None)
+
+    def usual(self, ctype: str) -> frozenset:
+        """The fields that at least COMMON_SHARE of the type's live configs set (none below MIN_CONFIGS)."""
+        found = self._usual.get(ctype)
+        if found is None:
+            n = self.per_type[ctype]
+            counts = self.field_counts.get(ctype, {})
+            found = (
+                frozenset(p for p, c in counts.items() if c >= COMMON_SHARE * n)
+                if n >= MIN_CONFIGS
+                else frozenset()
+            )
+            self._usual[ctype] = found
+        return found
+
+    def graph(self) -> dict[str, tuple[float, float]]:
+        """component -> (transitive dependents, PageRank) of the graph of references."""
+        if self._graph is None:
+            graph = nx.DiGraph()
+            graph.add_nodes_from(self.latest)
+            graph.add_edges_from((src, dst) for src, c in self.latest.items() for dst in c.references)
+            # An edge src -> dst means src reads dst's runtime: dst's dependents are its ancestors.
+            rank = nx.pagerank(graph.reverse(copy=False)) if graph.number_of_edges() else {}
+            n = graph.number_of_nodes()
+            self._graph = {
+                node: (
+                    float(len(nx.ancestors(graph, node)) if graph.in_degree(node) else 0),
+                    rank.get(node, 1.0 / n),
+                )
+                for node in graph.nodes
+            }
+        return self._graph
 
 
 def daily_state_features(
@@ -59,41 +109,40 @@ def daily_state_features(
     With `only_days`, the state is built for those days alone (other rows get NaN / 0)."""
     days = deploys["deployed_at"].dt.floor("D")
     snaps = snapshots.sort_values(["captured_at", "deploy_id"], kind="stable")
-    graph_parts, usual_parts = [], []
-    wanted = sorted(days.unique()) if only_days is None else sorted(only_days)
-    for day in wanted:
-        latest = _latest_before(snaps, day)
-        rows = _graph_rows(latest, day)
-        if rows is not None:
-            graph_parts.append(rows)
-        usual_parts.append(_usual_fields(latest, day))
-    graph = pd.concat(graph_parts, ignore_index=True) if graph_parts else pd.DataFrame()
-    usual = pd.concat(usual_parts, ignore_index=True) if usual_parts else pd.DataFrame()
-
-    keyed = pd.DataFrame({"deploy_id": deploys["deploy_id"], "component": deploys["component"], "day": days})
-    out = keyed.merge(graph, on=["day", "component"], how="left") if len(graph) else keyed
-    out = out.reindex(columns=[*keyed.columns, "downstream_transitive", "pagerank"])
-    out["downstream_transitive"] = out["downstream_transitive"].fillna(0).astype("float64")
-    out["pagerank"] = out["pagerank"].astype("float64")
-
-    # Usual fields of the deploy's type that its own (deployed) config lacks.
-    own = (
-        deploys[["deploy_id", "component_type"]]
-        .assign(day=days)
-        .merge(snapshots[["deploy_id", "field_paths"]], on="deploy_id", how="left")
+    own_fields = dict(zip(snapshots["deploy_id"], snapshots["field_paths"], strict=True))
+    downstream = np.zeros(len(deploys))
+    pagerank = np.full(len(deploys), np.nan)
+    missing = np.zeros(len(deploys))
+    by_day: dict[pd.Timestamp, list[int]] = defaultdict(list)
+    for pos, day in enumerate(days):
+        by_day[day].append(pos)
+    wanted = sorted(by_day) if only_days is None else sorted(d for d in only_days if d in by_day)
+    state = WorldState()
+    columns = snaps[["component", "component_type", "field_paths", "references"]].itertuples(
+        index=False, name=None
     )
-    if len(usual):
-        n_usual = usual.groupby(["component_type", "day"]).size().rename("n_usual")
-        present = (
-            own.explode("field_paths")
-            .merge(usual, on=["component_type", "day", "field_paths"], how="inner")
-            .groupby("deploy_id")
-            .size()
-        )
-        expected = own.join(n_usual, on=["component_type", "day"])["n_usual"].fillna(0).to_numpy()
-        got = own["deploy_id"].map(present).fillna(0).to_numpy()
-        out["usual_fields_missing"] = np.maximum(expected - got, 0).astype("float64")
-    else:
-        out["usual_fields_missing"] = 0.0
-    out.index = deploys.index
-    return out[["deploy_id", "downstream_transitive", "pagerank", "usual_fields_missing"]]
+    captured, done = snaps["captured_at"], 0
+    ids, components, types = (deploys[c].to_numpy() for c in ("deploy_id", "component", "component_type"))
+    for day in wanted:
+        end = int(captured.searchsorted(day, side="left"))
+        for component, ctype, fields, refs in (next(columns) for _ in range(end - done)):
+            state.apply(
+                component, ctype, fields if fields is not None else (), refs if refs is not None else ()
+            )
+        done = end
+        graph = state.graph()
+        for pos in by_day[day]:
+            if (found := graph.get(components[pos])) is not None:
+                downstream[pos], pagerank[pos] = found
+            usual = state.usual(types[pos])
+            own = own_fields.get(ids[pos])
+            missing[pos] = len(usual) - (len(usual.intersection(own)) if own is not None else 0)
+    return pd.DataFrame(
+        {
+            "deploy_id": deploys["deploy_id"].to_numpy(),
+            "downstream_transitive": downstream,
+            "pagerank": pagerank,
+            "usual_fields_missing": missing,
+        },
+        index=deploys.index,
+    )

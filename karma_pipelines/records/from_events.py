@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from karma_pipelines.contracts.config_fields import canonical_json, config_hash, diff_configs, flatten
+from karma_pipelines.contracts.config_fields import compact_json, config_hash, diff_configs, flatten
 from karma_pipelines.contracts.dependencies import references
 from karma_pipelines.contracts.schema import CONFIG_SNAPSHOTS, DEPLOY_EVENT_TYPES, DEPLOY_RECORDS
 from karma_pipelines.records.labels import DEFAULT_HORIZON, apply_rollback_labels
@@ -71,18 +71,29 @@ def deploy_tables_from_events(
     return DEPLOY_RECORDS.conform(records), CONFIG_SNAPSHOTS.conform(pd.DataFrame(snapshots))
 
 
-def snapshot_row(deploy_id: str, ts, component: str, environment: str, config: dict) -> dict:
-    """One `config_snapshots` row of a config its source redacted where it read it (both sources do)."""
-    paths = sorted(flatten(config))
+def snapshot_row(
+    deploy_id: str,
+    ts,
+    component: str,
+    environment: str,
+    config: dict,
+    flat: dict | None = None,
+    text: str | None = None,
+) -> dict:
+    """One `config_snapshots` row of a config its source redacted where it read it (both sources do);
+    `flat` and `text`: the config's `flatten` and `compact_json`, when the caller has them already."""
+    flat = flatten(config) if flat is None else flat
+    paths = sorted(flat)
+    text = compact_json(config) if text is None else text
     return {
         "deploy_id": deploy_id,
         "captured_at": ts,
         "component": component,
         "component_type": component.partition("/")[0],
         "environment": environment,
-        "config_hash": config_hash(config),
-        "config_json": canonical_json(config),
+        "config_hash": config_hash(config, text),
+        "config_json": text,
         "field_paths": paths,
         "n_fields": len(paths),
-        "references": references(config),
+        "references": references(config, flat),
     }

@@ -14,7 +14,8 @@ from typing import Any
 
 import pandas as pd
 
-from karma_pipelines.contracts.redaction import redact, redact_text
+from karma_pipelines.contracts.entry_memo import EntryMemo, compact_text, flatten_entries
+from karma_pipelines.contracts.redaction import redact_entries, redact_text
 from karma_pipelines.records.from_events import snapshot_row
 from karma_pipelines.sources.git.coverage import Coverage
 from karma_pipelines.sources.git.layout import ConfigFile, Layouts
@@ -29,7 +30,7 @@ from karma_pipelines.sources.git.state import (
     GitState,
     content_key,
     extraction,
-    field_changes,
+    flat_changes,
 )
 
 
@@ -50,6 +51,8 @@ class Run:
         # Copied like the components: the previous extraction's own coverage must not change.
         previous = pickle.loads(pickle.dumps(state.coverage)) if state and state.coverage else None
         self.coverage = previous or Coverage(layout.patterns)
+        self._flat: dict[tuple[str, str], dict] = {}  # component -> `flatten` of its config, once made
+        self._entries = EntryMemo()  # redacted and flattened entries, once per entry object
         self.rows: dict[str, list[dict]] = {
             name: [] for name in ("deploys", "snapshots", "quarantine", "reapplied", "evidence")
         }
@@ -120,7 +123,8 @@ class Run:
                 # Redacted where the source reads it: no later stage, nor the saved state, sees a secret.
                 if parsed.ok:
                     # a change of a secret alone is still a change: the raw document's key, not its value
-                    parsed = Parsed(doc=redact(parsed.doc), raw_key=content_key(parsed.doc))
+                    doc = redact_entries(parsed.doc, self._entries)
+                    parsed = Parsed(doc=doc, raw_key=content_key(parsed.doc, self._entries))
         if not parsed.ok:
             self._quarantine(commit, change, config_file, parsed.reason, size)
         return FileState(config_file.file_key, mode, change.new_blob, parsed)
@@ -171,6 +175,7 @@ class Run:
         if not record:
             for key, config, new_hash in changed:
                 self.components[key].config, self.components[key].content_key = config, new_hash
+                self._flat.pop(key, None)
             return
         if not changed:
             return
@@ -196,7 +201,11 @@ class Run:
                 )
                 if target.is_rollback and target.rolls_back is not None:
                     self.rows["reapplied"].append({"deploy_id": target.rolls_back, "reapplied_by": deploy_id})
-            fields_added, fields_removed, fields_changed = field_changes(comp.config, config)
+            old_flat = self._flat.pop(key, None)
+            if old_flat is None:
+                old_flat = flatten_entries(comp.config or {}, self._entries)
+            new_flat = self._flat[key] = flatten_entries(config or {}, self._entries)
+            fields_added, fields_removed, fields_changed = flat_changes(old_flat, new_flat)
             added, removed = lines[key]
             self.rows["deploys"].append(
                 {
@@ -225,7 +234,15 @@ class Run:
                 }
             )
             self.rows["snapshots"].append(
-                snapshot_row(deploy_id, ts, comp.component, comp.environment, config if config else {})
+                snapshot_row(
+                    deploy_id,
+                    ts,
+                    comp.component,
+                    comp.environment,
+                    config or {},
+                    new_flat,
+                    compact_text(config or {}, self._entries),
+                )
             )
             ref = DeployRef(deploy_id, commit.sha, commit.subject, undone is not None, rolls_back)
             comp.history.add(ref, pre_hash=comp.content_key)

@@ -4,13 +4,13 @@ run), the extraction's tables, and how they are labelled and joined to the previ
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from karma_pipelines.contracts.config_fields import flatten
+from karma_pipelines.contracts.entry_memo import EntryMemo, compact_text
 from karma_pipelines.contracts.schema import CONFIG_SNAPSHOTS, DEPLOY_RECORDS, QUARANTINED_RECORDS
 from karma_pipelines.records.labels import apply_rollback_labels
 from karma_pipelines.sources.git.coverage import Coverage
@@ -134,17 +134,21 @@ def _concat(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([old, new.astype(old.dtypes.to_dict())], ignore_index=True)
 
 
-def content_key(config: Any) -> str:
-    """Identity of a config's content: equal exactly when `config_hash` is, but from the C
-    JSON encoder (`canonical_json` indents, which forces the pure-Python one)."""
-    text = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+def content_key(config: Any, memo: EntryMemo | None = None) -> str:
+    """Identity of a config's content: equal exactly when `config_hash` is (`memo`: its text made
+    entry by entry, the same text)."""
+    text = compact_text(config, memo, ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def field_changes(before: Any, after: Any) -> tuple[list[str], list[str], list[str]]:
     """Dotted paths added, removed and changed: `diff_configs`' fields, without its line count of the
     canonical JSON (git deploys count the files' own lines instead, and that diff is the slow part)."""
-    old, new = flatten(before or {}), flatten(after or {})
+    return flat_changes(flatten(before or {}), flatten(after or {}))
+
+
+def flat_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """`field_changes` of two configs already flattened."""
     added = sorted(new.keys() - old.keys())
     removed = sorted(old.keys() - new.keys())
     changed = sorted(p for p in old.keys() & new.keys() if old[p] != new[p])

@@ -44,6 +44,7 @@ class BlockCache:
         self._loader = loader
         self._string_keys = string_keys  # (value, budget) -> the value with string keys
         self._blocks: dict[str, Any] = {}
+        self._anchors: dict[str, tuple[frozenset[str], tuple[str, ...]]] = {}
 
     def load(self, text: str, max_nodes: int) -> Any | None:
         """The document of `text`, from its blocks; None when it must be parsed whole."""
@@ -59,10 +60,10 @@ class BlockCache:
         definer: dict[str, int] = {}  # anchor name -> the last block before that defines it
         aliases: list[set[str]] = []  # per block: the anchor names it uses
         for i, block in enumerate(blocks):
-            used = set(_ALIAS.findall(block))
+            used, defined = self._names(block)
             aliases.append(used)
-            needed = self._needed(used, definer, aliases)
-            context = "".join(blocks[j] for j in sorted(needed))
+            needed = self._needed(used, definer, aliases) if used else ()
+            context = "".join(blocks[j] for j in sorted(needed)) if needed else ""
             if len(context) > MAX_CONTEXT:
                 return None
             key = (context, block)
@@ -77,7 +78,7 @@ class BlockCache:
             if nodes > max_nodes:
                 return None
             values.append(value)
-            for name in _ANCHOR.findall(block):
+            for name in defined:
                 definer[name] = i
         if is_list:
             return values
@@ -85,6 +86,15 @@ class BlockCache:
         for value in values:
             doc.update(value)
         return doc
+
+    def _names(self, block: str) -> tuple[frozenset[str], tuple[str, ...]]:
+        """(the anchor names a block's aliases use, the anchors it defines in order), once per text."""
+        found = self._anchors.get(block)
+        if found is None:
+            if len(self._anchors) > MAX_BLOCKS:
+                self._anchors.clear()
+            found = self._anchors[block] = (frozenset(_ALIAS.findall(block)), tuple(_ANCHOR.findall(block)))
+        return found
 
     @staticmethod
     def _needed(used: set[str], definer: dict[str, int], aliases: list[set[str]]) -> set[int]:

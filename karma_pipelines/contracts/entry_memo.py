@@ -1,0 +1,107 @@
+"""Work on a config's entries done once per entry object, not once per version of the config.
+
+A GitOps history changes the same big files again and again, one or two top-level entries at a time.
+The YAML block cache (`sources/git/yaml_blocks.py`) hands every unchanged block of a file's next
+version the very same object; `EntryMemo` keeps what was computed from such an object (its redacted
+copy, its flattened field paths) by the object's identity, so a version costs its changed entries,
+not its size. A memo holds each entry object it has seen, so that no other object can take its id.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+from karma_pipelines.contracts.config_fields import flatten
+
+MAX_ENTRIES = 400_000  # entries held; the memo starts again empty past this
+MAX_PATHS = 5_000  # a flattened entry with more paths is not kept (a whole file that changed)
+MAX_TEXT = 64 << 10  # an entry's JSON text longer than this is not kept
+_COMPACT = (",", ":")
+MEMO_DEPTH = 2  # entries of the config and of its entries (a config keyed by file: the files' entries)
+
+
+class EntryMemo:
+    """Results computed from entry objects, by `(name, id(entry))`."""
+
+    def __init__(self) -> None:
+        self._memo: dict[tuple[Any, int], tuple[Any, Any]] = {}
+
+    def get(
+        self, name: Any, entry: Any, compute: Callable[[], Any], keep: Callable[[Any], bool] | None = None
+    ) -> Any:
+        """`compute()`'s result for this entry object, made once (`keep`: whether a result is held)."""
+        found = self._memo.get((name, id(entry)))
+        if found is not None and found[0] is entry:
+            return found[1]
+        result = compute()
+        if keep is None or keep(result):
+            if len(self._memo) >= MAX_ENTRIES:
+                self._memo.clear()
+            self._memo[(name, id(entry))] = (entry, result)
+        return result
+
+    def __len__(self) -> int:
+        return len(self._memo)
+
+
+def flatten_entries(config: Any, memo: EntryMemo, prefix: str = "", depth: int = 0) -> dict[str, Any]:
+    """`flatten(config)`, each mapping entry (down to MEMO_DEPTH) flattened once per object."""
+    if depth >= MEMO_DEPTH or not isinstance(config, dict) or not config:
+        return flatten(config, prefix)
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, dict) and value:
+            sub = memo.get(
+                ("flat", path),
+                value,
+                lambda value=value, path=path: flatten_entries(value, memo, path, depth + 1),
+                keep=lambda sub: len(sub) <= MAX_PATHS,
+            )
+            flat.update(sub)
+        else:
+            flat[path] = value
+    return flat
+
+
+def compact_text(config: Any, memo: EntryMemo | None, ensure_ascii: bool = True, depth: int = 0) -> str:
+    """`json.dumps(config, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=...)`, the
+    same text, joined from each mapping entry's text (down to MEMO_DEPTH), made once per entry object."""
+    if memo is None or depth >= MEMO_DEPTH or not isinstance(config, dict) or not config:
+        return json.dumps(config, sort_keys=True, separators=_COMPACT, default=str, ensure_ascii=ensure_ascii)
+    parts = []
+    for key in sorted(config, key=_sort_key):
+        if not isinstance(key, str):  # json.dumps sorts and spells other keys its own way
+            return compact_text(config, None, ensure_ascii)
+        value = config[key]
+        if isinstance(value, dict | list) and value:
+            text = memo.get(
+                ("json", ensure_ascii),
+                value,
+                lambda value=value: compact_text(value, memo, ensure_ascii, depth + 1),
+                keep=lambda text: len(text) <= MAX_TEXT,
+            )
+        else:
+            try:
+                text = _scalar_text(type(value), value, ensure_ascii)
+            except TypeError:  # unhashable
+                text = compact_text(value, None, ensure_ascii)
+        parts.append(_name_text(key, ensure_ascii) + text)
+    return "{" + ",".join(parts) + "}"
+
+
+def _sort_key(key: Any) -> Any:
+    return key if isinstance(key, str) else str(key)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _name_text(key: str, ensure_ascii: bool) -> str:
+    return json.dumps(key, ensure_ascii=ensure_ascii) + ":"
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _scalar_text(kind: type, value: Any, ensure_ascii: bool) -> str:  # `kind`: True is not 1
+    return json.dumps(value, separators=_COMPACT, default=str, ensure_ascii=ensure_ascii)

@@ -1,0 +1,62 @@
+"""Redaction and flattening entry by entry, once per entry object: the same results as whole."""
+
+from __future__ import annotations
+
+from karma_pipelines.contracts.config_fields import flatten
+from karma_pipelines.contracts.entry_memo import EntryMemo, flatten_entries
+from karma_pipelines.contracts.redaction import REDACTED, redact, redact_entries
+from karma_pipelines.sources.git.parse import block_cache, parse_config
+
+CONFIGS = [
+    {},
+    {"a": 1},
+    {"db_password": "hunter2hunter2", "image": {"tag": "v1", "token": "x"}, "empty": {}},
+    {"name": "DB_PASSWORD", "value": "s3cret-value"},  # the document itself a name/value pair
+    {"env": [{"name": "API_KEY", "value": "abc"}, {"name": "MODE", "value": "fast"}], "secrets": ["a"]},
+    {"values.yaml": {"image": {"tag": "1.2"}, "replicas": 3}, "values-prod.yaml": {"replicas": 5}},
+    {"x": {"y": {"z": {"w": [1, {"password": "p"}]}}}, "note": "ghp_" + "a1B2" * 9},
+]
+
+
+def test_entry_by_entry_equals_whole():
+    memo = EntryMemo()
+    for config in CONFIGS:
+        for _ in range(2):  # the second time from the memo
+            assert redact_entries(config, memo) == redact(config)
+            assert flatten_entries(config, memo) == flatten(config)
+    assert redact_entries(CONFIGS[2], memo)["db_password"] == REDACTED
+
+
+def _yaml(projects: list[str], descriptions: dict[str, str]) -> bytes:
+    items = [f"- project: {p}\n  description: {descriptions.get(p, 'about ' + p)}\n" for p in projects]
+    return "".join(items).encode()
+
+
+def test_an_unchanged_block_is_worked_on_once():
+    """A big YAML file's next version shares its unchanged blocks (the block cache), so their
+    redacted and flattened copies are the same objects, and a changed block gets new ones."""
+    projects = [f"openstack/p{i:03d}" for i in range(400)]
+    blocks, memo = block_cache(), EntryMemo()
+    v1 = parse_config("gerrit/projects.yaml", _yaml(projects, {}), blocks).doc
+    v2 = parse_config("gerrit/projects.yaml", _yaml(projects, {"openstack/p007": "changed"}), blocks).doc
+    r1, r2 = redact_entries(v1, memo), redact_entries(v2, memo)
+    same, changed = "project:openstack/p001", "project:openstack/p007"
+    assert r1[same] is r2[same] and r1[changed] is not r2[changed]
+    assert r2 == redact(v2) and flatten_entries(r2, memo) == flatten(r2)
+    assert flatten_entries(r2, memo)[f"{changed}.description"] == "changed"
+
+
+def test_entry_texts_join_to_the_whole_text():
+    import json
+
+    from karma_pipelines.contracts.config_fields import compact_json
+    from karma_pipelines.contracts.entry_memo import compact_text
+    from karma_pipelines.sources.git.state import content_key
+
+    memo = EntryMemo()
+    for config in [*CONFIGS, {"ünï": {"ö": "ß"}, "a": [1, {"b": None}], "n": 1.5}, {"f": {"v": {"deep": {}}}}]:
+        for _ in range(2):
+            assert compact_text(config, memo) == compact_json(config)
+            whole = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+            assert compact_text(config, memo, ensure_ascii=False) == whole
+            assert content_key(config, memo) == content_key(config)
