@@ -62,7 +62,8 @@ def build_definitions(
             "karma_source": source or source_from_environment(),
             "mlflow_store": mlflow_store
             or MlflowResource(
-                tracking_uri=current_profile().tracking_uri,
+                # the prod profile's server, else what `make ui` sets for its servers
+                tracking_uri=current_profile().tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", ""),
                 home=os.environ.get("KARMA_HOME", ".karma"),
                 ui_url=os.environ.get(MLFLOW_UI_URL_ENV, ""),  # `make ui` sets it from --mlflow-port
             ),

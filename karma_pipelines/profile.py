@@ -2,8 +2,8 @@
 here and nowhere else.
 
 `KARMA_PROFILE=local` (the default): the Dagster instance on SQLite files under `<home>/dagster`, runs
-in process, MLflow on `<home>/mlflow.db` (or `MLFLOW_TRACKING_URI` when set), LightGBM in process (or on
-Dask when `KARMA_DASK_SCHEDULER` is set).
+in process, MLflow on `<home>/mlflow.db`, LightGBM in process (or on Dask when `KARMA_DASK_SCHEDULER`
+is set).
 
 `KARMA_PROFILE=prod`: the Dagster instance on PostgreSQL (`KARMA_DAGSTER_PG_URL`, written into the
 instance's dagster.yaml as an `env:` reference, never as a value), runs with the multiprocess executor,
@@ -83,10 +83,13 @@ def current_profile(environ: dict[str, str] | None = None) -> Profile:
                 f"{PROFILE_ENV}=prod needs {'; '.join(missing)}: `make run-prod` starts the servers and "
                 "sets them"
             )
+    prod = name == "prod"
+    # Under `local` MLFLOW_TRACKING_URI is not a setting: MLflow's own set_tracking_uri writes it into
+    # the environment, so it would send a later run to whatever store was used last.
     return Profile(
         name=name,
-        dagster_pg_url=settings[DAGSTER_PG_ENV] if name == "prod" else "",
-        tracking_uri=settings[TRACKING_URI_ENV],
+        dagster_pg_url=settings[DAGSTER_PG_ENV] if prod else "",
+        tracking_uri=settings[TRACKING_URI_ENV] if prod else "",
         dask_scheduler=settings[DASK_SCHEDULER_ENV],
     )
 

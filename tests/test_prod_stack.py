@@ -120,7 +120,8 @@ def test_the_champion_in_the_postgres_registry_is_the_version_the_pipeline_promo
     settings, summary, *_ = prod_run
     assert summary["promotion"]["promoted"], summary["promotion"]
     promoted = str(summary["assets"]["rollback_forecaster"]["version"])
-    client = MlflowClient(settings["MLFLOW_TRACKING_URI"])  # over HTTP
+    uri = settings["MLFLOW_TRACKING_URI"]
+    client = MlflowClient(uri, registry_uri=uri)  # over HTTP (not the process's last registry)
     assert str(version_by_alias(client, FORECASTER, CHAMPION).version) == promoted
     assert summary["aliases"][FORECASTER]["champion"] == promoted
     # ... and the server keeps it in PostgreSQL, not in a file of its own.

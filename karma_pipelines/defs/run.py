@@ -79,6 +79,9 @@ def execute_all_multiprocess(
     from karma_pipelines.definitions import source_environment
 
     tags = prepare_run(instance, source)
+    # The step processes fork from a server started by this run, with this environment (so one source
+    # per process: a later run in the same process would reuse that server).
+    saved = {key: os.environ.get(key) for key in source_environment(source)}
     os.environ.update(source_environment(source))
     job = ReconstructableRepository.for_module(
         "karma_pipelines.definitions", "defs", working_directory=os.getcwd()
@@ -93,8 +96,15 @@ def execute_all_multiprocess(
         job_code_origin=code_origin,
         asset_selection=frozenset(asset_selection) if asset_selection else None,
     )
-    with execute_run(job, dagster_run, instance) as result:
-        yield result
+    try:
+        with execute_run(job, dagster_run, instance) as result:
+            yield result
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def prepare_run(instance: dg.DagsterInstance, source: KarmaSourceResource) -> dict[str, str]:
