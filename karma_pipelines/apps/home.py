@@ -10,17 +10,33 @@ import os
 from pathlib import Path
 
 from karma_pipelines.contracts.package_data import instance_settings_file
+from karma_pipelines.profile import DAGSTER_PG_ENV, Profile, current_profile
 
 TELEMETRY_OFF = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
 
 
-def instance_settings() -> str:
-    """The Dagster instance settings the package carries (telemetry off, one run at a time)."""
-    return instance_settings_file().read_text(encoding="utf-8")
+# The prod profile's instance storage: runs, event logs and schedules in PostgreSQL, the URL read from the
+# environment when the instance loads (so no password is written into the file).
+POSTGRES_STORAGE = f"""
+# KARMA_PROFILE=prod: runs, event logs and schedules in PostgreSQL (dagster-postgres).
+storage:
+  postgres:
+    postgres_url:
+      env: {DAGSTER_PG_ENV}
+"""
+
+
+def instance_settings(profile: Profile | None = None) -> str:
+    """The Dagster instance settings the package carries (telemetry off, one run at a time), with
+    PostgreSQL storage under the prod profile."""
+    text = instance_settings_file().read_text(encoding="utf-8")
+    profile = profile or current_profile()
+    return text + POSTGRES_STORAGE if profile.dagster_pg_url else text
 
 
 def ensure_instance(home: str | Path) -> Path:
-    """`<home>/dagster`, created with the package's instance settings when it has no dagster.yaml."""
+    """`<home>/dagster`, created with the package's instance settings (the profile's) when it has no
+    dagster.yaml."""
     dagster_home = Path(home).resolve() / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
     settings = dagster_home / "dagster.yaml"

@@ -50,25 +50,32 @@ def server_commands(home: Path, dagster_port: int, mlflow_port: int) -> dict[str
             "-w",
             str(workspace_file()),  # the code location `run`'s runs belong to (`defs.origin`)
         ],
-        "mlflow": [
-            str(bin_dir / "mlflow"),
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(mlflow_port),
-            "--workers",
-            "1",
-            "--uvicorn-opts",
-            "--no-access-log",
-            "--backend-store-uri",
-            store,
-            "--registry-store-uri",
-            store,
-            "--default-artifact-root",
-            (home / "mlartifacts").as_uri(),
-        ],
+        "mlflow": mlflow_server_command(
+            mlflow_port, store, ["--default-artifact-root", (home / "mlartifacts").as_uri()]
+        ),
     }
+
+
+def mlflow_server_command(port: int, store: str, artifacts: list[str]) -> list[str]:
+    """`mlflow server` on 127.0.0.1:<port> with runs and models in `store` (a database URI) and the
+    `artifacts` options, one worker, without access logs."""
+    return [
+        str(Path(sys.executable).parent / "mlflow"),
+        "server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--uvicorn-opts",
+        "--no-access-log",
+        "--backend-store-uri",
+        store,
+        "--registry-store-uri",
+        store,
+        *artifacts,
+    ]
 
 
 def server_cwds(home: Path) -> dict[str, Path | None]:
@@ -144,9 +151,10 @@ def stop_group(proc: subprocess.Popen, grace: float = 10.0) -> None:
     stop_groups([proc], grace)
 
 
-def read_pid_file(home: Path) -> dict[str, tuple[int, str]]:
-    """{name: (pid, start time)} from `<home>/ui.pid` ('supervisor', 'dagster', 'mlflow'); {} if none."""
-    path = home.resolve() / PID_FILE
+def read_pid_file(home: Path, name: str = PID_FILE) -> dict[str, tuple[int, str]]:
+    """{name: (pid, start time)} from `<home>/ui.pid` ('supervisor', 'dagster', 'mlflow'), or another
+    pid file of the same form (`apps.prod`); {} if none."""
+    path = home.resolve() / name
     try:
         lines = path.read_text().splitlines()
     except FileNotFoundError:
@@ -160,11 +168,17 @@ def read_pid_file(home: Path) -> dict[str, tuple[int, str]]:
 
 def _write_pid_file(home: Path, procs: dict[str, subprocess.Popen]) -> None:
     me = os.getpid()
-    lines = [str(me), f"supervisor {me} {start_time(me)}"]
-    lines += [f"{name} {p.pid} {start_time(p.pid) or '-'}" for name, p in procs.items()]
-    tmp = home / f".{PID_FILE}.{me}"
+    write_pid_file(home / PID_FILE, {"supervisor": me, **{name: p.pid for name, p in procs.items()}})
+
+
+def write_pid_file(path: Path, pids: dict[str, int]) -> None:
+    """The first pid on the first line (`kill $(head -n1 <file>)`), then `name pid starttime` lines
+    (the start time tells a reused pid from ours); replaced atomically."""
+    lines = [str(next(iter(pids.values())))]
+    lines += [f"{name} {pid} {start_time(pid) or '-'}" for name, pid in pids.items()]
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
     tmp.write_text("\n".join(lines) + "\n")
-    tmp.replace(home / PID_FILE)
+    tmp.replace(path)
 
 
 def _running_supervisor(home: Path) -> int | None:
@@ -225,6 +239,25 @@ def leftovers(entries: dict[str, tuple[int, str]]) -> dict[str, list[int]]:
     return {name: pids for name, pids in found.items() if pids}
 
 
+def stop_recorded(
+    entries: dict[str, tuple[int, str]], first: dict[str, signal.Signals], grace: float, label: str
+) -> dict[str, list[int]]:
+    """Stop what is left of the recorded servers' process groups: each one's clean-stop signal
+    (`first`, by name; SIGINT by default), then SIGTERM, then SIGKILL. Returns what is still left."""
+    for step, sig in enumerate((signal.SIGINT, signal.SIGTERM, signal.SIGKILL)):
+        left = leftovers(entries)
+        if not left:
+            break
+        sent = {name: first.get(name, sig) if step == 0 else sig for name in left}
+        print(f"{label}: {', '.join(f'{s.name} to {n}' for n, s in sent.items())}: {left}")
+        for name in left:
+            signal_group(entries[name][0], sent[name])
+        deadline = time.monotonic() + grace
+        while leftovers(entries) and time.monotonic() < deadline:
+            time.sleep(0.2)
+    return leftovers(entries)
+
+
 def stop_ui(home: Path, timeout: float = 60.0, grace: float = 10.0) -> int:
     """`make ui-stop`: SIGTERM the `karma-pipelines ui` of `home`, wait for it, then stop whatever is
     left of both servers' process groups. 0 when nothing of ours is left, else 1."""
@@ -242,17 +275,7 @@ def stop_ui(home: Path, timeout: float = 60.0, grace: float = 10.0) -> int:
         deadline = time.monotonic() + timeout
         while start_time(supervisor) == entries["supervisor"][1] and time.monotonic() < deadline:
             time.sleep(0.2)
-    for step, sig in enumerate((signal.SIGINT, signal.SIGTERM, signal.SIGKILL)):  # supervisor killed or hung
-        left = leftovers(entries)
-        if not left:
-            break
-        sent = {name: FIRST_SIGNAL.get(name, sig) if step == 0 else sig for name in left}
-        print(f"ui-stop: {', '.join(f'{s.name} to {n}' for n, s in sent.items())}: {left}")
-        for name in left:
-            signal_group(entries[name][0], sent[name])
-        deadline = time.monotonic() + grace
-        while leftovers(entries) and time.monotonic() < deadline:
-            time.sleep(0.2)
+    stop_recorded(entries, FIRST_SIGNAL, grace, "ui-stop")  # the supervisor was killed or hung
     if supervisor is not None and start_time(supervisor) == entries["supervisor"][1]:
         print(f"ui-stop: the supervisor (pid {supervisor}) did not stop; killing it")
         with contextlib.suppress(ProcessLookupError):

@@ -9,7 +9,7 @@ from karma_pipelines.records import DEFAULT_HORIZON
 from karma_pipelines.sources.base import Source
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
 from karma_pipelines.sources.open import open_source
-from karma_pipelines.tracking.store import MlflowTarget, mlflow_ui_url
+from karma_pipelines.tracking.store import MlflowTarget, is_server, mlflow_ui_url
 
 
 class KarmaSourceResource(dg.ConfigurableResource):
@@ -43,7 +43,8 @@ class KarmaSourceResource(dg.ConfigurableResource):
 
 
 class MlflowResource(dg.ConfigurableResource):
-    """An MLflow tracking store and model registry (SQLite + artifacts on disk by default). `ui_url` is
+    """An MLflow tracking store and model registry (SQLite + artifacts on disk by default; a tracking
+    server's own artifact root when `tracking_uri` is http(s) and `artifact_root` empty). `ui_url` is
     where links to runs and versions point: empty means `$KARMA_MLFLOW_UI_URL` (which `make ui` sets
     from its MLflow port) or http://127.0.0.1:5000."""
 
@@ -56,7 +57,8 @@ class MlflowResource(dg.ConfigurableResource):
     def target(self) -> MlflowTarget:
         ui_url = self.ui_url or mlflow_ui_url()
         if self.tracking_uri:
-            root = self.artifact_root or (Path(self.home).resolve() / "mlartifacts").as_uri()
+            home_root = (Path(self.home).resolve() / "mlartifacts").as_uri()
+            root = self.artifact_root or ("" if is_server(self.tracking_uri) else home_root)
             return MlflowTarget(self.tracking_uri, root, self.experiment, ui_url)
         local = MlflowTarget.local(Path(self.home), self.experiment)
         return MlflowTarget(local.tracking_uri, local.artifact_root, self.experiment, ui_url)

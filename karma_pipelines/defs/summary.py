@@ -96,7 +96,7 @@ def registry_aliases(home: Path) -> dict[str, dict[str, str | None]]:
     from karma_pipelines.tracking.registry import CHALLENGER, CHAMPION, version_by_alias
     from karma_pipelines.tracking.store import MlflowTarget
 
-    client = MlflowTarget.local(home).client()
+    client = MlflowTarget.for_home(home).client()
     out = {}
     for name in CHECKED_MODELS:
         found = {a: version_by_alias(client, name, a) for a in (CHAMPION, CHALLENGER)}
@@ -228,6 +228,19 @@ def format_summary(summary: dict, home: Path) -> str:
         f"  MLflow run            {model.get('mlflow_run', 'none in this run')}",
         "",
         "Open the UIs:  make ui   (Dagster http://127.0.0.1:3000, MLflow http://127.0.0.1:5000)",
-        f"Stores:        DAGSTER_HOME={home / 'dagster'}  MLflow sqlite:///{home / 'mlflow.db'}",
+        _stores_line(summary, home),
     ]
     return "\n".join(lines)
+
+
+def _stores_line(summary: dict, home: Path) -> str:
+    """Where this run's stores are: the local ones, or the prod profile's servers."""
+    profile = summary.get("profile") or {}
+    local = profile.get("profile", "local") == "local"
+    if local and profile.get("mlflow_tracking_uri", "sqlite") == "sqlite":
+        return f"Stores:        DAGSTER_HOME={home / 'dagster'}  MLflow sqlite:///{home / 'mlflow.db'}"
+    return (
+        f"Stores:        profile {profile['profile']}: Dagster {profile['dagster_storage']} "
+        f"({profile['executor']} executor)  MLflow {profile['mlflow_tracking_uri']}  "
+        f"LightGBM {profile['trainer']}"
+    )

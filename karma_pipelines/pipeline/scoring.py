@@ -103,7 +103,7 @@ def load_scorer(repo: Path, home: Path, layout: str = DEFAULT_LAYOUT) -> CommitS
     from karma_pipelines.tracking.registry import CHAMPION, version_by_alias
     from karma_pipelines.tracking.store import MlflowTarget
 
-    target = MlflowTarget.local(home)
+    target = MlflowTarget.for_home(home)
     version = version_by_alias(target.client(), FORECASTER, CHAMPION)
     if version is None:
         raise ValueError(

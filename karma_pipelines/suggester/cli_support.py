@@ -76,7 +76,7 @@ def champion(home: Path):
     from karma_pipelines.tracking.registry import CHAMPION, version_by_alias
     from karma_pipelines.tracking.store import MlflowTarget
 
-    target = MlflowTarget.local(home)
+    target = MlflowTarget.for_home(home)
     version = version_by_alias(target.client(), SUGGESTER, CHAMPION)
     if version is None:
         raise ValueError(f"no models:/{SUGGESTER}@champion in {home}: run the pipeline first")

@@ -38,6 +38,9 @@ def dagster_ui_url() -> str:
 def quiet_mlflow_logging() -> None:
     """MLflow's and alembic's chatter is not the user's business: its database set-up ("Creating initial
     MLflow database tables"), environment inference and uv detection. Warnings of our own stay."""
+    # With a tracking server MLflow writes "View run ... at: <url>" to stdout, where `run --json` writes
+    # its one document; the links are in the summary and the Dagster metadata.
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     if os.environ.get("MLFLOW_LOGGING_LEVEL"):  # asked for explicitly: left as asked
         return
     for name in ("mlflow", "alembic"):
@@ -45,6 +48,11 @@ def quiet_mlflow_logging() -> None:
     # The model's environment is given (`lightgbm_runs.pip_requirements`), so MLflow's only remaining
     # remark is that pip is not installed (a uv environment): not actionable.
     logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
+
+
+def is_server(tracking_uri: str) -> bool:
+    """A tracking server (over HTTP), not a database or folder this process opens itself."""
+    return tracking_uri.startswith(("http://", "https://"))
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,18 @@ class MlflowTarget:
             experiment=experiment,
         )
 
+    @classmethod
+    def for_home(cls, home: Path = DEFAULT_HOME, experiment: str = "karma-pipelines") -> MlflowTarget:
+        """The profile's MLflow (`karma_pipelines.profile`): its tracking server when it names one (a
+        server keeps the artifacts where its own configuration says), else `local(home)`."""
+        from karma_pipelines.profile import current_profile
+
+        uri = current_profile().tracking_uri
+        if not uri:
+            return cls.local(home, experiment)
+        root = "" if is_server(uri) else (Path(home).resolve() / "mlartifacts").as_uri()
+        return cls(tracking_uri=uri, artifact_root=root, experiment=experiment)
+
     def activate(self) -> str:
         """Point this process's MLflow at the target; create the experiment once (tagged as classic
         model development, with a description). Returns its id."""
@@ -76,7 +96,7 @@ class MlflowTarget:
         if found is None:
             experiment_id = client.create_experiment(
                 self.experiment,
-                artifact_location=self.artifact_root,
+                artifact_location=self.artifact_root or None,  # None: the server's artifact root
                 tags={EXPERIMENT_KIND_TAG: EXPERIMENT_KIND, "mlflow.note.content": EXPERIMENT_DESCRIPTION},
             )
         else:

@@ -8,6 +8,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from karma_pipelines.profile import current_profile
+from karma_pipelines.training.dask_trainer import fit_on_dask
 from karma_pipelines.training.metrics import evaluate
 from karma_pipelines.training.spec import ModelSpec
 from karma_pipelines.training.split import TimeSplit, time_split, validation_tail
@@ -58,13 +60,18 @@ def _dataset(frame: pd.DataFrame, spec: ModelSpec, reference: lgb.Dataset | None
 
 
 def train_forecaster(
-    features: pd.DataFrame, spec: ModelSpec, horizon: pd.Timedelta, split_at: pd.Timestamp | None = None
+    features: pd.DataFrame,
+    spec: ModelSpec,
+    horizon: pd.Timedelta,
+    split_at: pd.Timestamp | None = None,
+    dask_scheduler: str | None = None,
 ) -> ForecasterRun:
     """Fit on the past with LightGBM's own early stopping on the latest training slice; test on the future.
 
     The gap between training and test is the label horizon the features were labelled with, so no
     training label can see into the test period. Raises ValueError when either side of the split
     lacks a rollback or a deploy that was not rolled back (nothing to learn or judge from).
+    `dask_scheduler`: see `fit_with_selection`.
     """
     population = model_population(features, spec)
     split = time_split(population, TIME, spec.test_fraction, horizon, split_at)
@@ -78,7 +85,7 @@ def train_forecaster(
                 "history or another --split-date"
             )
     fit, valid = validation_tail(split.train, TIME, spec.validation_fraction)
-    booster, chosen = fit_with_selection(fit, valid, spec)
+    booster, chosen = fit_with_selection(fit, valid, spec, dask_scheduler)
     scores = predict(booster, split.test, spec)
     predictions = split.test[["deploy_id", TIME, "component"]].assign(
         label=labels(split.test, spec), score=scores
@@ -105,28 +112,49 @@ def train_forecaster(
 LOWER_IS_BETTER = {"binary_logloss", "binary_error", "cross_entropy"}
 
 
-def fit_with_selection(fit: pd.DataFrame, valid: pd.DataFrame, spec: ModelSpec) -> tuple[lgb.Booster, dict]:
+def fit_with_selection(
+    fit: pd.DataFrame, valid: pd.DataFrame, spec: ModelSpec, dask_scheduler: str | None = None
+) -> tuple[lgb.Booster, dict]:
     """Train the spec's parameters and each candidate override with LightGBM's early stopping on
-    `valid`; keep the one with the best validation score (`selection_metric`)."""
+    `valid`; keep the one with the best validation score (`selection_metric`). In this process, or on
+    the Dask cluster at `dask_scheduler` (default: the profile's `KARMA_DASK_SCHEDULER`, see
+    `karma_pipelines.profile`)."""
+    if dask_scheduler is None:
+        dask_scheduler = current_profile().dask_scheduler
+    monotone = {"monotone_constraints": spec.monotone_constraints()} if spec.monotone else {}
+    overrides = [{}, *spec.candidates]
+    param_sets = [{**spec.params, **monotone, **override} for override in overrides]
+    if dask_scheduler:
+        boosters = fit_on_dask(dask_scheduler, fit, valid, spec, param_sets, [_early_stopping(spec)])
+    else:
+        boosters = _fit_in_process(fit, valid, spec, param_sets)
+    sign = 1.0 if spec.selection_metric in LOWER_IS_BETTER else -1.0
+    scores = [sign * b.best_score["validation"][spec.selection_metric] for b in boosters]
+    best = int(np.argmin(scores))  # the first of equals, as before: the spec's own parameters
+    return boosters[best], overrides[best]
+
+
+def _fit_in_process(
+    fit: pd.DataFrame, valid: pd.DataFrame, spec: ModelSpec, param_sets: list[dict]
+) -> list[lgb.Booster]:
     train_set = _dataset(fit, spec)
     valid_set = _dataset(valid, spec, reference=train_set)
-    best: tuple[float, lgb.Booster, dict] | None = None
-    sign = 1.0 if spec.selection_metric in LOWER_IS_BETTER else -1.0
-    monotone = {"monotone_constraints": spec.monotone_constraints()} if spec.monotone else {}
-    for override in [{}, *spec.candidates]:
-        params = {**spec.params, **monotone, **override}
-        booster = lgb.train(
+    return [
+        lgb.train(
             params,
             train_set,
             num_boost_round=spec.num_boost_round,
             valid_sets=[valid_set],
             valid_names=["validation"],
-            callbacks=[lgb.early_stopping(spec.early_stopping_rounds, first_metric_only=True, verbose=False)],
+            callbacks=[_early_stopping(spec)],
         )
-        score = sign * booster.best_score["validation"][spec.selection_metric]
-        if best is None or score < best[0]:
-            best = (score, booster, override)
-    return best[1], best[2]
+        for params in param_sets
+    ]
+
+
+def _early_stopping(spec: ModelSpec):
+    """LightGBM's early stopping on the first metric (the spec's `metric` order)."""
+    return lgb.early_stopping(spec.early_stopping_rounds, first_metric_only=True, verbose=False)
 
 
 def predict(booster: lgb.Booster, frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
