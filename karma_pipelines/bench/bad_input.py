@@ -1,7 +1,7 @@
 """Bad input at scale: peak memory where a budget must hold (`make bench` section `bad_input`, or
 `python -m karma_pipelines.bench.bad_input`).
 
-Each case runs in a fresh process, so that its peak resident set is its own: a config of 10,000 leaf
+Each case runs in a fresh process, so that its peak resident set is its own: a config of 40,000 leaf
 fields (twice `MAX_FIELDS`) through the Git source and through the event log, the largest config
 allowed (`MAX_FIELDS` fields) through `suggest --configs`, and a YAML alias bomb (a few hundred bytes
 expanding to 9**9 values) through `suggest --configs` and through the Git parser. Printed per case:
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from karma_pipelines.bench.common import peak_rss_mib
 
-WIDE_FIELDS = 10_000
+WIDE_FIELDS = 40_000  # twice MAX_FIELDS
 DAY = "2026-05-01"
 
 
