@@ -60,23 +60,16 @@ class BlockCache:
         if len(self._blocks) > MAX_BLOCKS:
             self._blocks.clear()
         values, nodes = [], 1  # the top-level list or mapping itself
-        definer: dict[str, int] = {}  # anchor name -> the last block before that defines it
-        aliases: list[set[str]] = []  # per block: the anchor names it uses
-        for i, block in enumerate(blocks):
-            used, defined = self._names(block)
-            aliases.append(used)
-            needed = self._needed(used, definer, aliases) if used else ()
-            context = "".join(blocks[j] for j in sorted(needed)) if needed else ""
+        for block, before, context in self._with_contexts(blocks):
             if len(context) > MAX_CONTEXT:
                 return None
             key = (context, block)
             found = self._blocks.get(key)
             if found is None and few and len(block) >= MIN_BYTES:
-                found = self._nested(
-                    context, len(needed), block, max_nodes
-                )  # not kept: it is the part that changes
+                # not kept whole: it is the part that changes (its entries are kept)
+                found = self._nested(context, before, block, max_nodes)
             if found is None:
-                found = self._parse(context, len(needed), block, is_list, max_nodes)
+                found = self._parse(context, before, block, is_list, max_nodes)
                 if found is None:
                     return None
                 self._blocks[key] = found
@@ -85,14 +78,25 @@ class BlockCache:
             if nodes > max_nodes:
                 return None
             values.append(value)
-            for name in defined:
-                definer[name] = i
         if is_list:
             return values
         doc: dict[str, Any] = {}
         for value in values:
             doc.update(value)
         return doc
+
+    def _with_contexts(self, blocks: list[str]):
+        """Each block with the blocks before it that define the anchors it uses (the last definition
+        before it, and what those blocks' own aliases need): (block, how many, their text in order)."""
+        definer: dict[str, int] = {}  # anchor name -> the last block so far that defines it
+        aliases: list[frozenset[str]] = []  # per block: the anchor names it uses
+        for i, block in enumerate(blocks):
+            used, defined = self._names(block)
+            aliases.append(used)
+            needed = self._needed(used, definer, aliases) if used else ()
+            yield block, len(needed), "".join(blocks[j] for j in sorted(needed)) if needed else ""
+            for name in defined:
+                definer[name] = i
 
     def _names(self, block: str) -> tuple[frozenset[str], tuple[str, ...]]:
         """(the anchor names a block's aliases use, the anchors it defines in order), once per text."""
@@ -104,7 +108,7 @@ class BlockCache:
         return found
 
     @staticmethod
-    def _needed(used: set[str], definer: dict[str, int], aliases: list[set[str]]) -> set[int]:
+    def _needed(used: frozenset[str], definer: dict[str, int], aliases: list[frozenset[str]]) -> set[int]:
         """The blocks that define the anchors `used` names, and those their own aliases need."""
         needed: set[int] = set()
         todo = [definer[name] for name in used if name in definer]
@@ -148,13 +152,7 @@ class BlockCache:
         is_list, entries = split
         value: Any = [] if is_list else {}
         nodes, name = 1, None
-        definer: dict[str, int] = {}
-        aliases: list[frozenset[str]] = []
-        for j, entry in enumerate(entries):
-            used, defined = self._names(entry)
-            aliases.append(used)
-            needed = self._needed(used, definer, aliases) if used else ()
-            inner_context = "".join(entries[k] for k in sorted(needed)) if needed else ""
+        for entry, inner_before, inner_context in self._with_contexts(entries):
             if len(inner_context) > MAX_CONTEXT:
                 return None
             key = (context, header, inner_context, entry)
@@ -170,15 +168,13 @@ class BlockCache:
             nodes += count
             if nodes > max_nodes or not isinstance(inner, list if is_list else dict):
                 return None
-            if len(inner) != len(needed) + 1:
+            if len(inner) != inner_before + 1:
                 return None  # not one entry more than its context (a duplicate key)
             if is_list:
                 value.append(inner[-1])
             else:
                 last = next(reversed(inner))
                 value[last] = inner[last]
-            for anchor in defined:
-                definer[anchor] = j
         return {name: value}, nodes
 
 
