@@ -12,7 +12,7 @@ from karma_pipelines.features.leakage import point_in_time_violations
 from karma_pipelines.pipeline.tables import load_tables
 from karma_pipelines.sources.git.source import GitSource
 from karma_pipelines.training.baselines import parrot_scores, recent_reverts_scores
-from karma_pipelines.training.uncertainty import bootstrap_ci, commit_view
+from karma_pipelines.training.uncertainty import bootstrap_ci, commit_view, resampled_metrics
 from tests.factories import T0, history
 
 IMAGE_LAYOUT = "charts/app-config/{component_type}/{env}/{nickname}"
@@ -205,6 +205,32 @@ def test_bootstrap_intervals_hold_the_estimate():
     for low, high in ci.values():
         assert 0 <= low < high <= 1
     assert ci["capture_at_10"][0] > 0.1  # far better than random's 0.1
+
+
+@pytest.mark.parametrize("decimals", [1, 6])  # many tied scores, or almost none
+def test_resampled_metrics_equal_sklearn_and_capture_on_the_resampled_rows(decimals):
+    from sklearn.metrics import average_precision_score
+
+    from karma_pipelines.training.metrics import capture_at
+
+    rng = np.random.default_rng(decimals)
+    checked = 0
+    for _ in range(40):
+        n = int(rng.integers(2, 300))
+        y = (rng.random(n) < rng.choice([0.03, 0.3, 0.7])).astype(int)
+        s = np.round(rng.random(n), decimals)
+        picks = [rng.integers(0, n, n) for _ in range(4)]
+        got = resampled_metrics(y, s, np.array([np.bincount(p, minlength=n) for p in picks]))
+        for i, pick in enumerate(picks):
+            yb, sb = y[pick], s[pick]
+            if yb.min() == yb.max():
+                assert np.isnan(got[:, i]).all()
+                continue
+            assert got[1, i] == pytest.approx(average_precision_score(yb, sb), abs=1e-12)
+            if len(np.unique(s)) == n:  # ties between rows are broken by row order, not draw order
+                assert got[0, i] == pytest.approx(capture_at(yb, sb, 10), abs=1e-12)
+            checked += 1
+    assert checked > 100
 
 
 def test_a_merged_github_revert_branch_undoes_the_pull_request_it_names():

@@ -140,3 +140,29 @@ def test_a_big_entry_of_few_is_split_at_its_own_level():
 def test_big_entries_give_the_whole_parse_document_or_are_parsed_whole(text):
     assert len(text) > 16 << 10
     _both("values.yaml", text.encode(), block_cache())
+
+
+def test_an_anchor_defined_again_is_the_latest_definition_whole_or_in_blocks():
+    """govuk-helm-charts' `values-integration.yaml` defines `&max-upload-size` in two apps; Helm (Go's
+    YAML, and YAML 1.2) reads an alias as the latest node with that anchor, so the file is a config."""
+    apps = "".join(
+        f"  - name: app-{i}\n    body: {f'&size {i}M' if i in (3, 900) else '*size' if i > 3 else 'x'}\n"
+        for i in range(1500)
+    )
+    text = (HEAD + "apps:\n" + apps + "tail: 1\n").encode()
+    cache = block_cache()
+    for blocks in (None, cache, cache):  # whole, then split (its blocks parsed), then from the cache
+        doc = parse_config("values-integration.yaml", text, blocks).doc
+        assert [doc["apps"][i]["body"] for i in (2, 3, 4, 899, 900, 901)] == [
+            "x",
+            "3M",
+            "3M",
+            "3M",
+            "900M",
+            "900M",
+        ]
+    small = parse_config("a.yaml", b"a: &x 1\nb: *x\nc: &x [2]\nd: *x\n").doc
+    assert small == {"a": 1, "b": 1, "c": [2], "d": [2]}
+    assert parse_config("a.yaml", b"a: *x\nb: &x 1\n").reason.startswith(
+        "parse_error(a.yaml): found undefined alias"
+    )

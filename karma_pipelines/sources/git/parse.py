@@ -41,8 +41,31 @@ from karma_pipelines.sources.git.yaml_blocks import BlockCache
 
 try:  # libyaml's parser is about 10x faster than the pure-Python one
     _YamlLoader: type = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
+    from yaml.cyaml import CParser as _Events
+except (AttributeError, ImportError):  # pragma: no cover - PyYAML built without libyaml
     _YamlLoader = yaml.SafeLoader
+    _Events = yaml.SafeLoader  # its reader, scanner and parser (its composer is overridden below)
+
+
+class _RedefiningLoader(
+    yaml.composer.Composer, _Events, yaml.constructor.SafeConstructor, yaml.resolver.Resolver
+):
+    """The safe loader, except that an anchor may be defined again: an alias names the latest node
+    with its anchor (YAML 1.2, and the Go parser Helm and Argo CD read values with; govuk-helm-charts'
+    `values-integration.yaml` defines `&max-upload-size` twice). libyaml's events, PyYAML's composer."""
+
+    def __init__(self, stream) -> None:
+        _Events.__init__(self, stream)
+        yaml.composer.Composer.__init__(self)
+        yaml.constructor.SafeConstructor.__init__(self)
+        yaml.resolver.Resolver.__init__(self)
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if not isinstance(event, yaml.AliasEvent) and event.anchor is not None:
+            self.anchors.pop(event.anchor, None)
+        return super().compose_node(parent, index)
+
 
 BINARY_PROBE = 8000  # git's own heuristic: a NUL byte in the first 8000 bytes means binary
 SYMLINK_MODE = "120000"
@@ -86,7 +109,7 @@ def parse_blob(
 
 def block_cache() -> BlockCache:
     """A cache of parsed top-level YAML blocks, for the versions of the files of one history."""
-    return BlockCache(_YamlLoader, _string_keys)
+    return BlockCache(_YamlLoader, _string_keys, _RedefiningLoader)
 
 
 def read_config_file(file: Path, path: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Parsed:
@@ -154,14 +177,10 @@ def _yaml(text: str, blocks: BlockCache | None = None) -> Any:
     doc = blocks.load(text, MAX_NODES) if blocks is not None else None
     if doc is not None:
         return doc
-    docs = []
-    for n, d in enumerate(yaml.load_all(text, Loader=_YamlLoader), 1):  # lazily: stops at the limit
-        if n > MAX_DOCUMENTS:
-            raise ValueError(
-                f"more than {MAX_DOCUMENTS} YAML documents (a config file is one document, or a few)"
-            )
-        if d is not None:
-            docs.append(d)
+    try:
+        docs = _documents(text, _YamlLoader)
+    except yaml.composer.ComposerError:  # an anchor defined again (or an undefined alias: said again)
+        docs = _documents(text, _RedefiningLoader)
     if not docs:
         return {}
     if len(docs) == 1:
@@ -171,6 +190,18 @@ def _yaml(text: str, blocks: BlockCache | None = None) -> Any:
         raise ValueError(f"document {bad[0]} is {_kind(docs[bad[0]])}, expected a mapping")
     budget = [MAX_NODES]
     return {f"doc{i}": _string_keys(d, budget) for i, d in enumerate(docs)}
+
+
+def _documents(text: str, loader: type) -> list:
+    docs = []
+    for n, d in enumerate(yaml.load_all(text, Loader=loader), 1):  # lazily: stops at the limit
+        if n > MAX_DOCUMENTS:
+            raise ValueError(
+                f"more than {MAX_DOCUMENTS} YAML documents (a config file is one document, or a few)"
+            )
+        if d is not None:
+            docs.append(d)
+    return docs
 
 
 def _named_items(items: list) -> dict | None:
