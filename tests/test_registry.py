@@ -1,14 +1,17 @@
 """MLflow tracking and the registry gate, on a real SQLite store in tmp_path."""
 
+import json
 from pathlib import Path
 
 import mlflow
 import pandas as pd
 import pytest
+from mlflow.types.utils import _infer_schema
 
 from karma_pipelines.pipeline.forecaster import evaluate_forecaster
 from karma_pipelines.sources.base import World
 from karma_pipelines.tracking.forecaster import track_forecaster
+from karma_pipelines.tracking.lightgbm_runs import pandas_dataset
 from karma_pipelines.tracking.registry import (
     CHALLENGER,
     CHAMPION,
@@ -101,5 +104,16 @@ def test_logged_model_has_signature_example_and_datasets(target):
     assert info.saved_input_example_info is not None
     inputs = target.client().get_run(tracked.registered.run_id).inputs.dataset_inputs
     assert {i.tags[0].value for i in inputs} == {"training", "test"}
+    # the logged schema names every column, and which have a missing value, as MLflow's own inference
+    # says for the same frame
+    test_rows = run.split.test
+    logged = {i.tags[0].value: i.dataset for i in inputs}["test"]
+    columns = {c["name"]: c for c in json.loads(logged.schema)["mlflow_colspec"]}
+    assert list(columns)[1:] == [*spec.features, spec.target]
+    for name in spec.features:
+        assert columns[name]["required"] == (not test_rows[name].isna().any())
+    small = test_rows[["deploy_id", *spec.features]].head(300).copy()
+    small.iloc[7, 2] = None  # a missing value: that column is not required
+    assert pandas_dataset(small, "tests", "t", None).schema == _infer_schema(small)
     loaded = mlflow.pyfunc.load_model(f"models:/{spec.registered_model_name}@{CHAMPION}")
     assert len(loaded.predict(run.split.test[spec.features].head(3))) == 3

@@ -70,8 +70,10 @@ def _ui(args: argparse.Namespace) -> int:
     return serve(Path(args.home), args.dagster_port, args.mlflow_port)
 
 
-def _read_tables(source, horizon, progress):
-    """`load_tables`, with a bar over the batches (event-log day files) and a line per stage."""
+def _read_tables(source, horizon, progress, meanwhile=None):
+    """`load_tables`, with a bar over the batches (event-log day files) and a line per stage;
+    `meanwhile`: what to do while the source's raw tables are read (in a worker: `overlap.py`)."""
+    from karma_pipelines.apps.overlap import read_while
     from karma_pipelines.pipeline.tables import validated_tables
 
     with progress.stage("reading the source"):
@@ -81,7 +83,10 @@ def _read_tables(source, horizon, progress):
         chunks = [keys[i : i + 10] for i in range(0, len(keys), 10)]
         for chunk in progress.track(chunks, f"reading {len(keys):,} batch(es)", total=len(chunks)):
             batches.update(source.read_batches(chunk))
-        raw = source.raw_tables(batches, horizon)
+        if meanwhile is None:
+            raw = source.raw_tables(batches, horizon)
+        else:
+            raw = read_while(source, batches, horizon, meanwhile)
     if len(raw.events):
         progress.note(f"read {len(raw.events):,} event lines from {len(keys):,} file(s)")
     else:
@@ -109,26 +114,32 @@ def _coverage(source, command: str) -> dict | None:
 
 def _backtest(args: argparse.Namespace) -> int:
     from karma_pipelines.apps.progress import Progress
+    from karma_pipelines.records.labels import parse_horizon
+    from karma_pipelines.sources.open import open_source
 
     progress = Progress()
-    with progress.stage("loading LightGBM, Great Expectations and MLflow"):
-        from karma_pipelines.pipeline.backtest import (
-            format_report,
-            parse_horizon,
-            predictions_table,
-            report,
-            run_backtest,
-        )
-        from karma_pipelines.sources.open import open_source
-        from karma_pipelines.tracking.forecaster import track_forecaster
-        from karma_pipelines.tracking.store import MlflowTarget
-
     horizon = parse_horizon(args.horizon)
     if args.repo:
         source = open_source("git", args.repo, args.layout, args.ref)
     else:
         source = open_source("events", args.events)
-    tables = _read_tables(source, horizon, progress)
+
+    def load_libraries() -> None:  # while the source is read: the modules, GX and the MLflow store
+        import importlib
+
+        for module in ("karma_pipelines.pipeline.backtest", "karma_pipelines.tracking.forecaster"):
+            importlib.import_module(module)
+        from karma_pipelines.tracking.store import MlflowTarget
+        from karma_pipelines.validation.gx_runner import import_gx
+
+        import_gx()
+        MlflowTarget.local(Path(args.home), experiment=BACKTEST_EXPERIMENT).activate()
+
+    tables = _read_tables(source, horizon, progress, meanwhile=load_libraries)
+    from karma_pipelines.pipeline.backtest import format_report, predictions_table, report, run_backtest
+    from karma_pipelines.tracking.forecaster import track_forecaster
+    from karma_pipelines.tracking.store import MlflowTarget
+
     coverage = _coverage(source, "backtest")
     evaluation = run_backtest(tables, args.split_date, progress=progress)
     result = report(tables, evaluation)

@@ -101,9 +101,9 @@ def rolling_summary(rolling: pd.DataFrame | None) -> dict:
 
 def bench_repository(repo: Path, entry: dict, spec: dict) -> dict:
     from karma_pipelines.features import build_rollback_features
-    from karma_pipelines.pipeline.backtest import parse_horizon
     from karma_pipelines.pipeline.forecaster import evaluate_forecaster
     from karma_pipelines.pipeline.tables import load_tables
+    from karma_pipelines.records.labels import parse_horizon
     from karma_pipelines.sources.git.log import resolve_ref
     from karma_pipelines.sources.open import open_source
     from karma_pipelines.training.rolling_origin import rolling_origin

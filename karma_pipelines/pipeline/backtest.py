@@ -3,7 +3,6 @@ model trained on the past and judged on the future. The engine behind `karma-pip
 
 from __future__ import annotations
 
-import re
 from contextlib import nullcontext
 
 import pandas as pd
@@ -12,17 +11,6 @@ from karma_pipelines.features import LABEL_COLUMNS, build_rollback_features
 from karma_pipelines.pipeline.forecaster import BASELINES, ForecasterEvaluation, evaluate_forecaster, pick
 from karma_pipelines.pipeline.tables import SourceTables, counts
 from karma_pipelines.training.spec import ModelSpec, load_spec
-
-_DURATION = re.compile(r"^(?P<n>\d+(\.\d+)?)\s*(?P<unit>[hdw])$")
-
-
-def parse_horizon(text: str) -> pd.Timedelta:
-    """`7d`, `36h`, `2w` → a Timedelta; anything else is a ValueError naming the value."""
-    match = _DURATION.match(text.strip())
-    if not match or float(match["n"]) <= 0:
-        raise ValueError(f"--horizon {text!r}: expected a positive number and a unit h, d or w (e.g. 7d)")
-    hours = {"h": 1, "d": 24, "w": 168}[match["unit"]] * float(match["n"])
-    return pd.Timedelta(hours=hours)
 
 
 def parse_split_date(text: str | None) -> pd.Timestamp | None:

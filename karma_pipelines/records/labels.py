@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 
 DEFAULT_HORIZON = pd.Timedelta(days=7)
@@ -42,3 +44,15 @@ def apply_rollback_labels(
     out["rolled_back_at"] = rolled_back_at.astype("datetime64[ns, UTC]")
     out["rollback_delay_hours"] = (delay.dt.total_seconds() / 3600.0).astype("float64")
     return out
+
+
+_DURATION = re.compile(r"^(?P<n>\d+(\.\d+)?)\s*(?P<unit>[hdw])$")
+
+
+def parse_horizon(text: str) -> pd.Timedelta:
+    """`7d`, `36h`, `2w` → a Timedelta; anything else is a ValueError naming the value."""
+    match = _DURATION.match(text.strip())
+    if not match or float(match["n"]) <= 0:
+        raise ValueError(f"--horizon {text!r}: expected a positive number and a unit h, d or w (e.g. 7d)")
+    hours = {"h": 1, "d": 24, "w": 168}[match["unit"]] * float(match["n"])
+    return pd.Timedelta(hours=hours)

@@ -17,8 +17,11 @@ import mlflow.lightgbm
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from mlflow.data.digest_utils import get_normalized_md5_digest
+from mlflow.data.pandas_dataset import PandasDataset
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
+from mlflow.types import ColSpec, Schema
 
 from karma_pipelines.tracking.lineage import FINGERPRINT_TAG, SOURCE_TAG, fingerprint, source_key
 from karma_pipelines.tracking.liveness import RUNNER_TAG, runner_token
@@ -29,6 +32,28 @@ from karma_pipelines.tracking.registry import (
 )
 from karma_pipelines.tracking.store import MlflowTarget
 from karma_pipelines.training.spec import ModelSpec
+
+SCHEMA_SAMPLE = 1000  # rows the column types are inferred from (whether one is missing: from all)
+
+
+def pandas_dataset(frame: pd.DataFrame, source: str, name: str, targets: str | None) -> PandasDataset:
+    """`mlflow.data.from_pandas`, with its digest and schema made from the frame's columns at once:
+    MLflow's own calls a Python function per value for both (16 s for 100k rows x 50 columns). The
+    digest hashes every row (`pandas.util.hash_pandas_object`, MLflow's normalisation); the types are
+    inferred by MLflow from a sample, `required` (no value missing) from every row."""
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    digest = get_normalized_md5_digest([hashed, np.int64(len(frame))])
+    dataset = mlflow.data.from_pandas(frame, source=source, name=name, targets=targets, digest=digest)
+    sampled = infer_signature(frame.head(SCHEMA_SAMPLE)).inputs
+    missing = frame.isna().any()
+    schema = Schema(
+        [
+            ColSpec(type=col.type, name=col.name, required=not bool(missing[col.name]))
+            for col in sampled.inputs
+        ]
+    )
+    dataset.__dict__["schema"] = schema  # PandasDataset.schema is a cached_property: this is its value
+    return dataset
 
 
 @dataclass(frozen=True)
@@ -154,7 +179,7 @@ def log_and_register(
         mlflow.log_params({**spec.log_params(), **(extra_params or {}), "best_iteration": str(best)})
         datasets = {}
         for context, frame in (("training", train_frame), ("test", test_frame)):
-            datasets[context] = mlflow.data.from_pandas(
+            datasets[context] = pandas_dataset(
                 frame[[id_column, *spec.features, spec.target]].astype({spec.target: "int64"})
                 if spec.target in frame
                 else frame,

@@ -37,7 +37,8 @@ class ExpectationResult:
     rows: np.ndarray  # positions (0-based) of the failing rows in the validated frame
 
 
-def _gx():
+def import_gx():
+    """Great Expectations, imported (once: its import takes seconds), with its logger at WARNING."""
     logger = logging.getLogger("great_expectations")
     if logger.level == logging.NOTSET:
         logger.setLevel(logging.WARNING)
@@ -72,7 +73,7 @@ def run_suite(
 ) -> list[ExpectationResult]:
     """Validate the suite's columns of `frame` with GX; one result per expectation, in suite order.
     With `docs_path`, the validation's Data Docs page (GX's own renderer) is written there."""
-    gx = _gx()
+    gx = import_gx()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     data = frame[suite.columns].reset_index(drop=True)
