@@ -61,3 +61,31 @@ def test_entry_texts_join_to_the_whole_text():
             whole = json.dumps(config, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
             assert compact_text(config, memo, ensure_ascii=False) == whole
             assert content_key(config, memo) == content_key(config)
+
+
+def test_the_items_of_a_big_list_are_worked_on_once():
+    """govuk's `values-<env>.yaml`: a few top-level keys, one of them a list of a hundred apps (split
+    at its own level by the block cache). Each app's redacted copy and JSON text are made once; the
+    results are those of the whole document."""
+    import json
+
+    from karma_pipelines.contracts.entry_memo import compact_text
+
+    def values(changed: int) -> bytes:
+        apps = "".join(
+            f"  - name: app-{i}\n    env:\n      - name: API_TOKEN\n        value: t{i}\n"
+            f"    secrets: [a, b]\n    replicas: {9 if i == changed else 2}\n"
+            for i in range(600)
+        )
+        return ("# apps\nglobal: {x: 1}\ngovukApplications:\n" + apps + "tail: 1\n").encode()
+
+    blocks, memo = block_cache(), EntryMemo()
+    v1, v2 = (parse_config("values-production.yaml", values(c), blocks).doc for c in (5, 7))
+    r1, r2 = redact_entries(v1, memo), redact_entries(v2, memo)
+    assert r1 == redact(v1) and r2 == redact(v2)
+    apps1, apps2 = r1["govukApplications"], r2["govukApplications"]
+    assert apps1[3] is apps2[3] and apps1[5] is not apps2[5] and apps1[7] is not apps2[7]
+    assert apps2[0]["env"][0]["value"] == REDACTED and apps2[0]["secrets"] == REDACTED
+    for doc in (r1, r2, {"top": r2, "other": [r1]}):
+        whole = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert compact_text(doc, memo, ensure_ascii=False) == whole

@@ -20,7 +20,9 @@ MAX_ENTRIES = 400_000  # entries held; the memo starts again empty past this
 MAX_PATHS = 5_000  # a flattened entry with more paths is not kept (a whole file that changed)
 MAX_TEXT = 64 << 10  # an entry's JSON text longer than this is not kept
 _COMPACT = (",", ":")
-MEMO_DEPTH = 2  # entries of the config and of its entries (a config keyed by file: the files' entries)
+# Levels of entries memoised: the config's, its entries' (a config keyed by file: the files' entries)
+# and theirs (the items of a file's top-level list, such as govuk's `govukApplications`).
+MEMO_DEPTH = 3
 
 
 class EntryMemo:
@@ -69,28 +71,32 @@ def flatten_entries(config: Any, memo: EntryMemo, prefix: str = "", depth: int =
 
 def compact_text(config: Any, memo: EntryMemo | None, ensure_ascii: bool = True, depth: int = 0) -> str:
     """`json.dumps(config, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=...)`, the
-    same text, joined from each mapping entry's text (down to MEMO_DEPTH), made once per entry object."""
-    if memo is None or depth >= MEMO_DEPTH or not isinstance(config, dict) or not config:
+    same text, joined from each entry's text (a mapping's values and a list's items, down to
+    MEMO_DEPTH), made once per entry object."""
+    if memo is None or depth >= MEMO_DEPTH or not isinstance(config, dict | list) or not config:
         return json.dumps(config, sort_keys=True, separators=_COMPACT, default=str, ensure_ascii=ensure_ascii)
+    if isinstance(config, list):
+        return "[" + ",".join(_entry_text(v, memo, ensure_ascii, depth) for v in config) + "]"
     parts = []
     for key in sorted(config, key=_sort_key):
         if not isinstance(key, str):  # json.dumps sorts and spells other keys its own way
             return compact_text(config, None, ensure_ascii)
-        value = config[key]
-        if isinstance(value, dict | list) and value:
-            text = memo.get(
-                ("json", ensure_ascii),
-                value,
-                lambda value=value: compact_text(value, memo, ensure_ascii, depth + 1),
-                keep=lambda text: len(text) <= MAX_TEXT,
-            )
-        else:
-            try:
-                text = _scalar_text(type(value), value, ensure_ascii)
-            except TypeError:  # unhashable
-                text = compact_text(value, None, ensure_ascii)
-        parts.append(_name_text(key, ensure_ascii) + text)
+        parts.append(_name_text(key, ensure_ascii) + _entry_text(config[key], memo, ensure_ascii, depth))
     return "{" + ",".join(parts) + "}"
+
+
+def _entry_text(value: Any, memo: EntryMemo, ensure_ascii: bool, depth: int) -> str:
+    if isinstance(value, dict | list) and value:
+        return memo.get(
+            ("json", ensure_ascii),
+            value,
+            lambda: compact_text(value, memo, ensure_ascii, depth + 1),
+            keep=lambda text: len(text) <= MAX_TEXT,
+        )
+    try:
+        return _scalar_text(type(value), value, ensure_ascii)
+    except TypeError:  # unhashable
+        return compact_text(value, None, ensure_ascii)
 
 
 def _sort_key(key: Any) -> Any:

@@ -22,7 +22,7 @@ import re
 from collections import Counter
 from typing import Any
 
-from karma_pipelines.contracts.entry_memo import EntryMemo
+from karma_pipelines.contracts.entry_memo import MEMO_DEPTH, EntryMemo
 
 REDACTED = "***REDACTED***"
 _SECRET_NAME = re.compile(
@@ -123,21 +123,29 @@ def redact(value: Any, key: str = "", _depth: int = 0) -> Any:
     return value
 
 
-def redact_entries(doc: Any, memo: EntryMemo) -> Any:
-    """`redact(doc)`, each top-level entry object redacted once (see `entry_memo`): the redacted copy
-    of an unchanged entry is the same object version after version, so later stages can memoise too."""
-    if not isinstance(doc, dict) or _pair_name(doc) is not None:
-        return redact(doc)
-    return {
-        k: (
-            REDACTED
-            if is_secret_field(str(k))
-            else memo.get(("redact", k), v, lambda k=k, v=v: redact(v, str(k), 1))
-            if isinstance(v, (dict, list))
-            else redact(v, str(k), 1)
-        )
-        for k, v in doc.items()
-    }
+def redact_entries(doc: Any, memo: EntryMemo, key: str = "", depth: int = 0) -> Any:
+    """`redact(doc)`, each entry object (a mapping's value or a list's item, down to MEMO_DEPTH)
+    redacted once (see `entry_memo`): the redacted copy of an unchanged entry is the same object version
+    after version, so later stages can memoise too. govuk's `govukApplications` is a list of a hundred
+    apps, one of which changes: only that one is redacted again."""
+    if depth >= MEMO_DEPTH or not isinstance(doc, dict | list):
+        return redact(doc, key, depth)
+    if isinstance(doc, dict):
+        if _pair_name(doc) is not None:
+            return redact(doc, key, depth)
+        return {
+            k: REDACTED if is_secret_field(str(k)) else _redacted_entry(v, str(k), memo, depth + 1)
+            for k, v in doc.items()
+        }
+    if is_secret_field(key):
+        return [REDACTED for _ in doc]
+    return [_redacted_entry(v, key, memo, depth + 1) for v in doc]
+
+
+def _redacted_entry(value: Any, key: str, memo: EntryMemo, depth: int) -> Any:
+    if isinstance(value, dict | list) and value:
+        return memo.get(("redact", key, depth), value, lambda: redact_entries(value, memo, key, depth))
+    return redact(value, key, depth)
 
 
 def redact_json_line(line: str) -> str:
