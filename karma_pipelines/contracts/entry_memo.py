@@ -49,9 +49,9 @@ class EntryMemo:
         return len(self._memo)
 
 
-def flatten_entries(config: Any, memo: EntryMemo, prefix: str = "", depth: int = 0) -> dict[str, Any]:
+def flatten_entries(config: Any, memo: EntryMemo | None, prefix: str = "", depth: int = 0) -> dict[str, Any]:
     """`flatten(config)`, each mapping entry (down to MEMO_DEPTH) flattened once per object."""
-    if depth >= MEMO_DEPTH or not isinstance(config, dict) or not config:
+    if memo is None or depth >= MEMO_DEPTH or not isinstance(config, dict) or not config:
         return flatten(config, prefix)
     flat: dict[str, Any] = {}
     for key, value in config.items():

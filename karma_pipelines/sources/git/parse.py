@@ -81,6 +81,9 @@ class Parsed:
     doc: Any = None
     reason: str | None = None
     raw_key: str | None = None  # identity of the document as written (the doc itself may be redacted)
+    # Made from the block cache's parsed blocks (a big YAML file): its unchanged entries are the same
+    # objects as in the file's earlier versions, so work on them is worth keeping (`entry_memo`).
+    shared: bool = False
 
     @property
     def ok(self) -> bool:
@@ -129,17 +132,18 @@ def parse_config(path: str, data: bytes, blocks: BlockCache | None = None) -> Pa
     except UnicodeDecodeError as exc:
         return Parsed(reason=f"parse_error({path}): not UTF-8 text ({exc.reason} at byte {exc.start})")
     lower = path.lower()
+    shared = False
     try:
         if lower.endswith(".json"):
             doc = _json(text)
         elif lower.endswith((".yaml", ".yml")):
-            doc = _yaml(text, blocks)
+            doc, shared = _yaml_document(text, blocks)
         else:
             try:
                 doc = _json(text)
             except ValueError:
                 try:
-                    doc = _yaml(text, blocks)
+                    doc, shared = _yaml_document(text, blocks)
                 except (ValueError, yaml.YAMLError):
                     doc = _ini(text)
                     if doc is None:
@@ -155,14 +159,14 @@ def parse_config(path: str, data: bytes, blocks: BlockCache | None = None) -> Pa
     too_big = too_many_fields(doc)
     if too_big is not None:
         return Parsed(reason=f"too_many_fields({path}): the config {too_big}")
-    return Parsed(doc=doc)
+    return Parsed(doc=doc, shared=shared)
 
 
 def load_text(text: str, name: str) -> Any:
     """A YAML or JSON file's document (JSON when `name` ends in `.json`) with the config parser's
     budgets (values, documents); ValueError naming `name` when it is not one."""
     try:
-        return _json(text) if name.lower().endswith(".json") else _yaml(text)
+        return _json(text) if name.lower().endswith(".json") else _whole(text)
     except (ValueError, yaml.YAMLError) as exc:
         raise ValueError(f"{name}: {_message(exc)}") from exc
     except RecursionError as exc:
@@ -173,10 +177,15 @@ def _json(text: str) -> Any:
     return _string_keys(json.loads(text), [MAX_NODES])
 
 
-def _yaml(text: str, blocks: BlockCache | None = None) -> Any:
+def _yaml_document(text: str, blocks: BlockCache | None) -> tuple[Any, bool]:
+    """(the document, whether it was made from the block cache's blocks)."""
     doc = blocks.load(text, MAX_NODES) if blocks is not None else None
     if doc is not None:
-        return doc
+        return doc, True
+    return _whole(text), False
+
+
+def _whole(text: str) -> Any:
     try:
         docs = _documents(text, _YamlLoader)
     except yaml.composer.ComposerError:  # an anchor defined again (or an undefined alias: said again)

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from karma_pipelines.contracts.entry_memo import EntryMemo, compact_text, flatten_entries
-from karma_pipelines.contracts.redaction import redact_entries, redact_text
+from karma_pipelines.contracts.redaction import redact, redact_entries, redact_text
 from karma_pipelines.records.from_events import snapshot_row
 from karma_pipelines.sources.git.coverage import Coverage
 from karma_pipelines.sources.git.layout import ConfigFile, Layouts, path_text
@@ -123,8 +123,9 @@ class Run:
                 # Redacted where the source reads it: no later stage, nor the saved state, sees a secret.
                 if parsed.ok:
                     # a change of a secret alone is still a change: the raw document's key, not its value
-                    doc = redact_entries(parsed.doc, self._entries)
-                    parsed = Parsed(doc=doc, raw_key=content_key(parsed.doc, self._entries))
+                    memo = self._entries if parsed.shared else None  # else every object is new
+                    doc = redact_entries(parsed.doc, memo) if memo else redact(parsed.doc)
+                    parsed = Parsed(doc=doc, raw_key=content_key(parsed.doc, memo), shared=parsed.shared)
         if not parsed.ok:
             self._quarantine(commit, change, config_file, parsed.reason, size)
         return FileState(config_file.file_key, mode, change.new_blob, parsed)
@@ -202,10 +203,12 @@ class Run:
                 )
                 if target.is_rollback and target.rolls_back is not None:
                     self.rows["reapplied"].append({"deploy_id": target.rolls_back, "reapplied_by": deploy_id})
+            # entry by entry only for a config made from the block cache's blocks (else all is new)
+            memo = self._entries if any(f.parsed.shared for f in comp.files.values()) else None
             old_flat = self._flat.pop(key, None)
             if old_flat is None:
-                old_flat = flatten_entries(comp.config or {}, self._entries)
-            new_flat = self._flat[key] = flatten_entries(config or {}, self._entries)
+                old_flat = flatten_entries(comp.config or {}, memo)
+            new_flat = self._flat[key] = flatten_entries(config or {}, memo)
             fields_added, fields_removed, fields_changed = flat_changes(old_flat, new_flat)
             added, removed = lines[key]
             self.rows["deploys"].append(
@@ -242,7 +245,7 @@ class Run:
                     comp.environment,
                     config or {},
                     new_flat,
-                    compact_text(config or {}, self._entries),
+                    compact_text(config or {}, memo),
                 )
             )
             ref = DeployRef(deploy_id, commit.sha, commit.subject, undone is not None, rolls_back)
