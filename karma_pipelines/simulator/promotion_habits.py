@@ -45,10 +45,10 @@ RESTORE = {"immediate": 1.0, "soak": 0.7, "clean_streak": 0.85, "friday_evening"
 DRIFT = {"immediate": 0.03, "soak": 0.005, "clean_streak": 0.015, "friday_evening": 0.04, "batch": 0.06}
 # habit logits: (intercept, per unit of care, with many dependents)
 HABITS = {
-    "immediate": (0.3, -0.6, -0.4),
-    "soak": (-0.2, 0.7, 0.6),
-    "clean_streak": (-0.2, 0.4, 0.3),
-    "friday_evening": (-0.9, -0.7, 0.0),
+    "immediate": (0.6, -0.6, -0.4),
+    "soak": (-0.7, 0.7, 0.6),
+    "clean_streak": (-0.1, 0.4, 0.3),
+    "friday_evening": (-0.4, -0.7, 0.0),
     "batch": (-0.3, 0.1, 0.0),
 }
 MANY_DEPENDENTS = 3

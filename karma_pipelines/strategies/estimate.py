@@ -9,8 +9,9 @@ on the promotions of class `s`. Both are fitted on the other folds (cross-fittin
 unit's own outcome never fits its nuisance models. Either model being right keeps the estimate
 consistent. Time to restore is a ratio (restore hours of rolled-back promotions over rollbacks): its
 influence function is the delta method's. Standard errors sum the influence function within each prod
-component (promotions of one component may be dependent); effects are differences from the baseline
-(`immediate`), with the influence functions differenced unit by unit.
+component (promotions of one component may be dependent), and for the rollback rate are at least
+those of a binomial rate with a Laplace pseudo-count (a class with no rollback is not a sure 0);
+effects are differences from the baseline (`immediate`), influence functions differenced unit by unit.
 """
 
 from __future__ import annotations
@@ -94,13 +95,29 @@ def _se(psi: np.ndarray, clusters: np.ndarray) -> float:
     return float(np.sqrt((sums**2).sum()) / n)
 
 
-def _intervals(psi: pd.DataFrame, clusters: np.ndarray, outcome: str) -> list[dict]:
+def _binomial_floor(frame: pd.DataFrame, column: str) -> dict[str, float]:
+    """Per class, the standard error of its rate with one pseudo-event in two pseudo-units (Laplace):
+    the least uncertainty a rate of few events has (a class without any event is not a sure 0)."""
+    out = {}
+    for s in STRATEGIES:
+        y = frame.loc[frame["strategy"] == s, column].astype(float)
+        p = (y.sum() + 1) / (len(y) + 2)
+        out[s] = float(np.sqrt(p * (1 - p) / (len(y) + 2)))
+    return out
+
+
+def _intervals(
+    psi: pd.DataFrame, clusters: np.ndarray, outcome: str, floor: dict[str, float] | None = None
+) -> list[dict]:
     z = norm.ppf(0.5 + LEVEL / 2)
+    floor = floor or dict.fromkeys(STRATEGIES, 0.0)
     rows = []
     for s in STRATEGIES:
-        value, se = float(psi[s].mean()), _se(psi[s].to_numpy(), clusters)
+        value, se = float(psi[s].mean()), max(_se(psi[s].to_numpy(), clusters), floor[s])
         diff = (psi[s] - psi[BASELINE]).to_numpy()
         effect, se_effect = float(diff.mean()), _se(diff, clusters)
+        if s != BASELINE:
+            se_effect = max(se_effect, float(np.hypot(floor[s], floor[BASELINE])))
         rows.append({
             "outcome": outcome, "strategy": s, "value": value, "ci_low": value - z * se,
             "ci_high": value + z * se, "effect": effect, "effect_ci_low": effect - z * se_effect,
@@ -121,10 +138,12 @@ def estimate_strategies(promotions: pd.DataFrame, seed: int = 0) -> tuple[pd.Dat
     evaluated = evaluated.assign(restored=restored)  # restore hours, 0 when not rolled back
     fitted = aipw(evaluated, {"rolled_back": True, "restored": False}, seed)
     clusters = evaluated["component"].to_numpy()
-    rows += _intervals(fitted["rolled_back"], clusters, "rollback_rate")
-    num, den = fitted["restored"], fitted["rolled_back"]
-    ratio = num.mean() / den.mean()
-    rows += _intervals(ratio + (num - den * ratio) / den.mean(), clusters, "restore_hours")
+    floor = _binomial_floor(evaluated, "rolled_back")
+    rows += _intervals(fitted["rolled_back"], clusters, "rollback_rate", floor)
+    if evaluated["rolled_back"].sum() >= 2 * FOLDS:  # time to restore: a ratio of two AIPW means
+        num, den = fitted["restored"], fitted["rolled_back"]
+        ratio = num.mean() / den.mean()
+        rows += _intervals(ratio + (num - den * ratio) / den.mean(), clusters, "restore_hours")
     drifting = evaluated[evaluated["drift_eligible"].astype(bool)].reset_index(drop=True)
     if len(drifting) >= 2 * FOLDS and drifting["strategy"].nunique() >= 2:
         drift = aipw(drifting, {"drifts_per_week": False}, seed)
