@@ -127,24 +127,21 @@ def test_nothing_to_estimate_says_so_and_still_draws(tmp_path):
     assert plot(result, tmp_path / "empty.png").read_bytes().startswith(PNG_MAGIC)
 
 
-def test_dagster_materializes_promotion_strategies_with_summary_numbers_and_picture(
-    habit_world, habit_result
-):
+def _stub(name: str, value):
+    """An upstream asset that gives `value`."""
+
+    @dg.asset(name=name)
+    def stub():
+        return value
+
+    return stub
+
+
+def test_dagster_shows_promotion_strategies_with_summary_numbers_and_picture(habit_world, habit_result):
     events, deploys, world, _ = habit_world
-
-    @dg.asset(name="clean_karma_events")
-    def stub_events() -> pd.DataFrame:
-        return events
-
-    @dg.asset(name="deploy_records")
-    def stub_deploys() -> pd.DataFrame:
-        return deploys
-
-    @dg.asset(name="karma_world")
-    def stub_world():
-        return world
-
-    result = dg.materialize([stub_events, stub_deploys, stub_world, promotion_strategies])
+    names = ("clean_karma_events", "deploy_records", "karma_world")
+    stubs = [_stub(name, value) for name, value in zip(names, (events, deploys, world), strict=True)]
+    result = dg.materialize([*stubs, promotion_strategies])
     assert result.success
     (materialization,) = result.asset_materializations_for_node("promotion_strategies")
     meta = materialization.metadata

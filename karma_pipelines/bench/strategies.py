@@ -5,6 +5,7 @@ planted truth, interval coverage and ranking agreement."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -70,13 +71,15 @@ def bench_strategies(tmp: Path) -> dict:
         table["seed"] = seed
         judged.append(table)
         ranks = rankings(table)
+        effects = table[table["strategy"] != BASELINE]
         per_seed[f"seed_{seed}"] = {
             "promotions": numbers.get("promotions_evaluated"),
-            "covered": f"{int(table['covered'].sum())}/{len(table)}",
+            "covered": f"{int(effects['covered'].sum())}/{len(effects)}",
             "rank_match": {o: r["match"] for o, r in ranks.items()},
             "recommended": numbers.get("recommended"),
             "seconds": round(time.perf_counter() - start, 1),
         }
+        print(f"  seed {seed}: {per_seed[f'seed_{seed}']}", file=sys.stderr, flush=True)  # progress
     allj = pd.concat(judged, ignore_index=True)
     effects = allj[allj["strategy"] != BASELINE]
     out: dict = {"seeds": len(seeds), **per_seed}

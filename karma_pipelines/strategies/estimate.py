@@ -23,6 +23,7 @@ import pandas as pd
 from scipy.stats import norm
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import KFold
+from threadpoolctl import threadpool_limits
 
 from karma_pipelines.contracts.promotion_strategies import BASELINE, STRATEGIES
 
@@ -30,6 +31,7 @@ FOLDS = 5
 CLIP = 0.02  # propensities are clipped below at this (and the clipped share reported)
 MIN_ARM = 8  # fewer promotions of a class in a training fold: its outcome model is the fold mean
 LEVEL = 0.95
+MIN_CLASS = 20  # a class with fewer evaluated promotions is not estimated (its effect rests on models)
 
 
 def design(frame: pd.DataFrame) -> np.ndarray:
@@ -68,7 +70,7 @@ def aipw(frame: pd.DataFrame, outcomes: dict[str, bool], seed: int = 0) -> dict[
     e = np.zeros((n, len(STRATEGIES)))
     models = {name: np.zeros((n, len(STRATEGIES))) for name in outcomes}
     folds = KFold(n_splits=min(FOLDS, n), shuffle=True, random_state=seed)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), threadpool_limits(1):  # one BLAS thread: small fits, shared cores
         warnings.simplefilter("ignore")  # convergence chatter of tiny folds
         for train, test in folds.split(x):
             e[test] = _propensities(x, treat, train, test)
@@ -158,6 +160,9 @@ def estimate_strategies(promotions: pd.DataFrame, seed: int = 0) -> tuple[pd.Dat
     table["naive"] = [naive[o].get(s, np.nan) for o, s in pairs]  # the unadjusted mean of the class
     counts = evaluated["strategy"].value_counts()
     table["promotions"] = table["strategy"].map(counts).fillna(0).astype(int)
+    if counts.get(BASELINE, 0) < MIN_CLASS:  # no baseline to compare with
+        return pd.DataFrame(), {"promotions_evaluated": len(evaluated)}
+    table = table[table["promotions"] >= MIN_CLASS].reset_index(drop=True)  # too few: not estimated
     propensity = fitted["_propensity"].to_numpy()
     diagnostics.update(
         promotions_evaluated=len(evaluated),

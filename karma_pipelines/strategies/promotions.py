@@ -38,11 +38,14 @@ def _streaks(ordinary: pd.DataFrame, rows: pd.DataFrame) -> list[int]:
     """Clean deploys in a row (up to `CLEAN_STREAK`) of each source component ending with the source
     deploy; clean: succeeded and not rolled back before the promotion."""
     never = np.iinfo(np.int64).max
-    history = {}
-    for key, g in ordinary.groupby("component", sort=False):
-        rolled = g["rolled_back_at"]
-        rolled_at = np.where(rolled.notna(), _seconds(rolled.fillna(pd.Timestamp(0, tz="UTC"))), never)
-        history[key] = (_seconds(g["deployed_at"]), g["outcome"].eq("succeeded").to_numpy(), rolled_at)
+    times = _seconds(ordinary["deployed_at"])
+    rolled = ordinary["rolled_back_at"]
+    rolled_at = np.where(rolled.notna(), _seconds(rolled.fillna(pd.Timestamp(0, tz="UTC"))), never)
+    succeeded = ordinary["outcome"].eq("succeeded").to_numpy()
+    history = {
+        key: (times[idx], succeeded[idx], rolled_at[idx])
+        for key, idx in ordinary.groupby("component", sort=False).indices.items()
+    }
     out = []
     for component, source_at, at in zip(
         rows["source_component"], _seconds(rows["source_at"]), _seconds(rows["deployed_at"]), strict=True

@@ -20,7 +20,7 @@ from karma_pipelines.insights.common import (
     save_figure,
     summary_text,
 )
-from karma_pipelines.strategies.estimate import estimate_strategies
+from karma_pipelines.strategies.estimate import MIN_CLASS, estimate_strategies
 from karma_pipelines.strategies.promotions import promotions_table
 
 TITLES = {
@@ -69,7 +69,7 @@ def _recommend(estimates: pd.DataFrame) -> tuple[str, list[str]]:
 
 def _wide(estimates: pd.DataFrame) -> pd.DataFrame:
     rows = []
-    for s in STRATEGIES:
+    for s in [s for s in STRATEGIES if s in set(estimates["strategy"])]:
         row: dict = {"strategy": s}
         for outcome in OUTCOMES:
             part = estimates[(estimates["outcome"] == outcome) & (estimates["strategy"] == s)]
@@ -95,7 +95,7 @@ def compute(
         estimate_strategies(promotions, seed) if len(promotions) else (pd.DataFrame(), {})
     )
     numbers: dict[str, float | int] = {"promotions": len(promotions), **diagnostics}
-    if estimates.empty:
+    if estimates.empty or PRIMARY not in set(estimates["outcome"]):
         notes.append(
             "not enough promotions to prod with a known strategy and 35 days of history after them "
             "(a Git source has no promotion events): nothing estimated."
@@ -112,9 +112,11 @@ def compute(
         numbers[f"{row.outcome}_{row.strategy}"] = float(row.value)
         if row.strategy != BASELINE:
             numbers[f"{row.outcome}_{row.strategy}_effect"] = float(row.effect)
-    missing = [s for s in STRATEGIES if s not in set(promotions["strategy"])]
+    missing = [s for s in STRATEGIES if s not in set(estimates["strategy"])]
     if missing:
-        notes.append(f"no promotion of class {', '.join(missing)}: their estimates rest on the models alone.")
+        notes.append(
+            f"too few promotions (under {MIN_CLASS} evaluated) of class {', '.join(missing)}: not estimated."
+        )
     best, lines = _recommend(estimates)
     lines += [
         "",
@@ -143,18 +145,19 @@ def plot(result: PromotionStrategies, path: Path | str) -> Path:
         return empty_plot(path, "promotion strategies", result.notes)
     fig = new_figure(12, 3.8)
     axes = fig.subplots(1, len(OUTCOMES))
-    y = np.arange(len(STRATEGIES))
+    shown = [s for s in STRATEGIES if s in set(result.estimates["strategy"])]
+    y = np.arange(len(shown))
     for ax, outcome in zip(axes, OUTCOMES, strict=True):
         part = result.estimates[result.estimates["outcome"] == outcome].set_index("strategy")
-        part = part.reindex(list(STRATEGIES))
+        part = part.reindex(shown)
         err = np.vstack([part["value"] - part["ci_low"], part["ci_high"] - part["value"]])
-        colors = ["tab:green" if s == result.recommended else "tab:blue" for s in STRATEGIES]
+        colors = ["tab:green" if s == result.recommended else "tab:blue" for s in shown]
         for i, color in enumerate(colors):
             value, bar = part["value"].iloc[i], err[:, i : i + 1]
             ax.errorbar(value, y[i], xerr=bar, fmt="none", ecolor=color, capsize=3)
         ax.scatter(part["value"], y, c=colors, zorder=3, label="doubly robust")
         ax.scatter(part["naive"], y, facecolors="none", edgecolors="grey", zorder=3, label="naive")
-        ax.set_yticks(y, list(STRATEGIES))
+        ax.set_yticks(y, shown)
         ax.invert_yaxis()
         ax.set_title(TITLES[outcome], fontsize=9)
         ax.grid(axis="x", alpha=0.3)
