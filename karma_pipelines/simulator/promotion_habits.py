@@ -41,8 +41,9 @@ from karma_pipelines.simulator.state import DeployRecord
 P_PROMOTE_PROD = 0.8  # more promotions than without habits (0.5): more to learn from
 A0, SKILL, A_DEP = -1.9, 0.5, 0.6
 DELTA = {"immediate": 0.0, "soak": -1.8, "clean_streak": -0.8, "friday_evening": 1.2, "batch": 0.6}
-RESTORE = {"immediate": 1.0, "soak": 0.7, "clean_streak": 0.85, "friday_evening": 1.8, "batch": 1.35}
-DRIFT = {"immediate": 0.03, "soak": 0.005, "clean_streak": 0.015, "friday_evening": 0.04, "batch": 0.06}
+# (the longest restore, 14 days x 1.9 x 1.3, stays within ELIGIBLE_DAYS)
+RESTORE = {"immediate": 1.0, "soak": 0.5, "clean_streak": 0.75, "friday_evening": 1.9, "batch": 1.45}
+DRIFT = {"immediate": 0.04, "soak": 0.0, "clean_streak": 0.02, "friday_evening": 0.07, "batch": 0.1}
 # habit logits: (intercept, per unit of care, with many dependents)
 HABITS = {
     "immediate": (0.6, -0.6, -0.4),
