@@ -34,7 +34,9 @@ def _simulate(args: argparse.Namespace) -> int:
     from karma_pipelines.simulator import SimulationConfig, simulate_world
 
     progress = Progress()
-    config = SimulationConfig(seed=args.seed, components=args.components, days=args.days)
+    config = SimulationConfig(
+        seed=args.seed, components=args.components, days=args.days, promotion_habits=args.promotion_habits
+    )
     with progress.stage(f"simulating {args.components} components over {args.days} days into {args.out}"):
         summary = simulate_world(Path(args.out), config)
     progress.note(
@@ -271,6 +273,12 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     sim.add_argument("--components", type=int, default=240, help="number of components (default 240)")
     sim.add_argument("--days", type=int, default=180, help="length of the history in days (default 180)")
+    sim.add_argument(
+        "--promotion-habits",
+        action="store_true",
+        help="engineers promote staging -> prod with habits whose health effects are planted (truth in "
+        "ground_truth/promotion_strategies.csv)",
+    )
     sim.set_defaults(func=_simulate)
 
     bt = sub.add_parser("backtest", help="train on the past of a source and evaluate on its future")

@@ -17,8 +17,9 @@ import numpy as np
 
 from karma_pipelines.simulator.clock import Clock
 from karma_pipelines.simulator.events import EventLog
-from karma_pipelines.simulator.history import History
+from karma_pipelines.simulator.history import DRIFTS_PER_DAY, History
 from karma_pipelines.simulator.people import build_users
+from karma_pipelines.simulator.promotion_habits import PromotionHabits
 from karma_pipelines.simulator.world import build_world
 from karma_pipelines.simulator.writer import check_replaceable, write_world
 
@@ -31,6 +32,7 @@ class SimulationConfig:
     components: int = 240
     days: int = 180
     start: str = "2026-01-05"  # fixed start date (UTC) so that output is byte-identical for a seed
+    promotion_habits: bool = False  # engineers' staging -> prod habits, with planted health effects
 
 
 def simulate_world(out: Path, config: SimulationConfig) -> dict[str, Any]:
@@ -49,5 +51,10 @@ def simulate_world(out: Path, config: SimulationConfig) -> dict[str, Any]:
     world.users = build_users(rng, min(25, max(6, config.components // 9)), world.projects, config.days)
     log = EventLog(clock, config.seed)
     history = History(rng, world, clock, log)
+    if config.promotion_habits:
+        history.habits = PromotionHabits(history, config.seed, DRIFTS_PER_DAY)
     history.run()
-    return write_world(rng, Path(out), history, log, clock, config.seed)
+    summary = write_world(rng, Path(out), history, log, clock, config.seed)
+    if history.habits is not None:
+        summary["prod_promotions"] = history.habits.write_truth(Path(out), clock)
+    return summary

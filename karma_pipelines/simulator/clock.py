@@ -30,8 +30,12 @@ class Clock:
     def hour(self, t: int) -> int:
         return (int(t) % DAY) // HOUR
 
+    def weekday(self, t: int) -> int:
+        """0 = Monday."""
+        return (self._weekday0 + int(t) // DAY) % 7
+
     def is_weekend(self, t: int) -> bool:
-        return (self._weekday0 + int(t) // DAY) % 7 >= 5
+        return self.weekday(t) >= 5
 
     def is_off_hours(self, t: int) -> bool:
         """Outside 08:00-19:00 on any day (weekends are a separate fact)."""

@@ -50,6 +50,7 @@ class History:
         self.records: list[DeployRecord] = []
         self.rollbacks = 0
         self.active = {alias: pair[0] for alias, pair in world.aliases.items()}
+        self.habits = None  # promotion habits, a world option (simulator/promotion_habits.py)
 
     def push(self, t: int, kind: str, *payload: Any) -> None:
         if t < self.clock.end:
@@ -151,6 +152,8 @@ class History:
         deploy_id = self.ids.new("dep")
         attrs = {"from_environment": source_env, "to_environment": target.env,
                  "from_deploy_id": src.deploy_id, "deploy_id": deploy_id}  # fmt: skip
+        if self.habits is not None:
+            attrs.update(self.habits.promotion_attrs(src))
         self.log.emit(td - 1, "promotion", target, change_id, attrs, "ci")
         st.lock(key, td + 1)
         self.push(
@@ -177,6 +180,8 @@ class History:
         )
         causes = active_causes(facts)
         p = rollback_probability(causes)
+        if self.habits is not None and action == "promote" and c.env == "prod":
+            p, causes = self.habits.prod_deploy(deploy_id, key, td, promoted_from, affected, p, causes)
         status = "failed" if rng.random() < failure_probability(p) else "succeeded"
         deploy_id = deploy_id or self.ids.new("dep")
         attrs = {"deploy_id": deploy_id, "component": key, "environment": c.env, "user": user,
@@ -194,7 +199,8 @@ class History:
                            action, prop.message, p, causes, status)  # fmt: skip
         self.records.append(rec)
         if rng.random() < p:
-            t_back = td + rollback_delay(rng)
+            delay = rollback_delay(rng)
+            t_back = td + (self.habits.restore_delay(deploy_id, delay) if self.habits else delay)
             if t_back < self.clock.end - MINUTE:
                 rec.rollback_at = t_back
                 st.lock(key, t_back + 1)
@@ -207,7 +213,9 @@ class History:
         if rec.status != "succeeded" or rec.action == "create":
             return
         nxt = NEXT_ENV.get(c.env)
-        if nxt and rng.random() < P_PROMOTE[c.env]:
+        if nxt == "prod" and self.habits is not None:
+            self.habits.plan(rec, self.world.targets(c, nxt))
+        elif nxt and rng.random() < P_PROMOTE[c.env]:
             targets = self.world.targets(c, nxt)
             if targets:
                 t = during_work(rng, self.clock, rec.t + int(rng.integers(2 * HOUR, 3 * DAY)))
@@ -235,6 +243,9 @@ class History:
         attrs = {"alias": c.alias, "from": previous, "to": c.key}
         self.log.emit(t, "switchover", c, rec.change_id, attrs, "ci")
         self.active[c.alias] = c.key
+
+    def _on_habit(self, t: int, what: str, *payload: Any) -> None:
+        self.habits.on(t, what, *payload)
 
     # -- drift ----------------------------------------------------------------------------
     def _on_drift(self, t: int, key: str) -> None:

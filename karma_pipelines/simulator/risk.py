@@ -127,13 +127,23 @@ ROLLBACK_REASONS = (
 )  # fmt: skip
 
 
+# (cumulative share, low, high, unit): hours to a few days; a small share more than a week later
+ROLLBACK_DELAYS = ((0.55, 0.25, 12, HOUR), (0.85, 0.5, 3, DAY), (0.95, 3, 7, DAY), (1.0, 7, 14, DAY))
+
+
 def rollback_delay(rng: np.random.Generator) -> int:
-    """Hours to a few days; a small share more than a week later."""
+    """Seconds from a deploy to its rollback, drawn from `ROLLBACK_DELAYS`."""
     r = rng.random()
-    if r < 0.55:
-        return int(rng.uniform(0.25, 12) * HOUR)
-    if r < 0.85:
-        return int(rng.uniform(0.5, 3) * DAY)
-    if r < 0.95:
-        return int(rng.uniform(3, 7) * DAY)
-    return int(rng.uniform(7, 14) * DAY)
+    for share, low, high, unit in ROLLBACK_DELAYS:
+        if r < share or share == 1.0:
+            return int(rng.uniform(low, high) * unit)
+    raise AssertionError("unreachable")
+
+
+def mean_rollback_delay_hours() -> float:
+    """The expected value of `rollback_delay`, in hours."""
+    out, before = 0.0, 0.0
+    for share, low, high, unit in ROLLBACK_DELAYS:
+        out += (share - before) * (low + high) / 2 * unit / HOUR
+        before = share
+    return out
