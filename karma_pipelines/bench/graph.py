@@ -1,0 +1,124 @@
+"""Bench section `graph_embeddings`: embedding time per period and for the whole default world, and the
+forecaster's ablation with and without the graph embeddings (same split), on the default simulated
+world and on a slice of one real Git history (alphagov/govuk-helm-charts, its last first-parent commits
+from $KARMA_REAL_MIRROR; skipped with a note when it is not there)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from karma_pipelines.bench.common import QUALITY_KEYS, with_changes
+
+REAL_REPO = "alphagov/govuk-helm-charts"
+REAL_COMMITS = 3000  # the slice: this many first-parent commits back from the tip
+
+
+def default_world_tables(tmp: Path):
+    """The default simulated world's validated tables (the world is reused when `simulated` made it)."""
+    from karma_pipelines.pipeline.tables import load_tables
+    from karma_pipelines.records import DEFAULT_HORIZON
+    from karma_pipelines.simulator import SimulationConfig, simulate_world
+    from karma_pipelines.sources.open import open_source
+
+    root = tmp / "world"
+    if not (root / "events").exists():
+        simulate_world(root, SimulationConfig())
+    return load_tables(open_source("events", root), DEFAULT_HORIZON)
+
+
+def real_slice(tmp: Path, repo: str = REAL_REPO, commits: int = REAL_COMMITS) -> Path | None:
+    """A bare clone of the mirrored repository cut to its last `commits` first-parent commits (the
+    N-th one written into `shallow`), or None when the mirror is not there."""
+    from karma_pipelines.bench.real import locate
+
+    mirror = locate(repo)
+    if mirror is None:
+        return None
+    clone = tmp / f"{repo.replace('/', '+')}.git"
+    if not clone.exists():
+        subprocess.run(["git", "clone", "-q", "--bare", str(mirror), str(clone)], check=True)
+        shas = subprocess.run(
+            ["git", f"--git-dir={clone}", "rev-list", "--first-parent", f"--max-count={commits}", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        (clone / "shallow").write_text(shas[-1] + "\n")
+    return clone
+
+
+def real_tables(tmp: Path):
+    from karma_pipelines.bench.real import SPEC
+    from karma_pipelines.pipeline.tables import load_tables
+    from karma_pipelines.sources.open import open_source
+
+    clone = real_slice(tmp)
+    if clone is None:
+        return None
+    from karma_pipelines.sources.git.parse import load_text
+
+    layouts = load_text(SPEC.read_text(encoding="utf-8"), str(SPEC))[REAL_REPO]["forecaster"]["layouts"]
+    source = open_source("git", clone, layouts, None, state_dir=tmp / "graph_git_state")
+    return load_tables(source, pd.Timedelta(days=7))
+
+
+def embedding_ablation(tables) -> dict:
+    """Embedding times, and test metrics of the forecaster without / with the embeddings."""
+    from karma_pipelines.features import build_rollback_features
+    from karma_pipelines.features.graph_embedding import feature_names, graph_embedding_features
+    from karma_pipelines.graph.embeddings import period_embeddings
+    from karma_pipelines.graph.over_time import GraphHistory
+    from karma_pipelines.training.rollback_forecaster import train_forecaster
+    from karma_pipelines.training.spec import load_spec
+
+    deploys, snaps = tables.deploy_records, tables.config_snapshots
+    r: dict = {"deploys": len(deploys)}
+    began = time.perf_counter()
+    history = GraphHistory(deploys, snaps)
+    embeddings = period_embeddings(history)
+    total = time.perf_counter() - began
+    last = embeddings.graphs[-1] if embeddings.graphs else None
+    r["periods (weeks)"] = len(embeddings.starts)
+    r["graph at the last week"] = {
+        "nodes": last.number_of_nodes() if last is not None else 0,
+        "edges": last.number_of_edges() if last is not None else 0,
+    }
+    per = pd.Series(embeddings.seconds)
+    r["embedding seconds per period"] = {
+        "mean": round(float(per.mean()), 4),
+        "max": round(float(per.max()), 4),
+    }
+    r["embedding seconds, whole history (replay + every period)"] = round(total, 3)
+    base = build_rollback_features(deploys, snaps, horizon=tables.horizon, graph_embeddings=False)
+    emb = graph_embedding_features(
+        base[["deploy_id", "deployed_at", "component"]], snaps, embeddings=embeddings
+    )
+    features = base.join(emb)
+    r["embedded deploys (share)"] = round(float(emb["graph_emb_0"].notna().mean()), 4)
+    spec = load_spec("rollback_forecaster")
+    on = with_changes(
+        spec,
+        graph_embeddings=True,
+        feature_groups={**spec.feature_groups, "graph_embedding": feature_names()},
+    )
+    out = {}
+    for name, s in (("without embeddings", spec), ("with embeddings", on)):
+        m = train_forecaster(features, s, tables.horizon).metrics
+        out[name] = {k: round(m[k], 4) for k in QUALITY_KEYS}
+    out["delta (with - without)"] = {
+        k: round(out["with embeddings"][k] - out["without embeddings"][k], 4) for k in QUALITY_KEYS
+    }
+    r["ablation"] = out
+    return r
+
+
+def bench_graph_embeddings(tmp: Path) -> dict:
+    r = {"default world": embedding_ablation(default_world_tables(tmp))}
+    real = real_tables(tmp)
+    key = f"{REAL_REPO} (last {REAL_COMMITS} first-parent commits)"
+    r[key] = embedding_ablation(real) if real is not None else "mirror not found: skipped"
+    return r
