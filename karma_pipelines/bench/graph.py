@@ -95,7 +95,11 @@ def embedding_ablation(tables) -> dict:
     r["embedding seconds, whole history (replay + every period)"] = round(total, 3)
     base = build_rollback_features(deploys, snaps, horizon=tables.horizon, graph_embeddings=False)
     emb = graph_embedding_features(
-        base[["deploy_id", "deployed_at", "component"]], snaps, embeddings=embeddings
+        base[["deploy_id", "deployed_at"]].join(
+            deploys.set_index("deploy_id")[["component", "environment"]], on="deploy_id"
+        ),
+        snaps,
+        embeddings=embeddings,
     )
     features = base.join(emb)
     r["embedded deploys (share)"] = round(float(emb["graph_emb_0"].notna().mean()), 4)

@@ -26,7 +26,10 @@ def graph_embedding_features(
         if embeddings is None:
             embeddings = period_embeddings(GraphHistory(deploys, snapshots), FREQ, dims)
         period = embeddings.period_of(deploys["deployed_at"])
-        components = deploys["component"].astype(str).to_numpy()
+        components = [
+            embeddings.node(c, e)
+            for c, e in zip(deploys["component"].astype(str), deploys["environment"].astype(str), strict=True)
+        ]
         for p in np.unique(period[period >= 0]):
             frame, graph = embeddings.frames[p], embeddings.graphs[p]
             if frame.empty:

@@ -26,7 +26,7 @@ from scipy.sparse.linalg import eigsh
 
 DIMS = 8
 ATTRIBUTE_WEIGHT = 0.5
-DENSE_BELOW = 1500  # nodes: below this a dense eigendecomposition is faster than Lanczos
+DENSE_BELOW = 40  # nodes: below this a dense eigendecomposition (Lanczos, eigsh, above: faster here)
 KIND_FAMILIES = ("nickname", "src", "runtime_path", "name")
 
 
@@ -107,6 +107,7 @@ class PeriodEmbeddings:
     frames: list[pd.DataFrame]
     graphs: list[nx.DiGraph]
     seconds: list[float]
+    node: object  # (component, environment) -> node name: `GraphHistory.node`
 
     def period_of(self, times: pd.Series) -> np.ndarray:
         """Index of the period each time falls in (-1 before the first)."""
@@ -128,7 +129,7 @@ def period_embeddings(history, freq: str = "W", dims: int = DIMS) -> PeriodEmbed
         frames.append(frame)
         graphs.append(graph)
         previous = frame if not frame.empty else previous
-    return PeriodEmbeddings(starts, frames, graphs, seconds)
+    return PeriodEmbeddings(starts, frames, graphs, seconds, history.node)
 
 
 def edge_embedding(frame: pd.DataFrame, source: str, target: str, kind: str) -> np.ndarray:

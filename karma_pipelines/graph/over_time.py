@@ -103,6 +103,9 @@ class GraphHistory:
             )
         )
         self._deleted = deleted
+        envs = snaps.groupby("component")["environment"].nunique()
+        self.multi_env = frozenset(envs.index[envs > 1].astype(str))
+        self._rows = [(r[0], r[1], node_name(r[2], r[4], self.multi_env), *r[3:]) for r in self._rows]
         self._parsed_by_hash: dict[str, tuple] = {}
         end = max(deploy_records["deployed_at"].max(), snaps["captured_at"].max()) if len(snaps) else None
         if events is not None and len(events) and "ts" in events.columns and events["ts"].notna().any():
@@ -156,14 +159,21 @@ class GraphHistory:
                     edge_since.pop((comp, target, kind), None)
                 for target, kind in kept - before:
                     edge_since[(comp, target, kind)] = at
-            yield t, _State(latest, born, dict(deploys), edge_since, self._drifted_at(t))
+            yield t, _State(latest, born, dict(deploys), edge_since, self._drifted_at(t), self.multi_env)
+
+    def node(self, component: str, environment: str) -> str:
+        """The graph's node of a component deployed in an environment (see `node_name`)."""
+        return node_name(component, environment, self.multi_env)
 
     def _drifted_at(self, t: pd.Timestamp) -> set[str]:
         d = self.drifts
         if d is None or d.empty:
             return set()
         open_now = (d["detected_at"] < t) & (d["resolved_at"].isna() | (d["resolved_at"] >= t))
-        return set(d.loc[open_now, "component"].astype(str))
+        part = d[open_now]
+        return {
+            self.node(str(c), str(e)) for c, e in zip(part["component"], part["environment"], strict=True)
+        }
 
     def at(self, t) -> nx.DiGraph:
         """The graph of what was known strictly before `t`."""
@@ -222,6 +232,18 @@ class _State:
     deploys: dict[str, int]
     edge_since: dict[tuple[str, str, str], pd.Timestamp]
     drifted: set[str]
+    multi_env: frozenset[str]
+
+    def resolve(self, key: str, environment: str) -> str:
+        """The node a reference to `key` from `environment` reads: the same environment's when the
+        key lives in several, else the one live environment's."""
+        if key not in self.multi_env:
+            return key
+        same = f"{key}@{environment}"
+        if same in self.latest:
+            return same
+        live = sorted(n for n in self.latest if n.rpartition("@")[0] == key)
+        return live[0] if live else same
 
     def graph(self) -> nx.DiGraph:
         g = nx.DiGraph()
@@ -239,10 +261,10 @@ class _State:
                 drifted=comp in self.drifted,
                 known=True,
             )
-            for name in c.names | {comp.partition("/")[2]}:
+            for name in c.names | {comp.partition("/")[2].rpartition("@")[0] or comp.partition("/")[2]}:
                 by_name.setdefault((c.component_type, name), []).append(comp)
         for comp, c in self.latest.items():
-            targets = [(t, k, (comp, t, k)) for t, k in c.edges]
+            targets = [(self.resolve(t, c.environment), k, (comp, t, k)) for t, k in c.edges]
             for kind, ptype, name in c.links:
                 found = by_name.get((ptype, name), [])
                 same_env = [f for f in found if self.latest[f].environment == c.environment]
@@ -266,6 +288,12 @@ class _State:
                 else:
                     g.add_edge(comp, target, kind=kind, since=since)
         return g
+
+
+def node_name(component: str, environment: str, multi_env: frozenset[str]) -> str:
+    """`component`, or `component@environment` for a key that lives in several environments (a Git
+    layout with the environment in the path and the same nickname in each)."""
+    return f"{component}@{environment}" if component in multi_env else component
 
 
 def _node_row(graph, node, change, start, stop, at, other=None, previous=None, kind=None) -> dict:
