@@ -56,15 +56,19 @@ class _Past:
     def __init__(self):
         self.seen: set[tuple[str, str]] = set()
         self.pattern: Counter = Counter()
-        self.by_type: Counter = Counter()
+        self.by_type: Counter = Counter()  # components of each type seen
+        self.nodes: set[str] = set()
 
     def add(self, graph: nx.DiGraph) -> None:
+        for n, d in graph.nodes(data=True):
+            if d.get("known") and n not in self.nodes:
+                self.nodes.add(n)
+                self.by_type[_type(graph, n)] += 1
         for a, b in graph.edges:
             if (a, b) in self.seen:
                 continue
             self.seen.add((a, b))
             self.pattern[self.key(graph, a, b)] += 1
-            self.by_type[_type(graph, a)] += 1
 
     @staticmethod
     def key(graph, a, b) -> tuple[str, str, bool]:
@@ -84,13 +88,13 @@ def _edge_finding(graph, past: _Past, a, b, kind, change, previous, far) -> tupl
         weights.append(W_DANGLING)
         reasons.append(f"it reads {b}, which has no config")
     count, history = past.pattern[past.key(graph, a, b)], past.by_type[ta]
-    where = " in another environment" if ea != eb else ""
+    where = " in another environment" if cross else ""
     if count == 0:
         weights.append(W_NOVEL * history / (history + 3))
         reasons.append(
-            f"no {ta} has ever depended on {_a(tb)}{where}"
+            f"no {ta} has ever depended on {_a(tb)}{where} ({history} seen)"
             if history
-            else f"the first dependency of any {ta} ({tb}{where})"
+            else f"the first {ta} ({tb}{where})"
         )
     elif count <= 2:
         weights.append(W_RARE / count)
@@ -122,22 +126,34 @@ def score_period(before, after, delta: pd.DataFrame, past: _Past, frame=None) ->
     `GraphHistory.deltas`, `past` what was seen before it, `frame` the embedding of `after`."""
     rows: list[dict] = []
     start = delta["period_start"].iloc[0] if len(delta) else None
-    edges = delta[delta["change"].isin(["edge_added", "edge_repointed"])]
+    edges = delta[delta["change"].isin(["edge_added", "edge_repointed", "edge_transient"])]
     far = _far(frame, list(after.edges))
     new_cycles = _new_cycles(before, after)
     for r in edges.itertuples(index=False):
         a, b = r.component, r.other
-        if not after.has_edge(a, b):
+        graph = after if after.has_edge(a, b) else before if a in before and b in before else None
+        if graph is None and a in after and b in after:
+            graph = after
+        if graph is None:
             continue
-        score, reasons = _edge_finding(after, past, a, b, r.kind, r.change, r.previous, far.get((a, b)))
+        score, reasons = _edge_finding(graph, past, a, b, r.kind, r.change, r.previous, far.get((a, b)))
         kind = "repointed_edge" if r.change == "edge_repointed" else "new_edge"
-        cycle = next((c for c in new_cycles if a in c and b in c), None)
-        if cycle is not None:
-            new_cycles.remove(cycle)
-            path = _cycle_path(after, a, b)
-            reasons.insert(0, f"a cycle appeared: {' → '.join(path)}")
-            score, kind = _noisy_or([score, CYCLE]), "cycle"
-        rows.append(_row(kind, a, _env(after, a), b, score, reasons, r.at, start))
+        if r.change == "edge_transient":
+            reasons.append("removed again within the period")
+        rows.append(_row(kind, a, _env(graph, a), b, score, reasons, r.at, start))
+    for cycle in new_cycles:
+        closing = [i for i, row in enumerate(rows) if row["component"] in cycle and row["other"] in cycle]
+        if not closing:
+            continue
+        # The edge that closed it: its target already reached its source, else the most unusual one.
+        best = max(
+            closing,
+            key=lambda i: (_reached(before, rows[i]["other"], rows[i]["component"]), rows[i]["score"]),
+        )
+        row = rows[best]
+        path = _cycle_path(after, row["component"], row["other"])
+        row["reason"] = f"a cycle appeared: {' → '.join(path)}; " + row["reason"]
+        row["score"], row["kind"] = round(_noisy_or([row["score"], CYCLE]), 4), "cycle"
     for node in after:
         old = before.in_degree(node) if node in before else 0
         new = after.in_degree(node)
@@ -182,6 +198,10 @@ def _new_cycles(before: nx.DiGraph, after: nx.DiGraph) -> list[frozenset]:
         for c in nx.strongly_connected_components(after)
         if len(c) > 1 and frozenset(c) not in old
     ]
+
+
+def _reached(graph: nx.DiGraph, source: str, target: str) -> bool:
+    return source in graph and target in graph and nx.has_path(graph, source, target)
 
 
 def _cycle_path(graph: nx.DiGraph, a: str, b: str) -> list[str]:

@@ -18,13 +18,14 @@ and `since` (when it appeared).
 `deltas` columns: `period_start`, `period_end`, `change` (one of CHANGES), `component`, `other` (the
 edge's target; for `edge_repointed` the new target), `previous` (the old target of a re-pointed edge),
 `kind`, `component_type`, `environment`, `at` (when the change happened; a period's start for drift
-still open from before). Re-pointed: the same component and kind, another target.
+still open from before). Re-pointed: the same component and kind, another target. Transient: an edge
+added during the period and gone again by its end.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import networkx as nx
 import pandas as pd
@@ -38,6 +39,7 @@ CHANGES = (
     "edge_added",
     "edge_removed",
     "edge_repointed",
+    "edge_transient",
     "drifted",
 )
 DELTA_COLUMNS = [
@@ -140,6 +142,7 @@ class GraphHistory:
         edge_since: dict[tuple[str, str, str], pd.Timestamp] = {}
         pos = 0
         for t in times:
+            added: list[tuple[pd.Timestamp, str, str, str]] = []  # (at, component, target key, kind)
             while pos < len(self._rows) and self._rows[pos][1] < t:
                 dep_id, at, comp, ctype, env, n_fields, chash, text = self._rows[pos]
                 pos += 1
@@ -159,7 +162,10 @@ class GraphHistory:
                     edge_since.pop((comp, target, kind), None)
                 for target, kind in kept - before:
                     edge_since[(comp, target, kind)] = at
-            yield t, _State(latest, born, dict(deploys), edge_since, self._drifted_at(t), self.multi_env)
+                    added.append((at, comp, target, kind))
+            state = _State(latest, born, dict(deploys), edge_since, self._drifted_at(t), self.multi_env)
+            state.added = added
+            yield t, state
 
     def node(self, component: str, environment: str) -> str:
         """The graph's node of a component deployed in an environment (see `node_name`)."""
@@ -211,6 +217,7 @@ class GraphHistory:
             graph = state.graph()
             if previous is not None:
                 rows += _diff(previous, graph, start, t, self._drift_rows(start, t))
+                rows += _transient(previous, graph, state, start, t)
             previous = graph
         return pd.DataFrame(rows, columns=DELTA_COLUMNS)
 
@@ -233,6 +240,7 @@ class _State:
     edge_since: dict[tuple[str, str, str], pd.Timestamp]
     drifted: set[str]
     multi_env: frozenset[str]
+    added: list = field(default_factory=list)  # edges added since the previous state yielded
 
     def resolve(self, key: str, environment: str) -> str:
         """The node a reference to `key` from `environment` reads: the same environment's when the
@@ -310,6 +318,23 @@ def _node_row(graph, node, change, start, stop, at, other=None, previous=None, k
         "environment": data.get("environment", "unknown"),
         "at": at,
     }
+
+
+def _transient(before: nx.DiGraph, after: nx.DiGraph, state, start, stop) -> list[dict]:
+    """Edges added during the period and gone again by its end (`edge_transient`)."""
+    rows, seen = [], set()
+    for at, comp, key, kind in state.added:
+        if ":" in key:  # a name link: resolved only against a whole graph
+            continue
+        c = state.latest.get(comp)
+        target = state.resolve(key, c.environment) if c is not None else key
+        if after.has_edge(comp, target) or before.has_edge(comp, target) or (comp, target, kind) in seen:
+            continue
+        seen.add((comp, target, kind))
+        graph = after if comp in after else before
+        if comp in graph:
+            rows.append(_node_row(graph, comp, "edge_transient", start, stop, at, target, None, kind))
+    return rows
 
 
 def _diff(before: nx.DiGraph, after: nx.DiGraph, start, stop, drifted) -> list[dict]:
