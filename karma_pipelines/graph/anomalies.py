@@ -35,7 +35,9 @@ CYCLE, FAN_IN, HUB_REMOVED = 0.9, 0.6, 0.6
 
 
 def _a(word: str) -> str:
-    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+    """`an ecs-service`, `an sqs-queue` (read letter by letter), `a vpc`."""
+    vowel = word[:1] in "aeiou" or word.startswith(("rds", "s3", "sqs", "sns", "ssm"))
+    return f"{'an' if vowel else 'a'} {word}"
 
 
 def _noisy_or(weights) -> float:
@@ -94,7 +96,7 @@ def _edge_finding(graph, past: _Past, a, b, kind, change, previous, far) -> tupl
         reasons.append(
             f"no {ta} has ever depended on {_a(tb)}{where} ({history} seen)"
             if history
-            else f"the first {ta} ({tb}{where})"
+            else f"the first {ta} seen ({ta} → {tb}{where})"
         )
     elif count <= 2:
         weights.append(W_RARE / count)
