@@ -68,9 +68,7 @@ def graph_delta(
     import mlflow
 
     history = _history(clean_karma_events, deploy_records, config_snapshots)
-    starts = history.boundaries("W")
-    graphs = history.graphs(starts)
-    delta = history.deltas("W")
+    starts, graphs, delta = history.graphs_and_deltas("W")
     pos = drawing.positions(graphs)
     metadata: dict[str, dg.MetadataValue] = {
         **table_metadata(delta, preview_rows=0),

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import networkx as nx
 import pandas as pd
+from matplotlib.collections import LineCollection
 
 from karma_pipelines.insights.common import new_figure, save_figure
 
@@ -58,21 +59,15 @@ def _colour(graph: nx.DiGraph, node: str) -> str:
 
 def _draw(ax, graph: nx.DiGraph, pos, edges: dict[str, list[tuple]], drifted: set[str], size=18) -> None:
     nodes = [n for n in graph.nodes if n in pos]
-    for change, style in (
-        ("kept", "solid"),
-        ("removed", "dashed"),
-        ("added", "solid"),
-        ("repointed", "solid"),
-    ):
+    styles = {"kept": "solid", "removed": "dashed", "added": "solid", "repointed": "solid"}
+    for change, style in styles.items():
         lines = [(pos[a], pos[b]) for a, b in edges.get(change, []) if a in pos and b in pos]
-        for (x0, y0), (x1, y1) in lines:
-            ax.plot(
-                [x0, x1],
-                [y0, y1],
-                color=CHANGE_COLOURS[change],
-                lw=0.6 if change == "kept" else 1.6,
-                ls=style,
-                zorder=1 if change == "kept" else 2,
+        if lines:
+            width, order = (0.6, 1) if change == "kept" else (1.6, 2)
+            ax.add_collection(
+                LineCollection(
+                    lines, colors=CHANGE_COLOURS[change], linewidths=width, linestyles=style, zorder=order
+                )
             )
     ax.scatter(
         [pos[n][0] for n in nodes],

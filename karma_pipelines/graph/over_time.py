@@ -210,16 +210,20 @@ class GraphHistory:
 
     def deltas(self, freq: str = "W") -> pd.DataFrame:
         """One row per change per period (see the module's docstring)."""
+        return self.graphs_and_deltas(freq)[2]
+
+    def graphs_and_deltas(self, freq: str = "W") -> tuple[list[pd.Timestamp], list[nx.DiGraph], pd.DataFrame]:
+        """(period boundaries, the graph before each, `deltas(freq)`), in one pass."""
         bounds = self.boundaries(freq)
         rows: list[dict] = []
-        previous = None
+        graphs: list[nx.DiGraph] = []
         for (t, state), start in zip(self.states(bounds), [None, *bounds[:-1]], strict=True):
             graph = state.graph()
-            if previous is not None:
-                rows += _diff(previous, graph, start, t, self._drift_rows(start, t))
-                rows += _transient(previous, graph, state, start, t)
-            previous = graph
-        return pd.DataFrame(rows, columns=DELTA_COLUMNS)
+            if graphs:
+                rows += _diff(graphs[-1], graph, start, t, self._drift_rows(start, t))
+                rows += _transient(graphs[-1], graph, state, start, t)
+            graphs.append(graph)
+        return bounds, graphs, pd.DataFrame(rows, columns=DELTA_COLUMNS)
 
     def _drift_rows(self, start, stop) -> list[tuple[str, pd.Timestamp]]:
         d = self.drifts
