@@ -5,6 +5,7 @@ from $KARMA_REAL_MIRROR; skipped with a note when it is not there)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -14,7 +15,8 @@ import pandas as pd
 from karma_pipelines.bench.common import QUALITY_KEYS, with_changes
 
 REAL_REPO = "alphagov/govuk-helm-charts"
-REAL_COMMITS = 3000  # the slice: this many first-parent commits back from the tip
+# The slice: this many first-parent commits back from the tip ($KARMA_BENCH_GRAPH_COMMITS overrides).
+REAL_COMMITS = int(os.environ.get("KARMA_BENCH_GRAPH_COMMITS", "3000"))
 
 
 def default_world_tables(tmp: Path):
