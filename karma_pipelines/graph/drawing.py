@@ -219,5 +219,5 @@ def delta_html(graphs, starts, delta: pd.DataFrame, pos, path: Path | str, title
     )
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.write_html(path, include_plotlyjs=True, full_html=True, div_id="graph-delta")
+    fig.write_html(path, include_plotlyjs=True, full_html=True, div_id="graph-delta", auto_play=False)
     return path
