@@ -16,7 +16,7 @@ from karma_pipelines.bench.common import QUALITY_KEYS, with_changes
 
 REAL_REPO = "alphagov/govuk-helm-charts"
 # The slice: this many first-parent commits back from the tip ($KARMA_BENCH_GRAPH_COMMITS overrides).
-REAL_COMMITS = int(os.environ.get("KARMA_BENCH_GRAPH_COMMITS", "3000"))
+REAL_COMMITS = int(os.environ.get("KARMA_BENCH_GRAPH_COMMITS", "15000"))
 
 
 def default_world_tables(tmp: Path):
