@@ -71,7 +71,7 @@ def register(sub, layout: dict) -> None:
     """`graph` and its subcommand `anomalies` on the `karma-pipelines` subparsers (`layout`: the
     keyword arguments of every `--layout`)."""
     graph = sub.add_parser("graph", help="the dependency graph over time: anomalous connections")
-    commands = graph.add_subparsers(dest="graph_command", required=True)
+    commands = graph.add_subparsers(dest="graph_command", required=True, help="what to look at")
     an = commands.add_parser(
         "anomalies", help="new edges and structural changes of the last period, riskiest first, with reasons"
     )
