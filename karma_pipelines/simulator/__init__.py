@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from karma_pipelines.simulator import graph_plants
 from karma_pipelines.simulator.clock import Clock
 from karma_pipelines.simulator.events import EventLog
 from karma_pipelines.simulator.history import DRIFTS_PER_DAY, History
@@ -33,6 +34,7 @@ class SimulationConfig:
     days: int = 180
     start: str = "2026-01-05"  # fixed start date (UTC) so that output is byte-identical for a seed
     promotion_habits: bool = False  # engineers' staging -> prod habits, with planted health effects
+    graph_anomalies: int = 0  # anomalous connections / structural changes to plant (graph_plants)
 
 
 def simulate_world(out: Path, config: SimulationConfig) -> dict[str, Any]:
@@ -53,8 +55,12 @@ def simulate_world(out: Path, config: SimulationConfig) -> dict[str, Any]:
     history = History(rng, world, clock, log)
     if config.promotion_habits:
         history.habits = PromotionHabits(history, config.seed, DRIFTS_PER_DAY)
+    if config.graph_anomalies:
+        graph_plants.schedule(history, config.graph_anomalies, config.seed)
     history.run()
     summary = write_world(rng, Path(out), history, log, clock, config.seed)
     if history.habits is not None:
         summary["prod_promotions"] = history.habits.write_truth(Path(out), clock)
+    if config.graph_anomalies:
+        summary["graph_anomalies_planted"] = graph_plants.write_truth(Path(out), history)
     return summary
