@@ -6,7 +6,17 @@ import os
 
 import dagster as dg
 
-from karma_pipelines.defs import checks, extract, features, graph, insights, models, strategies, suggester, validate
+from karma_pipelines.defs import (
+    checks,
+    extract,
+    features,
+    graph,
+    insights,
+    models,
+    strategies,
+    suggester,
+    validate,
+)
 from karma_pipelines.defs.automation import (
     karma_daily_schedule,
     karma_ingest_job,
