@@ -16,7 +16,6 @@ from karma_pipelines.features.graph import (
     in_degree_before,
     upstream_hours_since_change,
 )
-from karma_pipelines.features.graph_embedding import graph_embedding_features
 from karma_pipelines.features.outcomes import outcome_features
 from karma_pipelines.features.point_in_time import count_before, count_in_window
 from karma_pipelines.features.text import text_features
@@ -107,6 +106,9 @@ def build_rollback_features(
     for col in ("downstream_transitive", "pagerank", "usual_fields_missing"):
         f[col] = d["deploy_id"].map(state[col]).astype("float64").to_numpy()
     if _embeddings_on() if graph_embeddings is None else graph_embeddings:
+        # imported only when on: the graph-over-time module loads the insights (statsmodels: 2 s)
+        from karma_pipelines.features.graph_embedding import graph_embedding_features
+
         f = f.join(graph_embedding_features(d, snapshots))
 
     # Time and place.
