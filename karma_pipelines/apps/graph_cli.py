@@ -52,7 +52,7 @@ def format_anomalies(items: list[dict]) -> str:
 def _anomalies(args: argparse.Namespace) -> int:
     from karma_pipelines.apps.cli import _read_tables
     from karma_pipelines.apps.progress import Progress
-    from karma_pipelines.pipeline.backtest import parse_horizon
+    from karma_pipelines.records.labels import parse_horizon
     from karma_pipelines.sources.open import open_source
 
     progress = Progress()

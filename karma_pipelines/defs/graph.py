@@ -14,6 +14,7 @@ from karma_pipelines.defs.resources import MlflowResource
 from karma_pipelines.graph import drawing
 from karma_pipelines.graph.anomalies import findings
 from karma_pipelines.graph.over_time import GraphHistory
+from karma_pipelines.tracking.liveness import RUNNER_TAG, runner_token
 
 GROUP = "graph"
 META = {"group_name": GROUP, "code_version": "1", "owners": ["team:ml-platform"]}
@@ -57,6 +58,7 @@ def graph_anomalies(
 
 @dg.asset(kinds={"pandas", "matplotlib", "plotly", "mlflow"}, **META)
 def graph_delta(
+    context: dg.AssetExecutionContext,
     clean_karma_events: pd.DataFrame,
     deploy_records: pd.DataFrame,
     config_snapshots: pd.DataFrame,
@@ -93,7 +95,8 @@ def graph_delta(
         )
         target = mlflow_store.target()
         experiment_id = target.activate()
-        with mlflow.start_run(run_name="graph-delta", tags={"karma.kind": "graph_delta"}) as run:
+        tags = {"karma.kind": "graph_delta", "dagster.run_id": context.run_id, RUNNER_TAG: runner_token()}
+        with mlflow.start_run(run_name="graph-delta", tags=tags) as run:
             mlflow.log_artifact(str(page))
             mlflow.log_metrics(
                 {"weeks": max(len(starts) - 1, 0), "nodes_at_end": metadata["nodes_at_end"].value}
