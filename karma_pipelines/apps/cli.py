@@ -20,6 +20,7 @@ from karma_pipelines.apps.arguments import (
 )
 from karma_pipelines.apps.home import TELEMETRY_OFF
 from karma_pipelines.apps.suggest_eval import add_suggest_eval, ranker_text, with_ranker
+from karma_pipelines.apps.whatif import register as register_whatif
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT, Layouts
 
 BACKTEST_EXPERIMENT = "karma-backtest"
@@ -34,7 +35,9 @@ def _simulate(args: argparse.Namespace) -> int:
     from karma_pipelines.simulator import SimulationConfig, simulate_world
 
     progress = Progress()
-    config = SimulationConfig(seed=args.seed, components=args.components, days=args.days)
+    config = SimulationConfig(
+        seed=args.seed, components=args.components, days=args.days, twins=args.twins
+    )  # fmt: skip
     with progress.stage(f"simulating {args.components} components over {args.days} days into {args.out}"):
         summary = simulate_world(Path(args.out), config)
     progress.note(
@@ -260,6 +263,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     sim.add_argument("--components", type=int, default=240, help="number of components (default 240)")
     sim.add_argument("--days", type=int, default=180, help="length of the history in days (default 180)")
+    sim.add_argument(
+        "--twins", type=int, default=0,
+        help="plant N unhealthy producers with healthy twins (truth: ground_truth/planted_rewrites.csv)",
+    )  # fmt: skip
     sim.set_defaults(func=_simulate)
 
     bt = sub.add_parser("backtest", help="train on the past of a source and evaluate on its future")
@@ -304,6 +311,7 @@ def build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--json", action="store_true", help="print JSON on stdout")
     sg.set_defaults(func=_suggest)
     add_suggest_eval(sub)  # `suggest-eval`: karma_pipelines/apps/suggest_eval.py
+    register_whatif(sub)  # `whatif`, `rewrites`: karma_pipelines/apps/whatif.py
 
     run = sub.add_parser("run", help="materialize every asset on the DAGSTER_HOME instance")
     run.add_argument(

@@ -19,6 +19,7 @@ from karma_pipelines.simulator.clock import Clock
 from karma_pipelines.simulator.events import EventLog
 from karma_pipelines.simulator.history import History
 from karma_pipelines.simulator.people import build_users
+from karma_pipelines.simulator.twins import plant_twins, write_planted
 from karma_pipelines.simulator.world import build_world
 from karma_pipelines.simulator.writer import check_replaceable, write_world
 
@@ -31,6 +32,7 @@ class SimulationConfig:
     components: int = 240
     days: int = 180
     start: str = "2026-01-05"  # fixed start date (UTC) so that output is byte-identical for a seed
+    twins: int = 0  # unhealthy producers planted with a healthy twin (`simulator.twins`)
 
 
 def simulate_world(out: Path, config: SimulationConfig) -> dict[str, Any]:
@@ -46,8 +48,13 @@ def simulate_world(out: Path, config: SimulationConfig) -> dict[str, Any]:
     rng = np.random.default_rng(config.seed)
     clock = Clock(config.start, config.days)
     world = build_world(rng, config.components, config.days)
+    if config.twins:
+        plant_twins(np.random.default_rng([config.seed, 13]), world, config.twins)
     world.users = build_users(rng, min(25, max(6, config.components // 9)), world.projects, config.days)
     log = EventLog(clock, config.seed)
     history = History(rng, world, clock, log)
     history.run()
-    return write_world(rng, Path(out), history, log, clock, config.seed)
+    summary = write_world(rng, Path(out), history, log, clock, config.seed)
+    if config.twins:
+        summary["planted_rewrites"] = write_planted(Path(out), world, history.state.downstream)
+    return summary

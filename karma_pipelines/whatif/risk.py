@@ -34,8 +34,8 @@ def load_forecaster(home: Path, sources: list[str]) -> Forecaster:
     """The champion serving the first of `sources` (`<kind>:<resolved path>`) that has one, else
     `champion`; ValueError when the store in `home` has none."""
     from karma_pipelines.tracking.lightgbm_runs import load_booster
-    from karma_pipelines.tracking.registry import CHAMPION, champion_for, version_by_alias
     from karma_pipelines.tracking.lineage import source_alias
+    from karma_pipelines.tracking.registry import CHAMPION, champion_for, version_by_alias
     from karma_pipelines.tracking.store import MlflowTarget
 
     target = MlflowTarget.for_home(home)
@@ -43,12 +43,18 @@ def load_forecaster(home: Path, sources: list[str]) -> Forecaster:
     for source in sources:
         version = champion_for(client, FORECASTER, source)
         if version is not None:
-            alias = source_alias(source) if version_by_alias(client, FORECASTER, source_alias(source)) else CHAMPION
+            alias = (
+                source_alias(source)
+                if version_by_alias(client, FORECASTER, source_alias(source))
+                else CHAMPION
+            )
             break
     else:
         version, alias = version_by_alias(client, FORECASTER, CHAMPION), CHAMPION
     if version is None:
-        raise ValueError(f"no models:/{FORECASTER}@champion in {home}: run `make run` (or the pipeline) first")
+        raise ValueError(
+            f"no models:/{FORECASTER}@champion in {home}: run `make run` (or the pipeline) first"
+        )
     booster = load_booster(target, FORECASTER, alias)
     base = client.get_run(version.run_id).data.metrics.get("test_base_rate") if version.run_id else None
     return Forecaster(booster, str(version.version), base, f"models:/{FORECASTER}@{alias}")
@@ -113,7 +119,9 @@ def change_risk(
     past = deploys["deployed_at"] < at
     past_ids = set(deploys.loc[past, "deploy_id"])
     all_deploys = pd.concat([deploys[past], deploy_row], ignore_index=True)
-    all_snaps = pd.concat([snapshots[snapshots["deploy_id"].isin(past_ids)], snapshot_row_], ignore_index=True)
+    all_snaps = pd.concat(
+        [snapshots[snapshots["deploy_id"].isin(past_ids)], snapshot_row_], ignore_index=True
+    )
     rows = features_for(all_deploys, all_snaps, {WHATIF_ID})
     scored = explain(forecaster.booster, rows)
     return {

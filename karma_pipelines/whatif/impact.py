@@ -1,0 +1,205 @@
+"""What-if impact of a proposed change, from a source's history as it is now (or at any time):
+
+- blast radius: the components that would be invalidated downstream: those that read the changed
+  component's runtime (directly or transitively, through references: `<type>_nickname`, `src_nickname`,
+  `*_runtime_path`, in the dependency graph of `graph.over_time` as it was just before the change), each
+  with its path and the fields by which it reads its upstream. Karma publishes a component's runtime
+  anew on every apply that changes its config (tags too), so any changed field reaches every reader,
+  as Karma's own `affected_components` say; a change that changes nothing invalidates nothing;
+- risk: the rollback risk under the champion forecaster, with its reasons (`whatif.risk`);
+- suggestions: what the field suggester says of the new config (missing / unused fields);
+- promotion path: the same service's components in the later environments, which would follow.
+
+`WhatIfEngine(...).analyse(change)` returns a `WhatIf`; `WhatIf.as_json()` is the `whatif --json`
+document. Field names only reach the result, never a config value."""
+
+from __future__ import annotations
+
+import json
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import networkx as nx
+import pandas as pd
+
+from karma_pipelines.contracts.dependencies import NAME_LINK_TYPES
+from karma_pipelines.contracts.schema import ENVIRONMENTS
+from karma_pipelines.graph.over_time import GraphHistory
+from karma_pipelines.suggester.corpus import service_stem
+from karma_pipelines.whatif.change import ProposedChange
+from karma_pipelines.whatif.risk import Forecaster, change_risk, hypothetical_deploy
+from karma_pipelines.whatif.suggestions import FieldSuggester
+
+# Implicit name links (`route53_zone_name`) are not references: Karma does not invalidate through them.
+NOT_REFERENCES = frozenset(NAME_LINK_TYPES)
+
+
+def reference_kinds(graph: nx.DiGraph, consumer: str, producer: str) -> list[str]:
+    """The fields by which `consumer` references `producer` (the edge's kinds, name links left out)."""
+    kinds = str(graph.edges[consumer, producer].get("kind") or "")
+    return sorted(k for k in kinds.split(",") if k and k not in NOT_REFERENCES)
+
+
+def blast_radius(graph: nx.DiGraph, component: str) -> list[dict]:
+    """Every component that reads `component`'s runtime, directly or transitively (an edge `a -> b`:
+    a reads b), breadth first: `{"component", "environment", "path", "reads"}`, nearest first."""
+    if component not in graph:
+        return []
+    out, seen = [], {component}
+    queue = deque([(component, [component])])
+    while queue:
+        node, path = queue.popleft()
+        for consumer in sorted(graph.predecessors(node)):
+            if consumer in seen:
+                continue
+            reads = reference_kinds(graph, consumer, node)
+            if not reads:
+                continue
+            seen.add(consumer)
+            out.append(
+                {
+                    "component": consumer,
+                    "environment": str(graph.nodes[consumer].get("environment", "unknown")),
+                    "path": [*path, consumer],
+                    "reads": reads,
+                }
+            )
+            queue.append((consumer, [*path, consumer]))
+    return out
+
+
+def env_rank(environment: str) -> int | None:
+    return ENVIRONMENTS.index(environment) if environment in ENVIRONMENTS else None
+
+
+@dataclass
+class WhatIf:
+    """One what-if answer; `as_json()` holds exactly the keys of `whatif --json`."""
+
+    component: str
+    environment: str
+    changed_fields: list[str]
+    blast_radius: list[dict]
+    risk: dict
+    suggestions: dict
+    promotion_path: list[dict]
+    at: pd.Timestamp | None = None
+    action: str = "update"
+    model: dict = field(default_factory=dict)  # forecaster name, version, test base rate
+    notes: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "component": self.component,
+            "environment": self.environment,
+            "changed_fields": self.changed_fields,
+            "blast_radius": self.blast_radius,
+            "risk": self.risk,
+            "suggestions": self.suggestions,
+            "promotion_path": self.promotion_path,
+        }
+
+
+class WhatIfEngine:
+    """The history read once (graph over time, latest configs); `analyse` answers one change."""
+
+    def __init__(
+        self,
+        deploys: pd.DataFrame,
+        snapshots: pd.DataFrame,
+        events: pd.DataFrame | None = None,
+        forecaster: Forecaster | None = None,
+        suggester: FieldSuggester | None = None,
+    ):
+        self.deploys, self.snapshots, self.events = deploys, snapshots, events
+        self.graphs = GraphHistory(deploys, snapshots, events)
+        self.forecaster, self.suggester = forecaster, suggester
+        self.snaps_sorted = snapshots.sort_values(["captured_at", "deploy_id"], kind="stable")
+
+    @classmethod
+    def from_tables(cls, tables, forecaster=None, suggester=None) -> WhatIfEngine:
+        events = getattr(tables, "clean_events", None)
+        return cls(tables.deploy_records, tables.config_snapshots, events, forecaster, suggester)
+
+    @property
+    def end(self) -> pd.Timestamp:
+        """Now, for the history: one second after its last deploy."""
+        return self.deploys["deployed_at"].max() + pd.Timedelta(seconds=1)
+
+    def current(self, component: str, at: pd.Timestamp, environment: str | None = None):
+        """(config, environment) of `component`'s latest snapshot before `at`; (None, env) if none."""
+        snaps = self.snaps_sorted
+        mine = snaps[(snaps["component"] == component) & (snaps["captured_at"] < at)]
+        if environment is not None:
+            mine = mine[mine["environment"] == environment]
+        if mine.empty:
+            return None, environment
+        last = mine.iloc[-1]
+        config = json.loads(last["config_json"]) if last["n_fields"] else None
+        return config, str(last["environment"])
+
+    def promotion_path(self, component: str, environment: str, at: pd.Timestamp) -> list[dict]:
+        """The same service's components (same type and service stem) in later environments, in
+        promotion order; for an environment outside dev/staging/prod, every other environment's."""
+        ctype, _, nickname = component.partition("/")
+        stem = service_stem(nickname, environment)
+        snaps = self.snaps_sorted[self.snaps_sorted["captured_at"] < at]
+        latest = snaps.drop_duplicates(["component", "environment"], keep="last")
+        latest = latest[(latest["component_type"] == ctype) & (latest["n_fields"] > 0)]
+        rank = env_rank(environment)
+        out = []
+        for comp, env in zip(latest["component"], latest["environment"], strict=True):
+            if (comp, env) == (component, environment) or env == environment:
+                continue
+            if service_stem(comp.partition("/")[2], env) != stem:
+                continue
+            other = env_rank(env)
+            if rank is None or (other is not None and other > rank):
+                out.append({"component": comp, "environment": env})
+        return sorted(out, key=lambda d: (env_rank(d["environment"]) or 99, d["environment"], d["component"]))
+
+    def analyse(self, change: ProposedChange, at: pd.Timestamp | None = None, graph=None) -> WhatIf:
+        """The what-if of `change` as if deployed at `at` (default: now, the end of the history);
+        `graph`: the dependency graph before `at`, when the caller has it (a replay over many)."""
+        at = self.end if at is None else pd.Timestamp(at)
+        current, env = self.current(change.component, at, change.environment)
+        if current is None and env is None:
+            raise ValueError(
+                f"component {change.component!r} is not in the history: give its `environment` to "
+                "propose creating it"
+            )
+        new = change.new_config(current)
+        changed = change.changed_fields(current)
+        notes = []
+        graph = self.graphs.at(at) if graph is None else graph
+        radius = blast_radius(graph, change.component) if changed else []
+        if not changed:
+            notes.append("the proposed config equals the current one: nothing to deploy")
+        risk: dict[str, Any] = {"score": None, "reasons": []}
+        model: dict[str, Any] = {}
+        if self.forecaster is not None:
+            rows = hypothetical_deploy(
+                self.deploys, change.component, env, current, new, at, change.author, change.message
+            )
+            scored = change_risk(self.forecaster, self.deploys, self.snapshots, *rows)
+            risk = {"score": scored["score"], "reasons": scored["reasons"]}
+            model = {k: scored[k] for k in ("model", "version", "base_rate")}
+        else:
+            notes.append("no champion forecaster: risk not scored")
+        suggestions = {"missing": [], "unused": []}
+        if self.suggester is not None:
+            suggestions = self.suggester.of(self.snapshots, change.component, env, new, at)
+        return WhatIf(
+            component=change.component,
+            environment=env,
+            changed_fields=changed,
+            blast_radius=radius,
+            risk=risk,
+            suggestions=suggestions,
+            promotion_path=self.promotion_path(change.component, env, at),
+            at=at,
+            action="update" if current else "create",
+            model=model,
+            notes=notes,
+        )
