@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from karma_pipelines.simulator.world import World
+from karma_pipelines.simulator.world import World, unique_name
 
 ROLLBACK_FACTOR = 6.0  # the planted producer's rollback probability, times this (at most MAX_P)
 MAX_P = 0.8
@@ -46,7 +46,7 @@ def plant_twins(rng: np.random.Generator, world: World, n: int) -> None:
         c = world.components[key]
         world.components[key] = dataclasses.replace(c, weight=c.weight * CHANGE_FACTOR)
         world.unhealthy[key] = ROLLBACK_FACTOR
-        service = f"{c.service}-twin"
+        service = unique_name(c.service, {x.service for x in world.components.values()})  # nothing tells
         twin = dataclasses.replace(
             c, key=f"{c.type}/{service}-{c.env}", nickname=f"{service}-{c.env}", service=service,
             created_at=c.created_at + 3600,

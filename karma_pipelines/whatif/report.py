@@ -82,3 +82,25 @@ def plot_blast_radius(result: WhatIf, path: Path | str) -> Path:
     risk = result.risk.get("score")
     ax.set_title(f"What-if {result.component}: {len(result.blast_radius)} invalidated, risk {_pct(risk)}")
     return save_figure(fig, path)
+
+
+def plot_rewrites(found: list, path: Path | str, top: int = 20) -> Path:
+    """Bars: each rewrite's predicted invalidations per month before and after (what-if engine)."""
+    fig = new_figure(10, 5)
+    ax = fig.subplots()
+    shown = [r for r in found if "invalidations_per_month_before" in r.effect][:top]
+    if not shown:
+        ax.text(0.5, 0.5, "No safe rewrite to a healthier producer.", ha="center", va="center")
+        ax.set_axis_off()
+        return save_figure(fig, path)
+    labels = [f"{r.consumer} · {r.field} → {r.target.partition('/')[2]}"[:70] for r in shown][::-1]
+    before = [r.effect["invalidations_per_month_before"] for r in shown][::-1]
+    after = [r.effect["invalidations_per_month_after"] for r in shown][::-1]
+    ys = range(len(shown))
+    ax.barh([y + 0.2 for y in ys], before, height=0.4, color="tab:red", label="now")
+    ax.barh([y - 0.2 for y in ys], after, height=0.4, color="tab:green", label="after the rewrite")
+    ax.set_yticks(list(ys), labels, fontsize=7)
+    ax.set_xlabel("invalidations per month of the consumer and its readers (predicted)")
+    ax.legend(loc="lower right")
+    ax.set_title(f"{len(found)} safe rewrite(s) to healthier producers")
+    return save_figure(fig, path)

@@ -180,9 +180,10 @@ def _alias_moves(graph: nx.DiGraph, faces: Interfaces) -> list[Rewrite]:
         for member in members:
             for consumer in sorted(graph.predecessors(member)):
                 kinds = reference_kinds(graph, consumer, member)
-                other = members[1] if member == members[0] else members[0]
                 envs = {graph.nodes[n].get("environment") for n in (consumer, *members)}
-                if not kinds or len(envs) != 1 or consumer in nx.descendants(graph, other):
+                if not kinds or len(envs) != 1 or consumer in members:
+                    continue
+                if any(consumer in nx.descendants(graph, m) for m in members):  # the alias is either
                     continue
                 if faces.reads_of(consumer, member) - common:
                     continue
@@ -277,3 +278,26 @@ def rewrite_markdown(found: list[Rewrite], top: int = 30) -> str:
             f"| {rw.reason} |"
         )
     return "\n".join(lines) + "\n"
+
+
+TABLE_COLUMNS = ["kind", "consumer", "environment", "field", "from", "to", "reason", "p_value", "readers",
+                 "invalidations_per_month_before", "invalidations_per_month_after",
+                 "invalidations_saved_per_month", "rewrite_risk", "rewrite_invalidates"]  # fmt: skip
+
+
+def rewrites_table(found: list[Rewrite]) -> pd.DataFrame:
+    """One row per rewrite (TABLE_COLUMNS), the most invalidations saved first."""
+    rows = []
+    for rw in found:
+        e = rw.effect
+        row = {k: v for k, v in rw.as_json().items() if k != "effect"}
+        row.update({k: e.get(k) for k in TABLE_COLUMNS if k in e})
+        if "invalidations_per_month_before" in e:
+            row["invalidations_saved_per_month"] = round(
+                e["invalidations_per_month_before"] - e["invalidations_per_month_after"], 3
+            )
+        rows.append(row)
+    table = pd.DataFrame(rows, columns=TABLE_COLUMNS)
+    return table.sort_values("invalidations_saved_per_month", ascending=False, kind="stable").reset_index(
+        drop=True
+    )

@@ -99,11 +99,11 @@ def hypothetical_deploy(
         "rolls_back": None,
         "labelled": False,
         "rolled_back": pd.NA,
-        "rolled_back_at": pd.NaT,
         "rollback_delay_hours": float("nan"),
     }
     snap = snapshot_row(WHATIF_ID, at, component, environment, after, text=compact_json(after))
-    return DEPLOY_RECORDS.conform(pd.DataFrame([row])), CONFIG_SNAPSHOTS.conform(pd.DataFrame([snap]))
+    frame = pd.DataFrame([row]).assign(rolled_back_at=pd.Series([pd.NaT], dtype="datetime64[ns, UTC]"))
+    return DEPLOY_RECORDS.conform(frame), CONFIG_SNAPSHOTS.conform(pd.DataFrame([snap]))
 
 
 def change_risk(
