@@ -116,3 +116,17 @@ def test_whatif_command_refuses_a_bad_change_file_naming_the_field(tmp_path, cap
     change.write_text(json.dumps({"component": "vpc/x", "patch": "az_count=3"}))
     assert main(["whatif", "--events", str(tmp_path), "--change", str(change)]) == 2
     assert "field 'patch'" in capsys.readouterr().err
+
+
+def test_graph_rewrite_suggestions_asset_has_a_summary_and_a_picture(simulated_pipeline):
+    _, result = simulated_pipeline
+    events = [
+        e.step_materialization_data.materialization
+        for e in result.get_asset_materialization_events()
+        if e.asset_key.to_user_string() == "graph_rewrite_suggestions"
+    ]
+    assert len(events) == 1
+    meta = events[0].metadata
+    assert meta["summary"].value.startswith("### Safe dependency-graph rewrites:")
+    assert meta["plot"].value.startswith("![graph rewrites](data:image/png;base64,")
+    assert meta["rewrites"].value == len(result.output_for_node("graph_rewrite_suggestions"))

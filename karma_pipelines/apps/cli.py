@@ -164,7 +164,7 @@ def _score(args: argparse.Namespace) -> int:
     rev = worktree_commit(repo) if args.worktree else args.rev
     uncommitted = bool(args.worktree and rev != head)
     with progress.stage("reading the commit and scoring its deploys"):
-        result = scorer.score(rev, uncommitted_on=head if uncommitted else None)
+        result = scorer.score(rev, uncommitted_on=head if uncommitted else None, whatif=args.whatif)
     gate = args.fail_above is not None and result["max_score"] > args.fail_above
     result.update(fail_above=args.fail_above, blocked=bool(gate))
     if args.json:
@@ -180,6 +180,12 @@ def _score(args: argparse.Namespace) -> int:
     beside = f" (base rate {base:.1%})" if base is not None else ""
     for d in result["deploys"]:
         print(f"  {d['score']:6.1%} risk{beside}  {d['component']}: {d['reasons']}")
+        if "whatif" in d:
+            w = d["whatif"]
+            follow = ", ".join(p["component"] for p in w.get("promotion_path", [])) or "none"
+            print(
+                f"         invalidates {len(w.get('blast_radius', []))} downstream; promotion path: {follow}"
+            )
     if not n:
         print("  no component config changed: nothing to deploy, nothing to score")
     if gate:
@@ -290,6 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--home", **HOME, help="MLflow store folder (default .karma)")
     sc.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     sc.add_argument("--fail-above", type=probability, default=None, help="exit 3 when any risk exceeds this")
+    sc.add_argument(
+        "--whatif", action="store_true",
+        help="also each deploy's what-if: changed fields, blast radius and promotion path",
+    )  # fmt: skip
     sc.set_defaults(func=_score)
 
     sg = sub.add_parser("suggest", help="missing and unused config fields, ranked, with a reason")

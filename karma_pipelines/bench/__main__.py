@@ -19,6 +19,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "suggester": ("suggester", "bench_section"),
     "incremental": ("orchestration", "bench_incremental"),
     "bad_input": ("bad_input", "bench_bad_input"),
+    "whatif": ("whatif", "bench_whatif"),
 }
 
 
