@@ -130,3 +130,17 @@ def test_graph_rewrite_suggestions_asset_has_a_summary_and_a_picture(simulated_p
     assert meta["summary"].value.startswith("### Safe dependency-graph rewrites:")
     assert meta["plot"].value.startswith("![graph rewrites](data:image/png;base64,")
     assert meta["rewrites"].value == len(result.output_for_node("graph_rewrite_suggestions"))
+
+
+def test_a_change_in_the_wrong_environment_or_of_an_unknown_component_is_refused(small_tables):
+    engine = WhatIfEngine.from_tables(small_tables)
+    component, env = small_tables.config_snapshots[["component", "environment"]].iloc[0]
+    other = "prod" if env != "prod" else "dev"
+    with pytest.raises(ValueError, match="field 'environment'"):
+        engine.analyse(parse_change({"component": component, "environment": other, "patch": {"x": 1}}))
+    with pytest.raises(ValueError, match="not in the history"):
+        engine.analyse(parse_change({"component": "vpc/nowhere", "patch": {"x": 1}}))
+    created = engine.analyse(
+        parse_change({"component": "vpc/new-dev", "environment": "dev", "config": {"cidr": "x"}})
+    )
+    assert created.action == "create" and created.changed_fields == ["cidr"] and created.blast_radius == []

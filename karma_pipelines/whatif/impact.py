@@ -164,6 +164,13 @@ class WhatIfEngine:
         `graph`: the dependency graph before `at`, when the caller has it (a replay over many)."""
         at = self.end if at is None else pd.Timestamp(at)
         current, env = self.current(change.component, at, change.environment)
+        if current is None and change.environment is not None:
+            _, elsewhere = self.current(change.component, at)
+            if elsewhere is not None and elsewhere != change.environment:
+                raise ValueError(
+                    f"field 'environment': {change.component!r} is in {elsewhere!r}, not "
+                    f"{change.environment!r}"
+                )
         if current is None and env is None:
             raise ValueError(
                 f"component {change.component!r} is not in the history: give its `environment` to "
