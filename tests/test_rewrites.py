@@ -1,46 +1,17 @@
-"""Safe dependency-graph rewrites: the planted unhealthy producers' twins are found on a simulated world
-(its ground truth), and over random graphs no unsafe rewrite is ever suggested (hypothesis)."""
+"""Safe dependency-graph rewrites: over random graphs no unsafe rewrite is ever suggested (hypothesis), and
+each unsafe variant of a safe rewrite is refused. (The planted twins found: tests/test_whatif.py.)"""
 
 import networkx as nx
 import pandas as pd
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from karma_pipelines.pipeline.tables import load_tables
-from karma_pipelines.records import DEFAULT_HORIZON
-from karma_pipelines.sources.open import open_source
 from karma_pipelines.whatif.health import COLUMNS
-from karma_pipelines.whatif.impact import WhatIfEngine
-from karma_pipelines.whatif.rewrites import find_rewrites, pair_alias, rewrites_table, suggest_rewrites
+from karma_pipelines.whatif.rewrites import find_rewrites, pair_alias
 
 TYPES = ("vpc", "vpc", "lambda")
 ENVS = ("dev", "prod", "prod")
 FIELDS = ("cidr", "az_count", "name", "arn")
-
-
-@pytest.fixture(scope="module")
-def twins_world(tmp_path_factory):
-    from karma_pipelines.simulator import SimulationConfig, simulate_world
-
-    out = tmp_path_factory.mktemp("twins")
-    simulate_world(out, SimulationConfig(seed=3, components=60, days=90, twins=3))
-    return out, load_tables(open_source("events", str(out)), DEFAULT_HORIZON)
-
-
-def test_planted_twins_are_found_and_each_rewrite_has_its_predicted_effect(twins_world):
-    out, tables = twins_world
-    truth = pd.read_csv(out / "ground_truth" / "planted_rewrites.csv")
-    assert len(truth) >= 3
-    found = suggest_rewrites(WhatIfEngine.from_tables(tables))
-    got = {(r.consumer, r.source, r.target) for r in found}
-    hits = sum((c, f, t) in got for c, f, t in truth.itertuples(index=False))
-    assert hits / len(truth) >= 0.6, (hits, len(truth), sorted(got))
-    for rw in found:
-        assert rw.effect["invalidations_per_month_after"] <= rw.effect["invalidations_per_month_before"]
-        assert rw.effect["rewrite_invalidates"] == rw.effect["readers"] - 1  # the consumer's own readers
-    table = rewrites_table(found)
-    assert list(table["from"]) and (table["invalidations_saved_per_month"] >= 0).all()
 
 
 @st.composite
@@ -86,7 +57,7 @@ def _reads(g, runtime, consumer, producer):
     return shared
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(graphs())
 def test_no_unsafe_rewrite_is_ever_suggested(drawn):
     g, runtime, projects, health = drawn

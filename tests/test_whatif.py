@@ -3,6 +3,7 @@
 
 import json
 
+import pandas as pd
 import pytest
 
 from karma_pipelines.apps.cli import main
@@ -12,6 +13,7 @@ from karma_pipelines.sources.open import open_source
 from karma_pipelines.whatif.change import parse_change
 from karma_pipelines.whatif.impact import WhatIfEngine
 from karma_pipelines.whatif.replay import replay_invalidations
+from karma_pipelines.whatif.rewrites import rewrites_table, suggest_rewrites
 
 KEYS = ["component", "environment", "changed_fields", "blast_radius", "risk", "suggestions", "promotion_path"]
 
@@ -49,17 +51,23 @@ def test_a_patch_is_redacted_and_applied_with_null_removing():
 
 
 @pytest.fixture(scope="module")
-def small_tables(tmp_path_factory):
+def world(tmp_path_factory):
+    """A small simulated world with planted twins: (folder, validated tables)."""
     from karma_pipelines.simulator import SimulationConfig, simulate_world
 
     out = tmp_path_factory.mktemp("world")
-    simulate_world(out, SimulationConfig(seed=5, components=30, days=40))
-    return load_tables(open_source("events", str(out)), DEFAULT_HORIZON)
+    simulate_world(out, SimulationConfig(seed=3, components=50, days=75, twins=3))
+    return out, load_tables(open_source("events", str(out)), DEFAULT_HORIZON)
+
+
+@pytest.fixture(scope="module")
+def small_tables(world):
+    return world[1]
 
 
 def test_replayed_blast_radius_matches_the_logged_affected_components(small_tables):
     engine = WhatIfEngine.from_tables(small_tables)
-    figures = replay_invalidations(engine, small_tables.clean_events, limit=250)
+    figures = replay_invalidations(engine, small_tables.clean_events, limit=150)
     assert figures["with_invalidations"] >= 20  # enough changes that invalidate something to judge
     assert figures["precision"] >= 0.9 and figures["recall"] >= 0.9, figures
 
@@ -106,7 +114,20 @@ def test_whatif_command_prints_the_issue_keys_with_risk_and_no_secret(simulated_
     assert set(doc["suggestions"]) == {"missing", "unused"}
     assert [p["environment"] for p in doc["promotion_path"]] == ["staging", "prod"]
     assert all(set(b) == {"component", "environment", "path", "reads"} for b in doc["blast_radius"])
-    assert main(["whatif", "--events", str(world), "--change", str(change), "--home", str(home)]) == 0
+    plot = tmp_path / "radius.png"
+    args = [
+        "whatif",
+        "--events",
+        str(world),
+        "--change",
+        str(change),
+        "--home",
+        str(home),
+        "--plot",
+        str(plot),
+    ]
+    assert main(args) == 0
+    assert plot.read_bytes().startswith(b"\x89PNG")
     text = capsys.readouterr().out
     assert text.startswith(f"### What if `vpc/{component}` (dev)") and "Rollback risk" in text
 
@@ -144,3 +165,18 @@ def test_a_change_in_the_wrong_environment_or_of_an_unknown_component_is_refused
         parse_change({"component": "vpc/new-dev", "environment": "dev", "config": {"cidr": "x"}})
     )
     assert created.action == "create" and created.changed_fields == ["cidr"] and created.blast_radius == []
+
+
+def test_planted_twins_are_found_and_each_rewrite_has_its_predicted_effect(world):
+    out, tables = world
+    truth = pd.read_csv(out / "ground_truth" / "planted_rewrites.csv")
+    assert len(truth) >= 3
+    found = suggest_rewrites(WhatIfEngine.from_tables(tables))
+    got = {(r.consumer, r.source, r.target) for r in found}
+    hits = sum((c, f, t) in got for c, f, t in truth.itertuples(index=False))
+    assert hits / len(truth) >= 0.6, (hits, len(truth), sorted(got))
+    for rw in found:
+        assert rw.effect["invalidations_per_month_after"] <= rw.effect["invalidations_per_month_before"]
+        assert rw.effect["rewrite_invalidates"] == rw.effect["readers"] - 1  # the consumer's own readers
+    table = rewrites_table(found)
+    assert list(table["from"]) and (table["invalidations_saved_per_month"] >= 0).all()

@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from karma_pipelines.apps.arguments import HOME, json_text, layout_argument
+from karma_pipelines.apps.arguments import HOME, json_text, layout_argument, output_file
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
 
 
@@ -61,6 +61,10 @@ def _whatif(args: argparse.Namespace) -> int:
     engine = load_engine(args, progress, "whatif")
     with progress.stage(f"what if {change.component} changes"):
         result = engine.analyse(change)
+    if args.plot:
+        from karma_pipelines.whatif.report import plot_blast_radius
+
+        plot_blast_radius(result, args.plot)
     print(
         json_text(result.as_json()) if args.json else whatif_markdown(result), end="\n" if args.json else ""
     )
@@ -103,6 +107,7 @@ def register(sub) -> None:
         help='a JSON file: {"component": "<type>/<nickname>", "environment": "<env>", "config": {...}} '
         'or the same with "patch": {...} (fields to set; null removes one)',
     )  # fmt: skip
+    wi.add_argument("--plot", type=output_file, help="also draw the blast radius to this PNG file")
     wi.set_defaults(func=_whatif)
     rw = sub.add_parser("rewrites", help="safe dependency-graph rewrites with their predicted effect")
     _source_flags(rw)

@@ -77,6 +77,9 @@ def plot_blast_radius(result: WhatIf, path: Path | str) -> Path:
         colour = "tab:red" if node == result.component else "tab:orange"
         ax.scatter([x], [y], s=80, color=colour, zorder=3)
         ax.annotate(node, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7)
+    depth = max(by_depth)
+    ax.set_xticks(range(depth + 1))
+    ax.set_xlim(-0.2, depth + 0.8)  # room for the labels of the deepest readers
     ax.set_xlabel("depth (hops from the changed component)")
     ax.set_yticks([])
     risk = result.risk.get("score")
