@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import networkx as nx
+import numpy as np
 import pandas as pd
 
 from karma_pipelines.contracts.dependencies import NAME_LINK_TYPES
@@ -116,6 +117,15 @@ class WhatIfEngine:
         self.graphs = GraphHistory(deploys, snapshots, events)
         self.forecaster, self.suggester = forecaster, suggester
         self.snaps_sorted = snapshots.sort_values(["captured_at", "deploy_id"], kind="stable")
+        # Per (component, environment): its snapshots' times and rows, in time order (one lookup each).
+        self._places: dict[tuple[str, str], tuple[np.ndarray, pd.DataFrame]] = {}
+        self._envs: dict[str, list[str]] = {}
+        self._services: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        for (comp, env), rows in self.snaps_sorted.groupby(["component", "environment"], sort=True):
+            self._places[(comp, env)] = (rows["captured_at"].array.asi8, rows)  # UTC nanoseconds
+            self._envs.setdefault(comp, []).append(env)
+            stem = service_stem(comp.partition("/")[2], env)
+            self._services.setdefault((comp.partition("/")[0], stem), []).append((comp, env))
 
     @classmethod
     def from_tables(cls, tables, forecaster=None, suggester=None) -> WhatIfEngine:
@@ -127,15 +137,23 @@ class WhatIfEngine:
         """Now, for the history: one second after its last deploy."""
         return self.deploys["deployed_at"].max() + pd.Timedelta(seconds=1)
 
+    def _latest(self, component: str, environment: str, at: pd.Timestamp):
+        """The latest snapshot row of (component, environment) captured before `at`, or None."""
+        found = self._places.get((component, environment))
+        if found is None:
+            return None
+        times, rows = found
+        i = int(np.searchsorted(times, pd.Timestamp(at).value, side="left")) - 1
+        return rows.iloc[i] if i >= 0 else None
+
     def current(self, component: str, at: pd.Timestamp, environment: str | None = None):
-        """(config, environment) of `component`'s latest snapshot before `at`; (None, env) if none."""
-        snaps = self.snaps_sorted
-        mine = snaps[(snaps["component"] == component) & (snaps["captured_at"] < at)]
-        if environment is not None:
-            mine = mine[mine["environment"] == environment]
-        if mine.empty:
+        """(config, environment) of `component`'s latest snapshot before `at` (in `environment`, or in
+        whichever of its environments it was deployed to last); (None, environment) if none."""
+        envs = [environment] if environment is not None else self._envs.get(component, [])
+        rows = [r for r in (self._latest(component, e, at) for e in envs) if r is not None]
+        if not rows:
             return None, environment
-        last = mine.iloc[-1]
+        last = max(rows, key=lambda r: (r["captured_at"], r["deploy_id"]))
         config = json.loads(last["config_json"]) if last["n_fields"] else None
         return config, str(last["environment"])
 
@@ -143,19 +161,16 @@ class WhatIfEngine:
         """The same service's components (same type and service stem) in later environments, in
         promotion order; for an environment outside dev/staging/prod, every other environment's."""
         ctype, _, nickname = component.partition("/")
-        stem = service_stem(nickname, environment)
-        snaps = self.snaps_sorted[self.snaps_sorted["captured_at"] < at]
-        latest = snaps.drop_duplicates(["component", "environment"], keep="last")
-        latest = latest[(latest["component_type"] == ctype) & (latest["n_fields"] > 0)]
         rank = env_rank(environment)
         out = []
-        for comp, env in zip(latest["component"], latest["environment"], strict=True):
-            if (comp, env) == (component, environment) or env == environment:
-                continue
-            if service_stem(comp.partition("/")[2], env) != stem:
+        for comp, env in self._services.get((ctype, service_stem(nickname, environment)), []):
+            if env == environment:
                 continue
             other = env_rank(env)
-            if rank is None or (other is not None and other > rank):
+            if rank is not None and (other is None or other <= rank):
+                continue
+            last = self._latest(comp, env, at)
+            if last is not None and last["n_fields"] > 0:
                 out.append({"component": comp, "environment": env})
         return sorted(out, key=lambda d: (env_rank(d["environment"]) or 99, d["environment"], d["component"]))
 

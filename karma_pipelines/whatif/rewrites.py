@@ -45,9 +45,9 @@ class Rewrite:
     effect: dict = field(default_factory=dict)
 
     def as_json(self) -> dict:
-        out = asdict(self)
-        out["from"], out["to"] = out.pop("source"), out.pop("target")
-        return out
+        d = asdict(self)
+        keys = ("kind", "consumer", "environment", "field", "source", "target", "reason", "p_value", "effect")
+        return {{"source": "from", "target": "to"}.get(k, k): d[k] for k in keys}
 
 
 class Interfaces:
