@@ -6,7 +6,17 @@ import os
 
 import dagster as dg
 
-from karma_pipelines.defs import checks, extract, features, insights, models, suggester, validate, whatif
+from karma_pipelines.defs import (
+    checks,
+    extract,
+    features,
+    graph,
+    insights,
+    models,
+    suggester,
+    validate,
+    whatif,
+)
 from karma_pipelines.defs.automation import (
     karma_daily_schedule,
     karma_ingest_job,
@@ -19,7 +29,7 @@ from karma_pipelines.profile import current_profile
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
 from karma_pipelines.tracking.store import MLFLOW_UI_URL_ENV
 
-MODULES = [extract, validate, features, models, suggester, checks, insights, whatif]
+MODULES = [extract, validate, features, models, suggester, checks, insights, graph, whatif]
 
 
 # The whole source resource as JSON: how a run's step processes (the multiprocess executor) get the

@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from karma_pipelines.apps import graph_cli
 from karma_pipelines.apps.arguments import (
     HOME,
     count,
@@ -322,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     sg.set_defaults(func=_suggest)
     add_suggest_eval(sub)  # `suggest-eval`: karma_pipelines/apps/suggest_eval.py
     register_whatif(sub)  # `whatif`, `rewrites`: karma_pipelines/apps/whatif.py
+    graph_cli.register(sub, LAYOUT)  # `graph anomalies`: karma_pipelines/apps/graph_cli.py
 
     run = sub.add_parser("run", help="materialize every asset on the DAGSTER_HOME instance")
     run.add_argument(

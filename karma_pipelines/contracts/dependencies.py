@@ -60,6 +60,11 @@ def references(config: dict[str, Any], flat: dict[str, Any] | None = None) -> li
     return sorted({key for key, _ in typed_references(config, flat)})
 
 
+def _name(value: str) -> str:
+    """A DNS-like name as compared: `Strall.com.` and `strall.com` are one name."""
+    return value.strip().rstrip(".").lower()
+
+
 def name_links(config: dict[str, Any], flat: dict[str, Any] | None = None) -> list[tuple[str, str, str]]:
     """(kind, producer type, name) of every implicit name link (`route53_zone_name`), sorted."""
     flat = flatten(config) if flat is None else flat
@@ -67,14 +72,14 @@ def name_links(config: dict[str, Any], flat: dict[str, Any] | None = None) -> li
     for path, value in flat.items():
         name = path.rpartition(".")[2]
         if name in NAME_LINK_TYPES and isinstance(value, str) and value:
-            found.add((name, NAME_LINK_TYPES[name], value))
+            found.add((name, NAME_LINK_TYPES[name], _name(value)))
     return sorted(found)
 
 
 def own_names(config: dict[str, Any]) -> set[str]:
     """The top-level `*_name` string values of a config: how a name link finds its producer."""
     return {
-        v
+        _name(v)
         for k, v in config.items()
         if k.endswith("_name") and k not in NAME_LINK_TYPES and isinstance(v, str) and v
     }

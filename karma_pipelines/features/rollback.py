@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import zlib
 
 import numpy as np
@@ -15,6 +16,7 @@ from karma_pipelines.features.graph import (
     in_degree_before,
     upstream_hours_since_change,
 )
+from karma_pipelines.features.graph_embedding import graph_embedding_features
 from karma_pipelines.features.outcomes import outcome_features
 from karma_pipelines.features.point_in_time import count_before, count_in_window
 from karma_pipelines.features.text import text_features
@@ -38,11 +40,13 @@ def build_rollback_features(
     only: set[str] | None = None,
     daily_state: pd.DataFrame | None = None,
     horizon: pd.Timedelta = DEFAULT_HORIZON,
+    graph_embeddings: bool | None = None,
 ) -> pd.DataFrame:
     """Label columns plus every feature, in deploy time order. With `only` (deploy ids), just those
     rows are returned (the whole history is still used, so their values are the same). `daily_state`
     (from `daily_state_features`, keyed by deploy_id) is used instead of computing it here. `horizon`:
-    the label horizon, after which an outcome without a revert is known (the point-in-time parrot)."""
+    the label horizon, after which an outcome without a revert is known (the point-in-time parrot).
+    `graph_embeddings`: add the `graph_embedding` group (None: as models/rollback_forecaster.yaml says)."""
     d = deploys.sort_values(["deployed_at", "deploy_id"], kind="stable").reset_index(drop=True)
     t = d["deployed_at"]
     f = d[LABEL_COLUMNS].copy()
@@ -102,6 +106,8 @@ def build_rollback_features(
     state = daily_state.set_index("deploy_id")
     for col in ("downstream_transitive", "pagerank", "usual_fields_missing"):
         f[col] = d["deploy_id"].map(state[col]).astype("float64").to_numpy()
+    if _embeddings_on() if graph_embeddings is None else graph_embeddings:
+        f = f.join(graph_embedding_features(d, snapshots))
 
     # Time and place.
     f["hour"] = t.dt.hour.astype("int64")  # deployed_at is UTC
@@ -118,6 +124,13 @@ def build_rollback_features(
     f[numeric] = f[numeric].astype("float64")
     f[numeric] = f[numeric].replace([np.inf, -np.inf], np.nan)
     return f if only is None else f[f["deploy_id"].isin(only)].reset_index(drop=True)
+
+
+@functools.cache
+def _embeddings_on() -> bool:
+    from karma_pipelines.training.spec import load_spec
+
+    return load_spec("rollback_forecaster").graph_embeddings
 
 
 def _change_scope(d: pd.DataFrame) -> pd.DataFrame:

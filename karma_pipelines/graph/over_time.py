@@ -18,40 +18,21 @@ and `since` (when it appeared).
 `deltas` columns: `period_start`, `period_end`, `change` (one of CHANGES), `component`, `other` (the
 edge's target; for `edge_repointed` the new target), `previous` (the old target of a re-pointed edge),
 `kind`, `component_type`, `environment`, `at` (when the change happened; a period's start for drift
-still open from before). Re-pointed: the same component and kind, another target.
+still open from before). Re-pointed: the same component and kind, another target. Transient: an edge
+added during the period and gone again by its end.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import networkx as nx
 import pandas as pd
 
 from karma_pipelines.contracts.dependencies import name_links, own_names, typed_references
+from karma_pipelines.graph.diff import CHANGES, DELTA_COLUMNS, diff_rows, transient_rows
 from karma_pipelines.insights.config_runtime_drift import drift_spells
-
-CHANGES = (
-    "node_added",
-    "node_removed",
-    "edge_added",
-    "edge_removed",
-    "edge_repointed",
-    "drifted",
-)
-DELTA_COLUMNS = [
-    "period_start",
-    "period_end",
-    "change",
-    "component",
-    "other",
-    "previous",
-    "kind",
-    "component_type",
-    "environment",
-    "at",
-]
 
 
 @dataclass(frozen=True)
@@ -103,6 +84,9 @@ class GraphHistory:
             )
         )
         self._deleted = deleted
+        envs = snaps.groupby("component")["environment"].nunique()
+        self.multi_env = frozenset(envs.index[envs > 1].astype(str))
+        self._rows = [(r[0], r[1], node_name(r[2], r[4], self.multi_env), *r[3:]) for r in self._rows]
         self._parsed_by_hash: dict[str, tuple] = {}
         end = max(deploy_records["deployed_at"].max(), snaps["captured_at"].max()) if len(snaps) else None
         if events is not None and len(events) and "ts" in events.columns and events["ts"].notna().any():
@@ -137,6 +121,7 @@ class GraphHistory:
         edge_since: dict[tuple[str, str, str], pd.Timestamp] = {}
         pos = 0
         for t in times:
+            added: list[tuple[pd.Timestamp, str, str, str]] = []  # (at, component, target key, kind)
             while pos < len(self._rows) and self._rows[pos][1] < t:
                 dep_id, at, comp, ctype, env, n_fields, chash, text = self._rows[pos]
                 pos += 1
@@ -156,14 +141,24 @@ class GraphHistory:
                     edge_since.pop((comp, target, kind), None)
                 for target, kind in kept - before:
                     edge_since[(comp, target, kind)] = at
-            yield t, _State(latest, born, dict(deploys), edge_since, self._drifted_at(t))
+                    added.append((at, comp, target, kind))
+            state = _State(latest, born, dict(deploys), edge_since, self._drifted_at(t), self.multi_env)
+            state.added = added
+            yield t, state
+
+    def node(self, component: str, environment: str) -> str:
+        """The graph's node of a component deployed in an environment (see `node_name`)."""
+        return node_name(component, environment, self.multi_env)
 
     def _drifted_at(self, t: pd.Timestamp) -> set[str]:
         d = self.drifts
         if d is None or d.empty:
             return set()
         open_now = (d["detected_at"] < t) & (d["resolved_at"].isna() | (d["resolved_at"] >= t))
-        return set(d.loc[open_now, "component"].astype(str))
+        part = d[open_now]
+        return {
+            self.node(str(c), str(e)) for c, e in zip(part["component"], part["environment"], strict=True)
+        }
 
     def at(self, t) -> nx.DiGraph:
         """The graph of what was known strictly before `t`."""
@@ -194,15 +189,20 @@ class GraphHistory:
 
     def deltas(self, freq: str = "W") -> pd.DataFrame:
         """One row per change per period (see the module's docstring)."""
+        return self.graphs_and_deltas(freq)[2]
+
+    def graphs_and_deltas(self, freq: str = "W") -> tuple[list[pd.Timestamp], list[nx.DiGraph], pd.DataFrame]:
+        """(period boundaries, the graph before each, `deltas(freq)`), in one pass."""
         bounds = self.boundaries(freq)
         rows: list[dict] = []
-        previous = None
+        graphs: list[nx.DiGraph] = []
         for (t, state), start in zip(self.states(bounds), [None, *bounds[:-1]], strict=True):
             graph = state.graph()
-            if previous is not None:
-                rows += _diff(previous, graph, start, t, self._drift_rows(start, t))
-            previous = graph
-        return pd.DataFrame(rows, columns=DELTA_COLUMNS)
+            if graphs:
+                rows += diff_rows(graphs[-1], graph, start, t, self._drift_rows(start, t))
+                rows += transient_rows(graphs[-1], graph, state, start, t)
+            graphs.append(graph)
+        return bounds, graphs, pd.DataFrame(rows, columns=DELTA_COLUMNS)
 
     def _drift_rows(self, start, stop) -> list[tuple[str, pd.Timestamp]]:
         d = self.drifts
@@ -222,6 +222,19 @@ class _State:
     deploys: dict[str, int]
     edge_since: dict[tuple[str, str, str], pd.Timestamp]
     drifted: set[str]
+    multi_env: frozenset[str]
+    added: list = field(default_factory=list)  # edges added since the previous state yielded
+
+    def resolve(self, key: str, environment: str) -> str:
+        """The node a reference to `key` from `environment` reads: the same environment's when the
+        key lives in several, else the one live environment's."""
+        if key not in self.multi_env:
+            return key
+        same = f"{key}@{environment}"
+        if same in self.latest:
+            return same
+        live = sorted(n for n in self.latest if n.rpartition("@")[0] == key)
+        return live[0] if live else same
 
     def graph(self) -> nx.DiGraph:
         g = nx.DiGraph()
@@ -239,10 +252,10 @@ class _State:
                 drifted=comp in self.drifted,
                 known=True,
             )
-            for name in c.names | {comp.partition("/")[2]}:
+            for name in c.names | {comp.partition("/")[2].rpartition("@")[0] or comp.partition("/")[2]}:
                 by_name.setdefault((c.component_type, name), []).append(comp)
         for comp, c in self.latest.items():
-            targets = [(t, k, (comp, t, k)) for t, k in c.edges]
+            targets = [(self.resolve(t, c.environment), k, (comp, t, k)) for t, k in c.edges]
             for kind, ptype, name in c.links:
                 found = by_name.get((ptype, name), [])
                 same_env = [f for f in found if self.latest[f].environment == c.environment]
@@ -268,56 +281,10 @@ class _State:
         return g
 
 
-def _node_row(graph, node, change, start, stop, at, other=None, previous=None, kind=None) -> dict:
-    data = graph.nodes[node]
-    return {
-        "period_start": start,
-        "period_end": stop,
-        "change": change,
-        "component": node,
-        "other": other,
-        "previous": previous,
-        "kind": kind,
-        "component_type": data.get("component_type", node.partition("/")[0]),
-        "environment": data.get("environment", "unknown"),
-        "at": at,
-    }
-
-
-def _diff(before: nx.DiGraph, after: nx.DiGraph, start, stop, drifted) -> list[dict]:
-    rows = []
-    for node in sorted(set(after) - set(before)):
-        if after.nodes[node].get("known"):
-            rows.append(_node_row(after, node, "node_added", start, stop, after.nodes[node]["since"]))
-    for node in sorted(set(before) - set(after)):
-        if before.nodes[node].get("known"):
-            rows.append(_node_row(before, node, "node_removed", start, stop, stop))
-    old = {(a, b, k) for a, b, d in before.edges(data=True) for k in d["kind"].split(",")}
-    new = {(a, b, k) for a, b, d in after.edges(data=True) for k in d["kind"].split(",")}
-    added, removed = new - old, old - new
-    by_slot_removed: dict[tuple[str, str], list[str]] = {}
-    for a, b, k in removed:
-        by_slot_removed.setdefault((a, k), []).append(b)
-    repointed = set()
-    for a, b, k in sorted(added):
-        olds = by_slot_removed.get((a, k))
-        since = after.edges[a, b].get("since") or start
-        if olds:
-            prev = sorted(olds)[0]
-            olds.remove(prev)
-            repointed.add((a, prev, k))
-            rows.append(_node_row(after, a, "edge_repointed", start, stop, since, b, prev, k))
-        else:
-            rows.append(_node_row(after, a, "edge_added", start, stop, since, b, None, k))
-    for a, b, k in sorted(removed - repointed):
-        graph = after if a in after else before
-        at = after.nodes[a].get("last_deploy_at", stop) if a in after else stop
-        rows.append(_node_row(graph, a, "edge_removed", start, stop, at, b, None, k))
-    for comp, at in drifted:
-        graph = after if comp in after else before
-        if comp in graph:
-            rows.append(_node_row(graph, comp, "drifted", start, stop, at))
-    return rows
+def node_name(component: str, environment: str, multi_env: frozenset[str]) -> str:
+    """`component`, or `component@environment` for a key that lives in several environments (a Git
+    layout with the environment in the path and the same nickname in each)."""
+    return f"{component}@{environment}" if component in multi_env else component
 
 
 def graph_at(tables, t) -> nx.DiGraph:
@@ -328,3 +295,6 @@ def graph_at(tables, t) -> nx.DiGraph:
 def deltas(tables, freq: str = "W") -> pd.DataFrame:
     """The graph's changes per period (`freq`: "W" weeks from Monday, "D" days)."""
     return GraphHistory.from_tables(tables).deltas(freq)
+
+
+__all__ = ["CHANGES", "DELTA_COLUMNS", "GraphHistory", "deltas", "graph_at", "node_name"]

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from karma_pipelines.simulator import graph_plants
 from karma_pipelines.simulator.clock import Clock
 from karma_pipelines.simulator.events import EventLog
 from karma_pipelines.simulator.history import History
@@ -33,6 +34,7 @@ class SimulationConfig:
     days: int = 180
     start: str = "2026-01-05"  # fixed start date (UTC) so that output is byte-identical for a seed
     twins: int = 0  # unhealthy producers planted with a healthy twin (`simulator.twins`)
+    graph_anomalies: int = 0  # anomalous connections / structural changes to plant (graph_plants)
 
 
 def simulate_world(out: Path, config: SimulationConfig) -> dict[str, Any]:
@@ -53,8 +55,12 @@ def simulate_world(out: Path, config: SimulationConfig) -> dict[str, Any]:
     world.users = build_users(rng, min(25, max(6, config.components // 9)), world.projects, config.days)
     log = EventLog(clock, config.seed)
     history = History(rng, world, clock, log)
+    if config.graph_anomalies:
+        graph_plants.schedule(history, config.graph_anomalies, config.seed)
     history.run()
     summary = write_world(rng, Path(out), history, log, clock, config.seed)
     if config.twins:
         summary["planted_rewrites"] = write_planted(Path(out), world, history.state.downstream)
+    if config.graph_anomalies:
+        summary["graph_anomalies_planted"] = graph_plants.write_truth(Path(out), history)
     return summary

@@ -63,6 +63,10 @@ class History:
             t, _, kind, payload = heapq.heappop(self.queue)
             getattr(self, f"_on_{kind}")(t, *payload)
 
+    def _on_call(self, t: int, step, *args: Any) -> None:
+        """A step that an add-on module scheduled (`graph_plants`): `step(self, t, *args)`."""
+        step(self, t, *args)
+
     def _plan(self) -> None:
         rng, comps = self.rng, list(self.comps.values())
         created = np.array([c.created_at for c in comps])

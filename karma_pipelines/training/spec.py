@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from karma_pipelines.contracts.package_data import models_dir, spec_path
@@ -114,6 +115,17 @@ class ModelSpec(SpecModel):
     # Known directions (feature -> +1 risk only rises with it, -1 only falls): LightGBM's
     # monotone_constraints, so that a few rollbacks cannot teach that a recent revert makes a deploy safer.
     monotone: dict[str, int] = section_field("lightgbm", "monotone", {})
+    # The graph's node/edge embeddings (features group `graph_embedding`) are used only when this is on.
+    graph_embeddings: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _graph_embeddings_flag(cls, raw: Any) -> Any:
+        """The `graph_embedding` feature group counts only with `graph_embeddings: true`."""
+        features = raw.get("features") if isinstance(raw, dict) else None
+        if isinstance(features, dict) and not raw.get("graph_embeddings"):
+            raw = {**raw, "features": {g: f for g, f in raw["features"].items() if g != "graph_embedding"}}
+        return raw
 
     def monotone_constraints(self) -> list[int]:
         """One entry per feature, in `features` order (0: free)."""

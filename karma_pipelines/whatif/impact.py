@@ -42,6 +42,13 @@ def reference_kinds(graph: nx.DiGraph, consumer: str, producer: str) -> list[str
     return sorted(k for k in kinds.split(",") if k and k not in NOT_REFERENCES)
 
 
+def plain(graph: nx.DiGraph, node: str) -> str:
+    """The component key of a graph node (`graph.over_time` names a key that lives in several
+    environments `<key>@<environment>`)."""
+    env = graph.nodes[node].get("environment") if node in graph else None
+    return node[: -len(env) - 1] if env and node.endswith(f"@{env}") else node
+
+
 def blast_radius(graph: nx.DiGraph, component: str) -> list[dict]:
     """Every component that reads `component`'s runtime, directly or transitively (an edge `a -> b`:
     a reads b), breadth first: `{"component", "environment", "path", "reads"}`, nearest first."""
@@ -60,9 +67,9 @@ def blast_radius(graph: nx.DiGraph, component: str) -> list[dict]:
             seen.add(consumer)
             out.append(
                 {
-                    "component": consumer,
+                    "component": plain(graph, consumer),
                     "environment": str(graph.nodes[consumer].get("environment", "unknown")),
-                    "path": [*path, consumer],
+                    "path": [plain(graph, n) for n in (*path, consumer)],
                     "reads": reads,
                 }
             )
@@ -195,7 +202,7 @@ class WhatIfEngine:
         changed = change.changed_fields(current)
         notes = []
         graph = self.graphs.at(at) if graph is None else graph
-        radius = blast_radius(graph, change.component) if changed else []
+        radius = blast_radius(graph, self.graphs.node(change.component, env)) if changed else []
         if not changed:
             notes.append("the proposed config equals the current one: nothing to deploy")
         risk: dict[str, Any] = {"score": None, "reasons": []}

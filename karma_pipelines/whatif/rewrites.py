@@ -27,7 +27,7 @@ from karma_pipelines.contracts.redaction import redact
 from karma_pipelines.suggester.corpus import PAIR_TOKENS
 from karma_pipelines.whatif.change import ProposedChange
 from karma_pipelines.whatif.health import producer_health
-from karma_pipelines.whatif.impact import blast_radius, reference_kinds
+from karma_pipelines.whatif.impact import blast_radius, plain, reference_kinds
 
 P_VALUE = 0.05
 
@@ -199,11 +199,14 @@ def runtime_fields(engine, at: pd.Timestamp) -> tuple[dict[str, frozenset[str]],
     """Each live component's runtime fields (the field paths of its latest config before `at`), and
     its project (`tags.Project`) when its config says."""
     snaps = engine.snaps_sorted[engine.snaps_sorted["captured_at"] < at]
-    latest = snaps.drop_duplicates("component", keep="last")
+    latest = snaps.drop_duplicates(["component", "environment"], keep="last")
     latest = latest[latest["n_fields"] > 0]
-    runtime = {c: frozenset(f) for c, f in zip(latest["component"], latest["field_paths"], strict=True)}
+    nodes = [
+        engine.graphs.node(c, e) for c, e in zip(latest["component"], latest["environment"], strict=True)
+    ]
+    runtime = {n: frozenset(f) for n, f in zip(nodes, latest["field_paths"], strict=True)}
     projects = {}
-    for comp, text in zip(latest["component"], latest["config_json"], strict=True):
+    for comp, text in zip(nodes, latest["config_json"], strict=True):
         project = (json.loads(text).get("tags") or {}).get("Project")
         if isinstance(project, str) and project:
             projects[comp] = project
@@ -232,7 +235,9 @@ def suggest_rewrites(engine, at: pd.Timestamp | None = None) -> list[Rewrite]:
     at = engine.end if at is None else pd.Timestamp(at)
     graph = engine.graphs.at(at)
     runtime, projects = runtime_fields(engine, at)
-    health = producer_health(engine.deploys, engine.events, at).set_index("component")
+    per_component = producer_health(engine.deploys, engine.events, at).set_index("component")
+    nodes = [n for n in graph if plain(graph, n) in per_component.index]
+    health = per_component.loc[[plain(graph, n) for n in nodes]].set_axis(nodes)  # a node: its key's
     found = find_rewrites(graph, runtime, health, projects)
     for rw in found:
         readers = 1 + len(blast_radius(graph, rw.consumer))
@@ -246,16 +251,20 @@ def suggest_rewrites(engine, at: pd.Timestamp | None = None) -> list[Rewrite]:
                 upstream_rollback_rate_before=round(float(before["rollback_rate"]), 4),
                 upstream_rollback_rate_after=round(float(after["rollback_rate"]), 4),
             )
-        config, _ = engine.current(rw.consumer, at)
-        patch = _patch_for(config or {}, rw.field, rw.source, rw.target)
+        config, _ = engine.current(plain(graph, rw.consumer), at, rw.environment)
+        patch = _patch_for(config or {}, rw.field, plain(graph, rw.source), plain(graph, rw.target))
         if patch:
-            what = engine.analyse(ProposedChange(rw.consumer, None, patch=patch), at=at, graph=graph)
+            change = ProposedChange(plain(graph, rw.consumer), rw.environment, patch=patch)
+            what = engine.analyse(change, at=at, graph=graph)
             effect.update(
                 rewrite_risk=what.risk["score"],
                 rewrite_invalidates=len(what.blast_radius),
                 patch=redact(patch),
             )
         rw.effect = effect
+    for rw in found:  # the output names components, not graph nodes
+        rw.consumer, rw.source = plain(graph, rw.consumer), plain(graph, rw.source)
+        rw.target = plain(graph, rw.target) if rw.target in graph else rw.target
     return found
 
 
