@@ -15,7 +15,7 @@ from karma_pipelines.bench.common import peak_rss_mib, timed
 from karma_pipelines.records import DEFAULT_HORIZON
 
 TWINS = 4
-REPLAYED = 3000  # of ~17,000 change requests in the default world
+REPLAYED = 2000  # of ~17,000 change requests in the default world
 
 
 def _tables(root: Path, **config):
@@ -54,8 +54,8 @@ def bench_whatif(tmp: Path) -> dict:
     with timed(r, f"replay {REPLAYED} change requests, evenly spread (blast radius only)"):
         r["invalidations"] = replay_invalidations(engine, tables.clean_events, limit=REPLAYED)
     r["invalidations"].pop("examples_wrong")
-    with timed(r, "replay 150 test-period deploys (with risk)"):
-        r["risk_vs_outcome"] = replay_risk(engine, tables.clean_events)
+    with timed(r, "replay 100 test-period deploys (with risk)"):
+        r["risk_vs_outcome"] = replay_risk(engine, tables.clean_events, limit=100)
     r["forecaster_test_roc_auc (its own holdout)"] = round(float(evaluation.run.metrics["roc_auc"]), 4)
     producer = tables.config_snapshots.groupby("component").size().idxmax()
     calls = []
