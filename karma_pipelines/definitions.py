@@ -16,6 +16,7 @@ from karma_pipelines.defs import (
     strategies,
     suggester,
     validate,
+    whatif,
 )
 from karma_pipelines.defs.automation import (
     karma_daily_schedule,
@@ -29,7 +30,7 @@ from karma_pipelines.profile import current_profile
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
 from karma_pipelines.tracking.store import MLFLOW_UI_URL_ENV
 
-MODULES = [extract, validate, features, models, suggester, checks, insights, strategies, graph]
+MODULES = [extract, validate, features, models, suggester, checks, insights, strategies, graph, whatif]
 
 
 # The whole source resource as JSON: how a run's step processes (the multiprocess executor) get the

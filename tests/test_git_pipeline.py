@@ -171,6 +171,12 @@ def test_dagster_graph_runs_on_a_git_source_and_the_sensor_sees_new_commits(repo
     assert main(["score", "--repo", str(repo), "--home", str(tmp_path), "--worktree", "--json"]) == 0
     as_json = json.loads(capsys.readouterr().out)
     assert as_json["commit"] == _head(repo) and as_json["uncommitted"] is True
+    # `score --whatif`: each deploy's changed fields, blast radius and promotion path too.
+    assert (
+        main(["score", "--repo", str(repo), "--home", str(tmp_path), "--worktree", "--json", "--whatif"]) == 0
+    )
+    impact = json.loads(capsys.readouterr().out)["deploys"][0]["whatif"]
+    assert impact["changed_fields"] == ["az_count", "cidr"] and impact["blast_radius"] == []
     # A config that does not parse in the scored commit is an error naming the file.
     config.write_text('{"cidr": "10.8.0.0/16", "az_count": ')
     assert main(["score", "--repo", str(repo), "--home", str(tmp_path), "--worktree"]) == 2

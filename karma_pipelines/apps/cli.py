@@ -21,6 +21,7 @@ from karma_pipelines.apps.arguments import (
 )
 from karma_pipelines.apps.home import TELEMETRY_OFF
 from karma_pipelines.apps.suggest_eval import add_suggest_eval, ranker_text, with_ranker
+from karma_pipelines.apps.whatif import register as register_whatif
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT, Layouts
 
 BACKTEST_EXPERIMENT = "karma-backtest"
@@ -36,7 +37,11 @@ def _simulate(args: argparse.Namespace) -> int:
 
     progress = Progress()
     config = SimulationConfig(
-        seed=args.seed, components=args.components, days=args.days, promotion_habits=args.promotion_habits
+        seed=args.seed,
+        components=args.components,
+        days=args.days,
+        promotion_habits=args.promotion_habits,
+        twins=args.twins,
     )
     with progress.stage(f"simulating {args.components} components over {args.days} days into {args.out}"):
         summary = simulate_world(Path(args.out), config)
@@ -175,7 +180,7 @@ def _score(args: argparse.Namespace) -> int:
     rev = worktree_commit(repo) if args.worktree else args.rev
     uncommitted = bool(args.worktree and rev != head)
     with progress.stage("reading the commit and scoring its deploys"):
-        result = scorer.score(rev, uncommitted_on=head if uncommitted else None)
+        result = scorer.score(rev, uncommitted_on=head if uncommitted else None, whatif=args.whatif)
     gate = args.fail_above is not None and result["max_score"] > args.fail_above
     result.update(fail_above=args.fail_above, blocked=bool(gate))
     if args.json:
@@ -191,6 +196,12 @@ def _score(args: argparse.Namespace) -> int:
     beside = f" (base rate {base:.1%})" if base is not None else ""
     for d in result["deploys"]:
         print(f"  {d['score']:6.1%} risk{beside}  {d['component']}: {d['reasons']}")
+        if "whatif" in d:
+            w = d["whatif"]
+            follow = ", ".join(p["component"] for p in w.get("promotion_path", [])) or "none"
+            print(
+                f"         invalidates {len(w.get('blast_radius', []))} downstream; promotion path: {follow}"
+            )
     if not n:
         print("  no component config changed: nothing to deploy, nothing to score")
     if gate:
@@ -280,6 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="engineers promote staging -> prod with habits whose health effects are planted (truth in "
         "ground_truth/promotion_strategies.csv)",
     )
+    sim.add_argument(
+        "--twins", type=int, default=0,
+        help="plant N unhealthy producers with healthy twins (truth: ground_truth/planted_rewrites.csv)",
+    )  # fmt: skip
     sim.set_defaults(func=_simulate)
 
     bt = sub.add_parser("backtest", help="train on the past of a source and evaluate on its future")
@@ -303,6 +318,10 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--home", **HOME, help="MLflow store folder (default .karma)")
     sc.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     sc.add_argument("--fail-above", type=probability, default=None, help="exit 3 when any risk exceeds this")
+    sc.add_argument(
+        "--whatif", action="store_true",
+        help="also each deploy's what-if: changed fields, blast radius and promotion path",
+    )  # fmt: skip
     sc.set_defaults(func=_score)
 
     sg = sub.add_parser("suggest", help="missing and unused config fields, ranked, with a reason")
@@ -324,6 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--json", action="store_true", help="print JSON on stdout")
     sg.set_defaults(func=_suggest)
     add_suggest_eval(sub)  # `suggest-eval`: karma_pipelines/apps/suggest_eval.py
+    register_whatif(sub)  # `whatif`, `rewrites`: karma_pipelines/apps/whatif.py
     graph_cli.register(sub, LAYOUT)  # `graph anomalies`: karma_pipelines/apps/graph_cli.py
 
     run = sub.add_parser("run", help="materialize every asset on the DAGSTER_HOME instance")

@@ -20,6 +20,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "incremental": ("orchestration", "bench_incremental"),
     "bad_input": ("bad_input", "bench_bad_input"),
     "strategies": ("strategies", "bench_strategies"),
+    "whatif": ("whatif", "bench_whatif"),
     "graph_embeddings": ("graph", "bench_graph_embeddings"),
     "graph_anomalies": ("graph", "bench_graph_anomalies"),
 }

@@ -113,6 +113,38 @@ def unflatten(flat: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
+def set_path(flat: dict[str, Any], path: str, value: Any) -> None:
+    """Set a leaf of a flattened config, replacing a leaf ancestor (such as an empty `{}`) that would
+    hide it."""
+    parts = path.split(".")
+    for i in range(1, len(parts)):
+        flat.pop(".".join(parts[:i]), None)
+    if value == {} and any(p.startswith(path + ".") for p in flat):
+        return  # "an empty dict here" must not wipe the fields already under it
+    remove_path(flat, path)
+    flat[path] = value
+
+
+def remove_path(flat: dict[str, Any], path: str) -> None:
+    """Remove a field of a flattened config and everything under it."""
+    for p in [p for p in flat if p == path or p.startswith(path + ".")]:
+        del flat[p]
+
+
+def apply_patch(
+    config: dict | None, change: dict[str, Any], flat: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`config` with a proposed change applied (dotted path -> new value, None = field removed, as
+    the event log's `proposed_change`); `flat`: the config's `flatten`, when already made."""
+    flat = dict(flatten(config or {}) if flat is None else flat)
+    for path, value in change.items():
+        if value is None:
+            remove_path(flat, path)
+        else:
+            set_path(flat, path, value)
+    return unflatten(flat)
+
+
 def canonical_json(config: Any) -> str:
     """Stable, pretty JSON text of a config: the unit that line counts are taken on."""
     return json.dumps(config, indent=2, sort_keys=True, default=str)

@@ -43,11 +43,13 @@ class CommitScorer:
     horizon: pd.Timedelta = DEFAULT_HORIZON
     base_rate: float | None = None  # the champion's test base rate (its MLflow run's `test_base_rate`)
 
-    def score(self, rev: str, uncommitted_on: str | None = None) -> dict:
+    def score(self, rev: str, uncommitted_on: str | None = None, whatif: bool = False) -> dict:
         """Risk of each deploy in commit `rev`, through the one path (extraction, validation). Only
         commits after the kept history are read when `rev` descends from it. `uncommitted_on`: `rev`
         is a commit object of the working tree's changes (`worktree_commit`) on top of that HEAD, so
         the result names HEAD and says the changes are uncommitted, never the made-up commit.
+        `whatif`: each deploy also gets its what-if (`whatif.commit`: changed fields, blast radius,
+        promotion path).
         A config that does not parse in the scored commit is a ValueError naming the file."""
         sha = resolve_ref(self.source.repo, rev)
         world = self.source.describe()
@@ -76,6 +78,12 @@ class CommitScorer:
             }
             for r in scored.sort_values("score", ascending=False).itertuples()
         ]
+        if whatif:
+            from karma_pipelines.whatif.commit import whatif_for_commit
+
+            impact = whatif_for_commit(tables, sha)
+            for item in items:
+                item["whatif"] = impact.get(item["deploy_id"], {})
         return {**result, "max_score": items[0]["score"], "deploys": items}
 
 

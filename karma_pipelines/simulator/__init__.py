@@ -21,6 +21,7 @@ from karma_pipelines.simulator.events import EventLog
 from karma_pipelines.simulator.history import DRIFTS_PER_DAY, History
 from karma_pipelines.simulator.people import build_users
 from karma_pipelines.simulator.promotion_habits import PromotionHabits
+from karma_pipelines.simulator.twins import plant_twins, write_planted
 from karma_pipelines.simulator.world import build_world
 from karma_pipelines.simulator.writer import check_replaceable, write_world
 
@@ -34,6 +35,7 @@ class SimulationConfig:
     days: int = 180
     start: str = "2026-01-05"  # fixed start date (UTC) so that output is byte-identical for a seed
     promotion_habits: bool = False  # engineers' staging -> prod habits, with planted health effects
+    twins: int = 0  # unhealthy producers planted with a healthy twin (`simulator.twins`)
     graph_anomalies: int = 0  # anomalous connections / structural changes to plant (graph_plants)
 
 
@@ -50,6 +52,8 @@ def simulate_world(out: Path, config: SimulationConfig) -> dict[str, Any]:
     rng = np.random.default_rng(config.seed)
     clock = Clock(config.start, config.days)
     world = build_world(rng, config.components, config.days)
+    if config.twins:
+        plant_twins(np.random.default_rng([config.seed, 13]), world, config.twins)
     world.users = build_users(rng, min(25, max(6, config.components // 9)), world.projects, config.days)
     log = EventLog(clock, config.seed)
     history = History(rng, world, clock, log)
@@ -61,6 +65,8 @@ def simulate_world(out: Path, config: SimulationConfig) -> dict[str, Any]:
     summary = write_world(rng, Path(out), history, log, clock, config.seed)
     if history.habits is not None:
         summary["prod_promotions"] = history.habits.write_truth(Path(out), clock)
+    if config.twins:
+        summary["planted_rewrites"] = write_planted(Path(out), world, history.state.downstream)
     if config.graph_anomalies:
         summary["graph_anomalies_planted"] = graph_plants.write_truth(Path(out), history)
     return summary

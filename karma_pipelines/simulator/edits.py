@@ -4,29 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from karma_pipelines.contracts.config_fields import unflatten
+from karma_pipelines.contracts.config_fields import apply_patch, remove_path, set_path  # noqa: F401 (re-exported)
 from karma_pipelines.contracts.dependencies import reference_type
 from karma_pipelines.simulator.memo import flat_of
 from karma_pipelines.simulator.world import Component
 
 Flat = dict[str, Any]
-
-
-def set_path(flat: Flat, path: str, value: Any) -> None:
-    """Set a leaf, replacing a leaf ancestor (such as an empty `{}`) that would hide it."""
-    parts = path.split(".")
-    for i in range(1, len(parts)):
-        flat.pop(".".join(parts[:i]), None)
-    if value == {} and any(p.startswith(path + ".") for p in flat):
-        return  # "an empty dict here" must not wipe the fields already under it
-    remove_path(flat, path)
-    flat[path] = value
-
-
-def remove_path(flat: Flat, path: str) -> None:
-    """Remove a field and everything under it."""
-    for p in [p for p in flat if p == path or p.startswith(path + ".")]:
-        del flat[p]
 
 
 def remove_leaf(flat: Flat, path: str) -> None:
@@ -48,13 +31,7 @@ def change_between(before: dict | None, after: dict | None) -> dict[str, Any]:
 
 
 def apply_change(config: dict | None, change: dict[str, Any]) -> dict[str, Any]:
-    flat = dict(flat_of(config or {}))
-    for path, value in change.items():
-        if value is None:
-            remove_path(flat, path)
-        else:
-            set_path(flat, path, value)
-    return unflatten(flat)
+    return apply_patch(config, change, flat_of(config or {}))
 
 
 def _reference_kind(flat: Flat, path: str) -> str | None:

@@ -27,6 +27,7 @@ from karma_pipelines.simulator.risk import (
     rollback_probability,
 )
 from karma_pipelines.simulator.state import DeployRecord, WorldState
+from karma_pipelines.simulator.twins import drift_factor, unhealthy_p
 from karma_pipelines.simulator.world import Component, World
 
 CHANGE_RATE = 0.55  # changes per weekday per unit of component weight
@@ -85,7 +86,8 @@ class History:
         for c in comps:
             if c.env != "dev":
                 span = self.clock.end - c.created_at
-                for _ in range(int(rng.poisson(DRIFTS_PER_DAY * span / DAY))):
+                rate = DRIFTS_PER_DAY * (drift_factor(self.world, c.key) if self.world.unhealthy else 1)
+                for _ in range(int(rng.poisson(rate * span / DAY))):
                     self.push(c.created_at + int(rng.integers(HOUR, max(2 * HOUR, span))), "drift", c.key)
 
     # -- changes and deploys --------------------------------------------------------------
@@ -186,6 +188,8 @@ class History:
         p = rollback_probability(causes)
         if self.habits is not None and action == "promote" and c.env == "prod":
             p, causes = self.habits.prod_deploy(deploy_id, key, td, promoted_from, affected, p, causes)
+        if self.world.unhealthy:
+            p = unhealthy_p(self.world, key, p)
         status = "failed" if rng.random() < failure_probability(p) else "succeeded"
         deploy_id = deploy_id or self.ids.new("dep")
         attrs = {"deploy_id": deploy_id, "component": key, "environment": c.env, "user": user,

@@ -46,6 +46,8 @@ class World:
     users: tuple[User, ...] = ()
     aliases: dict[str, tuple[str, str]] = field(default_factory=dict)
     instances: dict[tuple[str, str], list[str]] = field(default_factory=dict)
+    unhealthy: dict[str, float] = field(default_factory=dict)  # planted: rollback factor (`twins`)
+    planted: list[tuple[str, str]] = field(default_factory=list)  # (unhealthy producer, healthy twin)
 
     def targets(self, component: Component, env: str) -> list[str]:
         """Component keys of the same service in another environment (two for a pair)."""

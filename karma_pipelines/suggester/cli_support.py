@@ -51,6 +51,12 @@ def with_config(
     key, env = component or found.component, found.environment
     # Its document as the component's config holds it (keyed by file name for a `*.yaml` layout).
     config = compiled.merge({matched: (found.file_key, parsed.doc)})
+    return replace_config(corpus, key, env, config)
+
+
+def replace_config(corpus: Corpus, key: str, env: str, config: dict) -> tuple[Corpus, str]:
+    """The corpus with `config` as component `key`'s in `env` (replacing its own, if any); returns it
+    and the row key to ask about."""
     extra = corpus_from_configs([{"component": key, "environment": env, "config": config}])
     base = corpus.configs.assign(field_paths=[list(f) for f in corpus.fields])
     keep = ~((base["component"] == key) & (base["environment"] == env))
