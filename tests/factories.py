@@ -51,3 +51,16 @@ def history(rows: list[dict], horizon_days: float = 7, as_of: pd.Timestamp | Non
         pd.DataFrame(deploys), horizon=pd.Timedelta(days=horizon_days), as_of=as_of
     )
     return DEPLOY_RECORDS.conform(records), CONFIG_SNAPSHOTS.conform(pd.DataFrame(snaps))
+
+
+def clean_world_events(root):
+    """A simulated world's event log with every line the simulator planted malformed dropped (what the
+    suite quarantines), and the world as the event-log source describes it."""
+    from karma_pipelines.sources.event_log import read_event_log
+    from karma_pipelines.sources.event_world import EventLogSource
+
+    world = EventLogSource(root).describe()
+    raw = read_event_log(world.root / "events")
+    malformed = pd.read_csv(root / "ground_truth" / "malformed.csv")
+    planted = set(malformed["file"] + ":" + malformed["line"].astype(str))
+    return raw[~raw["record_id"].isin(planted)].reset_index(drop=True), world

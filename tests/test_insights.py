@@ -14,9 +14,7 @@ from karma_pipelines.insights import (
 )
 from karma_pipelines.records import deploy_tables_from_events
 from karma_pipelines.simulator import SimulationConfig, simulate_world
-from karma_pipelines.sources.event_log import read_event_log
-from karma_pipelines.sources.event_world import EventLogSource
-from tests.factories import T0, history
+from tests.factories import T0, clean_world_events, history
 
 H = pd.Timedelta(hours=1)
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -272,11 +270,7 @@ def small_world(tmp_path_factory):
     and its deploy tables."""
     root = tmp_path_factory.mktemp("ins") / "world"
     simulate_world(root, SimulationConfig(seed=4, components=24, days=30))
-    world = EventLogSource(root).describe()
-    raw = read_event_log(world.root / "events")
-    malformed = pd.read_csv(root / "ground_truth" / "malformed.csv")
-    planted = set(malformed["file"] + ":" + malformed["line"].astype(str))
-    events = raw[~raw["record_id"].isin(planted)].reset_index(drop=True)
+    events, world = clean_world_events(root)
     deploys, snaps = deploy_tables_from_events(events, horizon=pd.Timedelta(days=7), as_of=world.end)
     return events, deploys, snaps
 

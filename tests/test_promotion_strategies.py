@@ -14,10 +14,10 @@ from karma_pipelines.defs.strategies import promotion_strategies
 from karma_pipelines.records import deploy_tables_from_events
 from karma_pipelines.simulator import SimulationConfig, simulate_world
 from karma_pipelines.sources.event_log import read_event_log
-from karma_pipelines.sources.event_world import EventLogSource
 from karma_pipelines.strategies.estimate import estimate_strategies
 from karma_pipelines.strategies.promotions import promotions_table
 from karma_pipelines.strategies.report import compute, plot
+from tests.factories import clean_world_events
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 HABITS = SimulationConfig(seed=5, components=120, days=120, promotion_habits=True)
@@ -29,11 +29,7 @@ def habit_world(tmp_path_factory):
     deploy records, its end and its folder."""
     root = tmp_path_factory.mktemp("habits") / "world"
     simulate_world(root, HABITS)
-    world = EventLogSource(root).describe()
-    raw = read_event_log(world.root / "events")
-    malformed = pd.read_csv(root / "ground_truth" / "malformed.csv")
-    planted = set(malformed["file"] + ":" + malformed["line"].astype(str))
-    events = raw[~raw["record_id"].isin(planted)].reset_index(drop=True)
+    events, world = clean_world_events(root)
     deploys, _ = deploy_tables_from_events(events, horizon=pd.Timedelta(days=7), as_of=world.end)
     return events, deploys, world, root
 

@@ -174,6 +174,19 @@ class ConfigDiff:
     def is_empty(self) -> bool:
         return not (self.added or self.removed or self.changed)
 
+    def columns(self) -> dict[str, Any]:
+        """The diff's columns of a deploy record (`fields_*`, `n_fields_*`, `lines_*`)."""
+        return {
+            "fields_added": self.added,
+            "fields_removed": self.removed,
+            "fields_changed": self.changed,
+            "n_fields_added": len(self.added),
+            "n_fields_removed": len(self.removed),
+            "n_fields_changed": len(self.changed),
+            "lines_added": self.lines_added,
+            "lines_removed": self.lines_removed,
+        }
+
 
 def diff_configs(before: dict | None, after: dict | None) -> ConfigDiff:
     """Fields added / removed / changed (dotted paths) and line counts between two configs."""

@@ -124,7 +124,7 @@ class Run:
                 if parsed.ok:
                     # a change of a secret alone is still a change: the raw document's key, not its value
                     memo = self._entries if parsed.shared else None  # else every object is new
-                    doc = redact_entries(parsed.doc, memo) if memo else redact(parsed.doc)
+                    doc = redact(parsed.doc) if memo is None else redact_entries(parsed.doc, memo)
                     parsed = Parsed(doc=doc, raw_key=content_key(parsed.doc, memo), shared=parsed.shared)
         if not parsed.ok:
             self._quarantine(commit, change, config_file, parsed.reason, size)
