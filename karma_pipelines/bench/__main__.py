@@ -23,6 +23,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "whatif": ("whatif", "bench_whatif"),
     "graph_embeddings": ("graph", "bench_graph_embeddings"),
     "graph_anomalies": ("graph", "bench_graph_anomalies"),
+    "scale": ("scale", "bench_scale"),  # KARMA_BENCH_SCALE_SIZES=20000,100000 picks the sizes
 }
 
 
