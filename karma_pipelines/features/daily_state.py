@@ -38,6 +38,9 @@ class WorldState:
     per_type: Counter = field(default_factory=Counter)  # component_type -> live configs
     field_counts: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     _graph: dict[str, tuple[float, float]] | None = None  # None: to rebuild
+    # Transitive dependents per node: they depend on the nodes and edges only, not on their order, so
+    # they are counted again only when a component comes, goes or changes its references.
+    _dependents: dict[str, float] | None = None
     _usual: dict[str, frozenset] = field(default_factory=dict)  # per type, dropped when it changes
 
     def apply(self, component: str, component_type: str, fields, references) -> None:
@@ -50,6 +53,8 @@ class WorldState:
         # Any new snapshot moves its component last in the graph's node order: PageRank's sums then run
         # in another order (the same ranks to about 1e-17, but a model's bins see the difference).
         self._graph = None
+        if old is None or new is None or old.references != new.references:
+            self._dependents = None
         if old is not None and new is not None and old.component_type == new.component_type:
             if old.fields != new.fields:
                 self._count(new.component_type, new.fields - old.fields, old.fields - new.fields)
@@ -93,13 +98,13 @@ class WorldState:
             # An edge src -> dst means src reads dst's runtime: dst's dependents are its ancestors.
             rank = nx.pagerank(graph.reverse(copy=False)) if graph.number_of_edges() else {}
             n = graph.number_of_nodes()
-            self._graph = {
-                node: (
-                    float(len(nx.ancestors(graph, node)) if graph.in_degree(node) else 0),
-                    rank.get(node, 1.0 / n),
-                )
-                for node in graph.nodes
-            }
+            if self._dependents is None:
+                self._dependents = {
+                    node: float(len(nx.ancestors(graph, node)) if graph.in_degree(node) else 0)
+                    for node in graph.nodes
+                }
+            dependents = self._dependents
+            self._graph = {node: (dependents[node], rank.get(node, 1.0 / n)) for node in graph.nodes}
         return self._graph
 
 

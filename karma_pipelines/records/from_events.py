@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pandas as pd
 
-from karma_pipelines.contracts.config_fields import compact_json, config_hash, diff_configs, flatten
+from karma_pipelines.contracts.config_fields import (
+    compact_json,
+    config_hash,
+    config_lines,
+    diff_flat,
+    flatten,
+)
 from karma_pipelines.contracts.dependencies import references
 from karma_pipelines.contracts.schema import CONFIG_SNAPSHOTS, DEPLOY_EVENT_TYPES, DEPLOY_RECORDS
 from karma_pipelines.records.labels import DEFAULT_HORIZON, apply_rollback_labels
@@ -26,42 +32,63 @@ def deploy_tables_from_events(
     requests = events[events["event_type"] == "change.requested"]
     request_text = requests["attrs"].map(lambda a: a.get("message", ""))
     messages = dict(zip(requests["correlation_id"], request_text, strict=True))
-    previous: dict[str, dict] = {}
+    # Each component's previous config as `diff_flat` reads it (flattened, its lines): made once per config.
+    previous: dict[str, tuple[dict, list[str]]] = {}
+    none: tuple[dict, list[str]] = ({}, [])
     deploys, snapshots = [], []
-    for row in deploy_events.itertuples(index=False):
-        attrs = row.attrs
-        component = row.entity_id
+    columns = (
+        "attrs",
+        "entity_id",
+        "event_type",
+        "idempotency_key",
+        "tags",
+        "ts",
+        "source",
+        "correlation_id",
+    )
+    for attrs, component, event_type, key, tags, ts, source, correlation_id in zip(
+        *(_values(deploy_events[c]) for c in columns), strict=True
+    ):
         ctype, _, nickname = component.partition("/")
         config = attrs.get("config") or {}
-        diff = diff_configs(previous.get(component), config)
-        is_rollback = row.event_type == "deploy.rollback"
-        deploy_id = attrs.get("deploy_id") or row.idempotency_key
-        environment = attrs.get("environment") or (row.tags or {}).get("Environment", "default")
+        flat, lines = flatten(config), config_lines(config)
+        old_flat, old_lines = previous.get(component, none)
+        diff = diff_flat(old_flat, flat, old_lines, lines)
+        is_rollback = event_type == "deploy.rollback"
+        deploy_id = attrs.get("deploy_id") or key
+        environment = attrs.get("environment") or (tags or {}).get("Environment", "default")
         deploys.append(
             {
                 "deploy_id": deploy_id,
-                "deployed_at": row.ts,
+                "deployed_at": ts,
                 "component": component,
                 "component_type": ctype,
                 "nickname": nickname,
                 "environment": environment,
                 "author": attrs.get("user") or "unknown",
                 "action": "rollback" if is_rollback else attrs.get("action", "update"),
-                "source": row.source or "unknown",
-                "change_id": attrs.get("change_id") or row.correlation_id or deploy_id,
-                "message": messages.get(row.correlation_id, "") or attrs.get("reason", ""),
+                "source": source or "unknown",
+                "change_id": attrs.get("change_id") or correlation_id or deploy_id,
+                "message": messages.get(correlation_id, "") or attrs.get("reason", ""),
                 **diff.columns(),
                 "outcome": attrs.get("status", "succeeded"),
                 "is_rollback": is_rollback,
                 "rolls_back": attrs.get("rolls_back") if is_rollback else None,
             }
         )
-        snapshots.append(snapshot_row(deploy_id, row.ts, component, environment, config))
-        previous[component] = config
+        snapshots.append(snapshot_row(deploy_id, ts, component, environment, config, flat))
+        previous[component] = (flat, lines)
     if not deploys:
         return DEPLOY_RECORDS.empty(), CONFIG_SNAPSHOTS.empty()
     records = apply_rollback_labels(pd.DataFrame(deploys), horizon=horizon, as_of=as_of)
     return DEPLOY_RECORDS.conform(records), CONFIG_SNAPSHOTS.conform(pd.DataFrame(snapshots))
+
+
+def _values(column: pd.Series) -> list:
+    """`list(column)`, as `itertuples` gives it, without boxing one pyarrow scalar at a time."""
+    if isinstance(column.dtype, pd.StringDtype):
+        return column.to_numpy(dtype=object, na_value=column.dtype.na_value).tolist()
+    return column.tolist()
 
 
 def snapshot_row(

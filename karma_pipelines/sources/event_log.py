@@ -18,7 +18,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from karma_pipelines.contracts.redaction import MAY_HOLD_SECRET, redact, redact_json_line
+from karma_pipelines.contracts.redaction import (
+    MAX_DEPTH,
+    may_hold_secret,
+    redact,
+    redact_json_line,
+    redacted_line,
+)
 from karma_pipelines.contracts.schema import KARMA_EVENTS
 from karma_pipelines.sources.event_redelivery import mark_redeliveries
 from karma_pipelines.sources.event_values import ENVELOPE_STRINGS as _ENVELOPE_STRINGS
@@ -107,30 +113,39 @@ _PARSED = (
 _UNPARSED = (None,) * (len(_ENVELOPE_STRINGS) + 2) + ("missing", {}, {})
 
 
-def _parse_line(line: str, decode_error: str | None) -> tuple[Any, ...]:
-    """The `_PARSED` fields of one line, plus whether `ts` was a string; `attrs` and `tags` redacted
-    here, where the source reads them (no later stage sees a raw secret)."""
-    if decode_error is not None:
-        return (decode_error, *_UNPARSED, False)
+def _parse_line(line: str, decode_error: str | None, suspect: bool) -> tuple[Any, ...]:
+    """The line as kept (`raw`: redacted when `suspect`, i.e. it may hold a secret), its `_PARSED`
+    fields and whether `ts` was a string; `attrs` and `tags` redacted here, where the source reads
+    them (no later stage sees a raw secret)."""
     try:
-        obj = json.loads(line)
+        obj = json.loads(line) if decode_error is None else None
     except ValueError as exc:  # JSONDecodeError is a ValueError
-        return (f"not JSON: {getattr(exc, 'msg', exc)}", *_UNPARSED, False)
+        decode_error = f"not JSON: {getattr(exc, 'msg', exc)}"
     except RecursionError:
-        return ("not JSON: nested too deeply", *_UNPARSED, False)
-    if not isinstance(obj, dict):
-        return (f"not a JSON object: {json_kind(obj)}", *_UNPARSED, False)
-    if _SURROGATE_ESCAPE.search(line):
+        decode_error = "not JSON: nested too deeply"
+    if decode_error is None and not isinstance(obj, dict):
+        decode_error = f"not a JSON object: {json_kind(obj)}"
+    if decode_error is not None:
+        return (redact_json_line(line) if suspect else line, decode_error, *_UNPARSED, False)
+    surrogates = bool(_SURROGATE_ESCAPE.search(line))
+    if surrogates:
         obj = _without_surrogates(obj, MAX_ATTRS_DEPTH + 2)
     get = obj.get
     ts = get("ts")
     attrs = get("attrs", _MISSING)
     tags = get("tags")
     kind = _attrs_kind(attrs, line)  # on the line as written (redaction bounds the depth it keeps)
-    if MAY_HOLD_SECRET.search(line):
+    raw = line
+    if suspect and _plain_envelope(obj, attrs, tags, line, surrogates):
+        # The line is redacted as a whole (`redact_json_line`): its attrs and tags are those redacted.
+        raw, whole = redacted_line(line, obj)
+        attrs, tags = whole.get("attrs", _MISSING), whole.get("tags")
+    elif suspect:
+        raw = redact_json_line(line)
         attrs = attrs if attrs is _MISSING else redact(attrs)
         tags = redact(tags)
     return (
+        raw,
         None,
         _as_text(ts),
         _as_text(get("event_type")),
@@ -143,6 +158,18 @@ def _parse_line(line: str, decode_error: str | None) -> tuple[Any, ...]:
         attrs if isinstance(attrs, dict) else {},
         tags if isinstance(tags, dict) else {},
         isinstance(ts, str),
+    )
+
+
+def _plain_envelope(obj: dict, attrs: Any, tags: Any, line: str, surrogates: bool) -> bool:
+    """Whether `redact(obj)` holds exactly `redact(attrs)` and `redact(tags)`: both objects (or absent),
+    the envelope no name/value pair, nothing nested near redaction's depth bound, no surrogate fixed."""
+    return (
+        not surrogates
+        and (attrs is _MISSING or isinstance(attrs, dict))
+        and (tags is None or isinstance(tags, dict))
+        and not any(k in obj for k in ("name", "key", "Name", "Key"))
+        and line.count("{") + line.count("[") < MAX_DEPTH - 2
     )
 
 
@@ -178,9 +205,8 @@ def read_event_log(events_dir: Path, days: list[str] | None = None) -> pd.DataFr
             for number, (line, decode_error) in enumerate(_file_lines(path), start=1):
                 line = line.removesuffix("\r")
                 if line.strip(_JSON_SPACE):  # a line of other white space (form feed, NBSP, …) is a row
-                    parsed = _parse_line(line, decode_error)
-                    raw = redact_json_line(line) if MAY_HOLD_SECRET.search(line) else line
-                    rows.append((f"{name}:{number}", name, number, raw, *parsed))
+                    parsed = _parse_line(line, decode_error, may_hold_secret(line))
+                    rows.append((f"{name}:{number}", name, number, *parsed))
         if not rows:
             return KARMA_EVENTS.empty()  # only blank lines
         names = ("record_id", "source_file", "line_no", "raw", *_PARSED, "ts_is_text")
