@@ -36,3 +36,11 @@ def test_the_source_is_read_in_a_worker_while_this_process_warms_up():
     assert source.coverage["pid"] != os.getpid() and source.coverage["horizon"] == pd.Timedelta("7d")
     with pytest.raises(ValueError, match="^a: no commit to read$"):
         overlap.read_while(_Source(fail=True), {"a": "1"}, pd.Timedelta("1d"), lambda: None)
+
+
+def test_batches_already_read_are_combined_here():
+    """An event log's day files are tables read already: combined in this process, not sent away."""
+    source, warmed = _Source(), []
+    batches = {"2026-01-05": pd.DataFrame({"x": [1]}), "2026-01-06": pd.DataFrame({"x": [2]})}
+    raw = overlap.read_while(source, batches, pd.Timedelta("7d"), lambda: warmed.append(1))
+    assert warmed == [1] and raw.commits == 2 and source.coverage["pid"] == os.getpid()

@@ -95,6 +95,7 @@ def _read_tables(source, horizon, progress, meanwhile=None):
             raw = source.raw_tables(batches, horizon)
         else:
             raw = read_while(source, batches, horizon, meanwhile)
+        batches.clear()  # in `raw` now: the day files' tables are not kept twice through validation
     if len(raw.events):
         progress.note(f"read {len(raw.events):,} event lines from {len(keys):,} file(s)")
     else:
