@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -145,6 +146,10 @@ def _backtest(args: argparse.Namespace) -> int:
         MlflowTarget.local(Path(args.home), experiment=BACKTEST_EXPERIMENT).activate()
 
     tables = _read_tables(source, horizon, progress, meanwhile=load_libraries)
+    # What follows reads the deploy tables only: the events' memory is given back before the features.
+    tables = dataclasses.replace(
+        tables, raw_events=tables.raw_events.head(0), clean_events=tables.clean_events.head(0)
+    )
     from karma_pipelines.pipeline.backtest import format_report, predictions_table, report, run_backtest
     from karma_pipelines.tracking.forecaster import track_forecaster
     from karma_pipelines.tracking.store import MlflowTarget
