@@ -25,7 +25,7 @@ from karma_pipelines.strategies.promotions import promotions_table
 
 TITLES = {
     "rollback_rate": "rollback rate of the promoted deploy",
-    "restore_hours": "time to restore (hours, rolled-back ones)",
+    "restore_hours": "time to restore (geometric mean hours, rolled-back ones)",
     "drifts_per_week": "drifts per week on the prod component",
 }
 TITLE = "Promotion strategies by long-term health"
