@@ -19,6 +19,7 @@ from karma_pipelines.simulator import graph_plants
 from karma_pipelines.simulator.clock import Clock
 from karma_pipelines.simulator.events import EventLog
 from karma_pipelines.simulator.history import DRIFTS_PER_DAY, History
+from karma_pipelines.simulator.memo import pinned
 from karma_pipelines.simulator.people import build_users
 from karma_pipelines.simulator.promotion_habits import PromotionHabits
 from karma_pipelines.simulator.spool import Spool
@@ -57,7 +58,7 @@ def simulate_world(out: Path, config: SimulationConfig) -> dict[str, Any]:
     if config.twins:
         plant_twins(np.random.default_rng([config.seed, 13]), world, config.twins)
     world.users = build_users(rng, min(25, max(6, config.components // 9)), world.projects, config.days)
-    with Spool(out, clock) as spool:  # the events and deploys, day by day, while the history runs
+    with Spool(out, clock) as spool, pinned():  # events and deploys go to disk while the history runs
         log = EventLog(clock, config.seed, sink=spool.events)
         history = History(rng, world, clock, log, truth=spool.deploys)
         if config.promotion_habits:
