@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -28,7 +29,7 @@ class IdentityCache:
 
     def __init__(self, fn: Callable[..., Any], size: int = 4096) -> None:
         self.fn, self.size = fn, size
-        self._hits: dict[tuple[int, tuple[Any, ...]], tuple[Any, Any]] = {}
+        self._hits: OrderedDict[tuple[int, tuple[Any, ...]], tuple[Any, Any]] = OrderedDict()
         self._kept: dict[int, dict[tuple[Any, ...], Any]] = {}  # a pinned object's results
         _CACHES.append(self)
 
@@ -50,8 +51,8 @@ class IdentityCache:
             self._kept[oid] = {args: value}
             return value
         self._hits[key] = (obj, value)
-        if len(self._hits) > self.size:
-            del self._hits[next(iter(self._hits))]
+        if len(self._hits) > self.size:  # the oldest goes (a dict's first key is slow to find)
+            self._hits.popitem(last=False)
         return value
 
 
@@ -99,7 +100,7 @@ def _lines(config: dict | None) -> list[bytes]:
 
 
 flat_of = IdentityCache(flatten)  # read-only: copy before editing
-references_of = IdentityCache(references)
+references_of = IdentityCache(lambda config: references(config, flat_of(config)))
 lines_of = IdentityCache(_lines)
 
 
