@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections import OrderedDict
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -29,7 +29,8 @@ class IdentityCache:
 
     def __init__(self, fn: Callable[..., Any], size: int = 4096) -> None:
         self.fn, self.size = fn, size
-        self._hits: OrderedDict[tuple[int, tuple[Any, ...]], tuple[Any, Any]] = OrderedDict()
+        self._hits: dict[tuple[int, tuple[Any, ...]], tuple[Any, Any]] = {}
+        self._order: deque[tuple[int, tuple[Any, ...]]] = deque()  # keys of `_hits`, oldest first
         self._kept: dict[int, dict[tuple[Any, ...], Any]] = {}  # a pinned object's results
         _CACHES.append(self)
 
@@ -51,8 +52,9 @@ class IdentityCache:
             self._kept[oid] = {args: value}
             return value
         self._hits[key] = (obj, value)
-        if len(self._hits) > self.size:  # the oldest goes (a dict's first key is slow to find)
-            self._hits.popitem(last=False)
+        self._order.append(key)
+        if len(self._order) > self.size:  # the oldest goes (a dict's first key is slow to find)
+            self._hits.pop(self._order.popleft(), None)  # (a key reused by a new object: twice)
         return value
 
 
