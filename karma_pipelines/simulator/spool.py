@@ -82,10 +82,11 @@ class DeploySpool:
 
 
 class Spool:
-    """The spool folder of a world being simulated (`<out>/.spool`, removed on leaving the `with`)."""
+    """The spool folder of a world being simulated (`<out>/.simulator-spool`, removed on leaving the
+    `with`, whatever happened)."""
 
     def __init__(self, out: Path, clock: Clock) -> None:
-        self.folder = Path(out) / ".spool"
+        self.folder = Path(out) / ".simulator-spool"
         shutil.rmtree(self.folder, ignore_errors=True)
         self.events = EventSpool(self.folder / "events", clock)
         self.deploys = DeploySpool(self.folder / "deploys.csv", clock)
