@@ -2,8 +2,7 @@
 
 `read_commits` streams one `git log --first-parent --raw --numstat -z` (commits with the paths they
 change, both blob ids and git's own count of lines added and removed, merges diffed against their
-first parent); `read_blobs` streams one
-`git cat-file --batch` for the blobs asked for, in the order asked.
+first parent); `blobs.py` reads the blobs asked for from one `git cat-file --batch`.
 
 Paths are decoded with `surrogateescape`: two names that are different bytes (not UTF-8) stay two
 paths, and the bytes are recoverable (`os.fsencode`). What is written out is `layout.path_text(path)`.
@@ -14,8 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -55,13 +53,6 @@ class Commit:
     changes: list[Change] = field(default_factory=list)  # only the paths the caller kept
     reverts: tuple[str, ...] = ()  # commit ids its message says it reverts (filled by the caller)
     left_out: list[str] = field(default_factory=list)  # paths not kept that `notice` accepted
-
-
-@dataclass(frozen=True)
-class Blob:
-    sha: str
-    size: int  # -1 when the object is missing
-    data: bytes | None  # None when missing or larger than the limit (not read)
 
 
 def git_env(ceiling: Path | None = None) -> dict[str, str]:
@@ -200,71 +191,6 @@ def _parse_log(
         kept = {}
     if commit is not None:
         yield commit
-
-
-def read_blobs(git_dir: Path, shas: list[str], max_bytes: int) -> Iterator[Blob]:
-    """The blobs `shas` names, in that order, from one `git cat-file --batch` process.
-
-    A thread writes the requests while this generator reads the answers, so neither pipe can fill
-    up and stall the other. Blobs over `max_bytes` are skipped over, not kept.
-    """
-    if not shas:
-        return
-    args = ["git", f"--git-dir={git_dir}", "cat-file", "--batch"]
-    with (
-        tempfile.TemporaryFile() as err,
-        subprocess.Popen(
-            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=git_env()
-        ) as proc,
-    ):
-        assert proc.stdin is not None and proc.stdout is not None
-        writer = threading.Thread(target=_write_requests, args=(proc.stdin, shas), daemon=True)
-        writer.start()
-        out, done = proc.stdout, False
-        try:
-            for sha in shas:
-                header = out.readline().split()
-                if not header:
-                    break  # git stopped early: reported below
-                if len(header) < 3:  # `<sha> missing` (or ambiguous)
-                    yield Blob(sha, -1, None)
-                    continue
-                size = int(header[2])
-                if size > max_bytes:
-                    _skip(out, size + 1)
-                    yield Blob(sha, size, None)
-                    continue
-                data = out.read(size)
-                out.read(1)  # the newline after the content
-                yield Blob(sha, size, data)
-            else:
-                done = True
-        except GeneratorExit:  # the consumer stopped early: unblock the writer, say nothing
-            proc.kill()
-            writer.join()
-            raise
-        writer.join()
-        if proc.wait() != 0 or not done:
-            err.seek(0)
-            message = err.read().decode(errors="replace").strip() or "stopped before every blob was read"
-            raise GitError(f"git cat-file --batch: {message}")
-
-
-def _write_requests(stdin, shas: Iterable[str]) -> None:
-    try:
-        for start in range(0, len(shas), 4096):
-            stdin.write("".join(f"{s}\n" for s in shas[start : start + 4096]).encode())
-        stdin.close()
-    except BrokenPipeError:  # the reader stopped early; it reports the error
-        pass
-
-
-def _skip(stream, n: int) -> None:
-    while n > 0:
-        got = len(stream.read(min(n, _CHUNK)))
-        if got == 0:
-            return
-        n -= got
 
 
 def resolve_ref(repo: Path, ref: str | None = None) -> str:

@@ -72,6 +72,7 @@ SYMLINK_MODE = "120000"
 MAX_NODES = 1_000_000
 MAX_DOCUMENTS = 100  # YAML documents in one file (`---` between them)
 DEFAULT_MAX_FILE_BYTES = 1 << 20
+_FEW_BRACKETS = 200  # JSON with fewer `{` and `[` nests less than 200 deep
 
 
 @dataclass(frozen=True)
@@ -131,12 +132,12 @@ def parse_config(path: str, data: bytes, blocks: BlockCache | None = None) -> Pa
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return Parsed(reason=f"parse_error({path}): not UTF-8 text ({exc.reason} at byte {exc.start})")
-    lower = path.lower()
+    kind = parser_of(path)
     shared = False
     try:
-        if lower.endswith(".json"):
+        if kind == "json":
             doc = _json(text)
-        elif lower.endswith((".yaml", ".yml")):
+        elif kind == "yaml":
             doc, shared = _yaml_document(text, blocks)
         else:
             try:
@@ -162,6 +163,15 @@ def parse_config(path: str, data: bytes, blocks: BlockCache | None = None) -> Pa
     return Parsed(doc=doc, shared=shared)
 
 
+def parser_of(path: str) -> str:
+    """Which parser reads the file `path` names: `json`, `yaml` or `other` (JSON, then YAML, then INI);
+    the same bytes under names of one kind are the same document."""
+    lower = path.lower()
+    if lower.endswith(".json"):
+        return "json"
+    return "yaml" if lower.endswith((".yaml", ".yml")) else "other"
+
+
 def load_text(text: str, name: str) -> Any:
     """A YAML or JSON file's document (JSON when `name` ends in `.json`) with the config parser's
     budgets (values, documents); ValueError naming `name` when it is not one."""
@@ -174,7 +184,13 @@ def load_text(text: str, name: str) -> Any:
 
 
 def _json(text: str) -> Any:
-    return _string_keys(json.loads(text), [MAX_NODES])
+    doc = json.loads(text)
+    # JSON keys are strings; a text this short has fewer than MAX_NODES values (each takes a character
+    # and a separator), and with this few brackets it nests too little for a RecursionError: the copy
+    # `_string_keys` would make is the same document.
+    if len(text) < 2 * MAX_NODES and text.count("{") + text.count("[") < _FEW_BRACKETS:
+        return doc
+    return _string_keys(doc, [MAX_NODES])
 
 
 def _yaml_document(text: str, blocks: BlockCache | None) -> tuple[Any, bool]:

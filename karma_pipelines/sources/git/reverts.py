@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 _REVERTS_COMMIT = re.compile(r"This reverts commit ([0-9a-fA-F]{7,40})\b")
 _REVERT_SUBJECT = re.compile(r'Revert "(?P<subject>.*)"(?: \(#\d+\))?')
@@ -87,7 +87,7 @@ class DeployHistory:
     def add(self, ref: DeployRef, pre_hash: str | None) -> None:
         index = len(self.deploys)
         key = subject_key(ref.subject)
-        self.deploys.append(replace(ref, subject=key))
+        self.deploys.append(DeployRef(ref.deploy_id, ref.change_id, key, ref.is_rollback, ref.rolls_back))
         if pre_hash is not None:
             self.by_pre_hash[pre_hash] = index
         self.by_subject[key] = index

@@ -83,9 +83,10 @@ def extraction(
     as_of: pd.Timestamp,
 ) -> GitExtraction:
     """The extraction from a run's rows (`deploys`, `snapshots`, `quarantine`, `reapplied`,
-    `evidence`) appended to `base`'s tables, every deploy labelled as of `as_of`."""
-    deploys = pd.DataFrame(rows["deploys"], columns=ROW_COLUMNS)
-    snapshots = pd.DataFrame(rows["snapshots"], columns=CONFIG_SNAPSHOTS.names)
+    `evidence`; times in seconds since the epoch) appended to `base`'s tables, every deploy labelled
+    as of `as_of`."""
+    deploys = _with_times(pd.DataFrame(rows["deploys"], columns=ROW_COLUMNS), "deployed_at")
+    snapshots = _with_times(pd.DataFrame(rows["snapshots"], columns=CONFIG_SNAPSHOTS.names), "captured_at")
     quarantine = pd.DataFrame(rows["quarantine"], columns=QUARANTINED_RECORDS.names)
     reapplied = pd.DataFrame(rows["reapplied"], columns=list(REAPPLIED_COLUMNS))
     evidence = pd.DataFrame(rows["evidence"], columns=list(EVIDENCE_COLUMNS))
@@ -105,6 +106,12 @@ def extraction(
         rollback_evidence=evidence.astype(EVIDENCE_COLUMNS).reset_index(drop=True),
         state=state,
     )
+
+
+def _with_times(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """`column`'s commit times (seconds since the epoch) as UTC timestamps."""
+    frame[column] = pd.to_datetime(frame[column].astype("int64"), unit="s", utc=True)
+    return frame
 
 
 def _label(deploys: pd.DataFrame, horizon: pd.Timedelta, as_of: pd.Timestamp) -> pd.DataFrame:
