@@ -21,6 +21,7 @@ from pathlib import Path
 from karma_pipelines.sources.git.log import GitError, git_env
 
 _CHUNK = 1 << 16
+BATCH = 16  # blob ids sent to git at a time (a thread switch each)
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class BlobReader:
     def __init__(self, git_dir: Path, max_bytes: int):
         self.git_dir, self.max_bytes = git_dir, max_bytes
         self._proc: subprocess.Popen | None = None
-        self._wanted: deque[str] = deque()
+        self._wanted: deque[str] = deque()  # asked for, not read yet
+        self._unsent: list[str] = []  # asked for, not sent to git yet (the last of `_wanted`)
         self._requests: queue.SimpleQueue = queue.SimpleQueue()
 
     def _start(self) -> subprocess.Popen:
@@ -55,17 +57,26 @@ class BlobReader:
         return self._proc
 
     def request(self, shas: list[str]) -> None:
+        """Asks for `shas` (sent to git `BATCH` at a time, or when `next` needs them)."""
         if shas:
-            if self._proc is None:
-                self._start()
             self._wanted.extend(shas)
-            self._requests.put("".join(f"{s}\n" for s in shas).encode())
+            self._unsent.extend(shas)
+            if len(self._unsent) >= BATCH:
+                self._send()
+
+    def _send(self) -> None:
+        if self._proc is None:
+            self._start()
+        self._requests.put("".join(f"{s}\n" for s in self._unsent).encode())
+        self._unsent = []
 
     def pending(self) -> int:
         return len(self._wanted)
 
     def next(self) -> Blob:
         """The next blob asked for (IndexError when none is)."""
+        if self._unsent and len(self._unsent) >= len(self._wanted):  # the next one is not sent yet
+            self._send()
         sha = self._wanted.popleft()
         out = self._proc.stdout
         header = out.readline().split()
@@ -84,6 +95,8 @@ class BlobReader:
     def close(self) -> None:
         """Ends git; GitError when it failed (or blobs asked for were not read)."""
         if self._proc is None:
+            if self._wanted:
+                raise GitError(f"git cat-file --batch: {len(self._wanted)} blob(s) asked for were not read")
             return
         proc, self._proc = self._proc, None
         self._requests.put(None)

@@ -14,7 +14,7 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ZERO_SHA = "0" * 40
@@ -150,30 +150,32 @@ def _parse_log(
     then one `<added>\t<removed>\t<path>` per path (`-\t-\t<path>` for a binary file)."""
     commit: Commit | None = None
     pending: bytes | None = None
-    kept: dict[str, int] = {}  # path -> index in commit.changes
+    # the kept paths' fields, by the path as git wrote it (its numstat entry names it so): made a
+    # `Change` when the commit's numstat entries have been read
+    kept: dict[bytes, list] = {}
     for token in tokens:
-        if pending is None and commit is not None and token.startswith((b":", b"\n:")):
-            pending = token
-            continue
         if pending is not None:
             path = token.decode("utf-8", errors="surrogateescape")  # distinct bytes stay distinct
             if keep(path):
                 old_mode, new_mode, old_blob, new_blob, status = pending.lstrip(b"\n:").decode().split(" ")
-                kept[path] = len(commit.changes)
-                commit.changes.append(Change(path, status[0], old_mode, new_mode, old_blob, new_blob))
+                kept[token] = [path, status[0], old_mode, new_mode, old_blob, new_blob, 0, 0]
             elif notice is not None and notice(path):
                 commit.left_out.append(path)
             pending = None
             continue
+        if commit is not None and token.startswith((b":", b"\n:")):
+            pending = token
+            continue
         if commit is not None and b"\t" in token:  # a numstat entry (a commit id has no tab)
             added, removed, path = token.lstrip(b"\n").split(b"\t", 2)
-            at = kept.get(path.decode("utf-8", errors="surrogateescape"))
-            if at is not None and added != b"-":
-                commit.changes[at] = replace(commit.changes[at], added=int(added), removed=int(removed))
+            fields = kept.get(path)
+            if fields is not None and added != b"-":
+                fields[6], fields[7] = int(added), int(removed)
             continue
         if not token.strip():
             continue  # the end of the output
         if commit is not None:
+            commit.changes = [Change(*fields) for fields in kept.values()]
             yield commit
         header = [token, *(next(tokens) for _ in range(6))]
         sha, parents, ctime, email, name, subject, message = (
@@ -190,6 +192,7 @@ def _parse_log(
         )
         kept = {}
     if commit is not None:
+        commit.changes = [Change(*fields) for fields in kept.values()]
         yield commit
 
 
