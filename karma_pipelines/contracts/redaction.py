@@ -59,6 +59,7 @@ _SHAPED_PARTS = re.compile(
 MAY_HOLD_SECRET = re.compile(
     "|".join([f"(?i:{_SECRET_NAME.pattern})", _SECRET_VALUE.pattern, _WORD.pattern, "_KEY", r"\\"])
 )
+_DIGIT = re.compile("[0-9]")
 MAX_DEPTH = 64  # deeper than this, a value is redacted whole (never recursed into: no RecursionError)
 
 
@@ -69,7 +70,12 @@ def is_secret_field(name: str) -> bool:
 
 def _high_entropy(word: str) -> bool:
     """A long random-looking string: upper and lower case letters and digits, ≥ 4.2 bits per char."""
-    if len(word) < 24 or not (
+    if len(word) < 24:
+        return False
+    if word.isascii():  # (every `_WORD` is) the same tests, without a call per character
+        if word.lower() == word or word.upper() == word or _DIGIT.search(word) is None:
+            return False
+    elif not (
         any(c.isupper() for c in word) and any(c.islower() for c in word) and any(c.isdigit() for c in word)
     ):
         return False

@@ -17,13 +17,14 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
+from karma_pipelines.contracts.config_fields import compact_json
 from karma_pipelines.contracts.entry_memo import EntryMemo
 from karma_pipelines.contracts.redaction import redact, redact_entries
 from karma_pipelines.sources.git.blobs import BlobReader
 from karma_pipelines.sources.git.layout import path_text
 from karma_pipelines.sources.git.log import Change
 from karma_pipelines.sources.git.parse import SYMLINK_MODE, Parsed, block_cache, parse_blob, parser_of
-from karma_pipelines.sources.git.state import content_key
+from karma_pipelines.sources.git.state import content_key, text_key
 
 RECENT = 4096  # contents kept (the least recently written go first)
 _ABSENT = object()
@@ -61,6 +62,7 @@ class FileVersions:
         self.entries = EntryMemo()  # redacted and flattened entries, once per entry object
         self._planned = _Recent()  # the keys as `plan` saw them
         self._loaded = _Recent()  # the same keys as `load` sees them, with what was made of them
+        self._texts = _Recent(64)  # id(document) -> (document, its compact JSON), for `text_of`
 
     def plan(self, changes: Iterable[Change]) -> list[str]:
         """The blobs of `changes` to ask git for, in the order `load` will read them."""
@@ -102,6 +104,18 @@ class FileVersions:
             return parsed
         # Redacted where the source reads it: no later stage, nor the saved state, sees a secret; a
         # change of a secret alone is still a change: the key is the raw document's, not its value.
-        memo = self.entries if parsed.shared else None  # else every object is new
-        doc = redact(parsed.doc) if memo is None else redact_entries(parsed.doc, memo)
-        return Parsed(doc=doc, raw_key=content_key(parsed.doc, memo), shared=parsed.shared)
+        # When redaction changed nothing and the text is ASCII without DEL (which `ensure_ascii`
+        # escapes), the raw text is the snapshot's text too.
+        if parsed.shared:
+            doc = redact_entries(parsed.doc, self.entries)
+            return Parsed(doc=doc, raw_key=content_key(parsed.doc, self.entries), shared=True)
+        doc = redact(parsed.doc)
+        text = compact_json(parsed.doc, ensure_ascii=False)
+        if doc == parsed.doc and text.isascii() and "\x7f" not in text:  # nothing redacted or escaped
+            self._texts.put(id(doc), (doc, text))  # with ensure_ascii: the same text
+        return Parsed(doc=doc, raw_key=text_key(text))
+
+    def text_of(self, doc: Any) -> str | None:
+        """`compact_json(doc)` of a document just read, when it was made already (`_parse`)."""
+        found = self._texts.get(id(doc))
+        return found[1] if found is not _ABSENT and found[0] is doc else None

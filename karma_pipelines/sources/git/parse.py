@@ -92,7 +92,7 @@ class Parsed:
 
 
 def is_binary(data: bytes) -> bool:
-    return b"\x00" in data[:BINARY_PROBE]
+    return data.find(b"\x00", 0, BINARY_PROBE) >= 0
 
 
 def parse_blob(

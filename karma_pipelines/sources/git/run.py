@@ -30,8 +30,8 @@ from karma_pipelines.sources.git.state import (
     FileState,
     GitExtraction,
     GitState,
-    content_key,
     extraction,
+    files_key,
     flat_changes,
 )
 
@@ -168,7 +168,7 @@ class Run:
                 if config is None:
                     continue  # nothing parsed: the config is unknown, so no deploy
                 raw = sorted((p, f.file_key, f.parsed.raw_key) for p, f in comp.files.items() if f.parsed.ok)
-                new_hash = content_key(raw)  # the files as written: a rotated secret is a change
+                new_hash = files_key(raw)  # the files as written: a rotated secret is a change
             else:
                 config, new_hash = None, None
             if new_hash == comp.content_key:
@@ -245,7 +245,7 @@ class Run:
                     comp.environment,
                     config or {},
                     new_flat,
-                    compact_text(config or {}, memo),
+                    self.files.text_of(config) or compact_text(config or {}, memo),
                 )
             )
             ref = DeployRef(deploy_id, commit.sha, commit.subject, undone is not None, rolls_back)

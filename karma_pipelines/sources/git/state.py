@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring as _string  # what `ensure_ascii=False` writes a string as
 from typing import Any
 
 import pandas as pd
@@ -144,8 +145,18 @@ def _concat(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
 def content_key(config: Any, memo: EntryMemo | None = None) -> str:
     """Identity of a config's content: equal exactly when `config_hash` is (`memo`: its text made
     entry by entry, the same text)."""
-    text = compact_text(config, memo, ensure_ascii=False)
+    return text_key(compact_text(config, memo, ensure_ascii=False))
+
+
+def text_key(text: str) -> str:
+    """`content_key` of the config whose compact JSON (without `ensure_ascii`) is `text`."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def files_key(files: list[tuple[str, str, str]]) -> str:
+    """`content_key(files)` of (path, file key, raw key) triples, its JSON text joined directly."""
+    text = ",".join(f"[{_string(p)},{_string(k)},{_string(r)}]" for p, k, r in files)
+    return text_key(f"[{text}]")
 
 
 def field_changes(before: Any, after: Any) -> tuple[list[str], list[str], list[str]]:
