@@ -164,9 +164,13 @@ _COMPACT_ENCODERS = {
 }
 
 
+CONFIG_HASH_LENGTH = 16  # hex digits of the sha256 kept
+
+
 def config_hash(config: Any, text: str | None = None) -> str:
     """A short hash of the config's content (`text`: its `compact_json`, when already made)."""
-    return hashlib.sha256((compact_json(config) if text is None else text).encode()).hexdigest()[:16]
+    text = compact_json(config) if text is None else text
+    return hashlib.sha256(text.encode()).hexdigest()[:CONFIG_HASH_LENGTH]
 
 
 @dataclass(frozen=True)

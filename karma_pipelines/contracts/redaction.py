@@ -88,9 +88,11 @@ def _high_entropy(word: str) -> bool:
 def redact_text(text: str) -> str:
     """A string with every secret in it replaced: whole-value shapes, URL passwords, `password=...`
     phrases and high-entropy words (the rest of the text stays)."""
-    if not _ANY.search(text):  # most strings: one search, nothing to replace
+    if not _may_be_shaped(text):  # most strings: only a long word could be replaced (if random-looking)
+        return _WORD.sub(_word, text) if _WORD.search(text) else text
+    if not _ANY.search(text):
         return text
-    if _may_be_shaped(text) and _SHAPED.search(text):  # else only long words, replaced when random-looking
+    if _SHAPED.search(text):  # else only long words, replaced when random-looking
         if _TOKEN.fullmatch(text.strip()):
             return REDACTED
         text = _URL_PASSWORD.sub(lambda m: f"{m[1]}{REDACTED}{m[3]}", text)

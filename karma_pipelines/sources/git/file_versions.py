@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
-from karma_pipelines.contracts.config_fields import compact_json
+from karma_pipelines.contracts.config_fields import CONFIG_HASH_LENGTH, compact_json
 from karma_pipelines.contracts.entry_memo import EntryMemo
 from karma_pipelines.contracts.redaction import redact, redact_entries
 from karma_pipelines.sources.git.blobs import BlobReader
@@ -62,7 +62,7 @@ class FileVersions:
         self.entries = EntryMemo()  # redacted and flattened entries, once per entry object
         self._planned = _Recent()  # the keys as `plan` saw them
         self._loaded = _Recent()  # the same keys as `load` sees them, with what was made of them
-        self._texts = _Recent(64)  # id(document) -> (document, its compact JSON), for `text_of`
+        self._texts = _Recent(64)  # id(document) -> (document, compact JSON, raw key): `snapshot_text`
 
     def plan(self, changes: Iterable[Change]) -> list[str]:
         """The blobs of `changes` to ask git for, in the order `load` will read them."""
@@ -111,11 +111,15 @@ class FileVersions:
             return Parsed(doc=doc, raw_key=content_key(parsed.doc, self.entries), shared=True)
         doc = redact(parsed.doc)
         text = compact_json(parsed.doc, ensure_ascii=False)
+        raw_key = text_key(text)
         if doc == parsed.doc and text.isascii() and "\x7f" not in text:  # nothing redacted or escaped
-            self._texts.put(id(doc), (doc, text))  # with ensure_ascii: the same text
-        return Parsed(doc=doc, raw_key=text_key(text))
+            self._texts.put(id(doc), (doc, text, raw_key))  # with ensure_ascii: the same text
+        return Parsed(doc=doc, raw_key=raw_key)
 
-    def text_of(self, doc: Any) -> str | None:
-        """`compact_json(doc)` of a document just read, when it was made already (`_parse`)."""
+    def snapshot_text(self, doc: Any) -> tuple[str | None, str | None]:
+        """(`compact_json(doc)`, its `config_hash`) of a document just read when they were made
+        already (`_parse`: the same bytes, so the hash is the raw key's start), else (None, None)."""
         found = self._texts.get(id(doc))
-        return found[1] if found is not _ABSENT and found[0] is doc else None
+        if found is _ABSENT or found[0] is not doc:
+            return None, None
+        return found[1], found[2][:CONFIG_HASH_LENGTH]

@@ -54,6 +54,8 @@ def reverted_pull_request(subject: str) -> str | None:
 
 def pull_request(subject: str) -> str | None:
     """The pull request a commit subject names as its own (a merge or a squash merge), or None."""
+    if not subject.startswith("Merge pull request #") and "(#" not in subject:
+        return None  # neither form can match (a quick test: most subjects)
     m = _PULL_REQUEST.search(subject)
     return (m["pr"] or m["squash"]) if m else None
 

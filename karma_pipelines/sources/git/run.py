@@ -237,17 +237,13 @@ class Run:
                     "rolls_back": rolls_back,
                 }
             )
-            self.rows["snapshots"].append(
-                snapshot_row(
-                    deploy_id,
-                    ts,
-                    comp.component,
-                    comp.environment,
-                    config or {},
-                    new_flat,
-                    self.files.text_of(config) or compact_text(config or {}, memo),
-                )
+            text, text_hash = self.files.snapshot_text(config)
+            if text is None:
+                text = compact_text(config or {}, memo)
+            snapshot = snapshot_row(
+                deploy_id, ts, comp.component, comp.environment, config or {}, new_flat, text, text_hash
             )
+            self.rows["snapshots"].append(snapshot)
             ref = DeployRef(deploy_id, commit.sha, commit.subject, undone is not None, rolls_back)
             comp.history.add(ref, pre_hash=comp.content_key)
             comp.config, comp.content_key = config, new_hash

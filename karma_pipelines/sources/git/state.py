@@ -22,6 +22,7 @@ QUARANTINE_TABLE = "git_files"
 REAPPLIED_COLUMNS = {"deploy_id": "string", "reapplied_by": "string"}
 EVIDENCE_COLUMNS = {"deploy_id": "string", "rolls_back": "string", "evidence": "string"}
 _LABEL_COLUMNS = ("labelled", "rolled_back", "rolled_back_at", "rollback_delay_hours")
+_ABSENT = object()
 ROW_COLUMNS = [c for c in DEPLOY_RECORDS.names if c not in _LABEL_COLUMNS]  # what a run writes
 
 
@@ -169,5 +170,5 @@ def flat_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], l
     """`field_changes` of two configs already flattened."""
     added = sorted(new.keys() - old.keys())
     removed = sorted(old.keys() - new.keys())
-    changed = sorted(p for p in old.keys() & new.keys() if old[p] != new[p])
+    changed = sorted([p for p, v in new.items() if (was := old.get(p, _ABSENT)) is not _ABSENT and was != v])
     return added, removed, changed
