@@ -21,7 +21,7 @@ from pathlib import Path
 from karma_pipelines.sources.git.log import GitError, git_env
 
 _CHUNK = 1 << 16
-BATCH = 32  # blob ids sent to git at a time (a thread switch each)
+BATCH = 128  # blob ids sent to git at a time (a thread switch each)
 
 
 @dataclass(frozen=True)

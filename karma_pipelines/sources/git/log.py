@@ -177,18 +177,15 @@ def _parse_log(
         if commit is not None:
             commit.changes = [Change(*fields) for fields in kept.values()]
             yield commit
-        header = [token, *(next(tokens) for _ in range(6))]
-        sha, parents, ctime, email, name, subject, message = (
-            h.decode("utf-8", errors="replace") for h in header
-        )
+        parents, ctime, email, name, subject, message = (next(tokens) for _ in range(6))
         commit = Commit(
-            sha=sha.strip(),
-            parents=tuple(parents.split()),
-            time=int(ctime),
-            author_email=email,
-            author_name=name,
-            subject=subject,
-            message=message,
+            token.decode("utf-8", errors="replace").strip(),  # sha
+            tuple(parents.decode("utf-8", errors="replace").split()),
+            int(ctime),
+            email.decode("utf-8", errors="replace"),
+            name.decode("utf-8", errors="replace"),
+            subject.decode("utf-8", errors="replace"),
+            message.decode("utf-8", errors="replace"),
         )
         kept = {}
     if commit is not None:

@@ -35,7 +35,7 @@ from karma_pipelines.sources.git.state import (
     flat_changes,
 )
 
-LOOKAHEAD = 64  # commits read from the log, and their blobs asked for, before the oldest is processed
+LOOKAHEAD = 256  # commits read from the log, and their blobs asked for, before the oldest is processed
 
 
 class Run:
