@@ -33,8 +33,8 @@ _ABSENT = object()
 class _Recent:
     """The last `size` keys used, with a value each (least recently used dropped first)."""
 
-    def __init__(self, size: int = RECENT):
-        self.size = size
+    def __init__(self, size: int | None = None):
+        self.size = RECENT if size is None else size
         self._items: OrderedDict[Any, Any] = OrderedDict()
 
     def get(self, key: Any) -> Any:
