@@ -133,9 +133,10 @@ def read_commits(
 
 
 def _tokens(stream) -> Iterator[bytes]:
-    """NUL-separated tokens of a stream, read in chunks."""
+    """NUL-separated tokens of a stream, read in chunks (as they come: the log is parsed while git
+    writes it)."""
     rest = b""
-    while chunk := stream.read(_CHUNK):
+    while chunk := stream.read1(_CHUNK):
         parts = (rest + chunk).split(b"\x00")
         rest = parts.pop()
         yield from parts
@@ -177,7 +178,8 @@ def _parse_log(
         if commit is not None:
             commit.changes = [Change(*fields) for fields in kept.values()]
             yield commit
-        parents, ctime, email, name, subject, message = (next(tokens) for _ in range(6))
+        parents, ctime, email, name = next(tokens), next(tokens), next(tokens), next(tokens)
+        subject, message = next(tokens), next(tokens)
         commit = Commit(
             token.decode("utf-8", errors="replace").strip(),  # sha
             tuple(parents.decode("utf-8", errors="replace").split()),

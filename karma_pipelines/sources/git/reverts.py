@@ -39,6 +39,8 @@ def reverted_shas(message: str) -> list[str]:
 
 def reverted_subject(subject: str) -> str | None:
     """The subject of the commit that a revert's subject names, or None."""
+    if not subject.startswith(("Revert ", "Reapply ")):
+        return None  # neither pattern can match (a quick test: most subjects)
     if m := _REVERT_SUBJECT.fullmatch(subject):
         return m["subject"]
     if m := _REAPPLY_SUBJECT.fullmatch(subject):
