@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from karma_pipelines.sources.git.log import GitError, git_env
+from karma_pipelines.sources.git.log import GitError, git_env, widen_pipe
 
 _CHUNK = 1 << 16
 BATCH = 128  # blob ids sent to git at a time (a thread switch each)
@@ -51,6 +51,7 @@ class BlobReader:
         self._proc = subprocess.Popen(
             args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._err, env=git_env()
         )
+        widen_pipe(self._proc.stdout)
         self._writer = threading.Thread(target=_write_requests, args=(self._proc.stdin, self._requests))
         self._writer.daemon = True
         self._writer.start()

@@ -10,6 +10,7 @@ paths, and the bytes are recoverable (`os.fsencode`). What is written out is `la
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import tempfile
@@ -62,6 +63,18 @@ def git_env(ceiling: Path | None = None) -> dict[str, str]:
     if ceiling is not None:
         env["GIT_CEILING_DIRECTORIES"] = str(ceiling)
     return env
+
+
+PIPE_BYTES = 1 << 20  # what git may write ahead of the reader (Linux's default pipe holds 64 KiB)
+
+
+def widen_pipe(stream) -> None:
+    """Lets git write up to `PIPE_BYTES` ahead of us, where the system allows: on a busy machine a
+    process that waits for a full pipe to drain is run again late."""
+    with contextlib.suppress(ImportError, AttributeError, OSError):  # not Linux, or over its limit: as it is
+        import fcntl
+
+        fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 def run_git(git_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
@@ -126,6 +139,7 @@ def read_commits(
         subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, env=git_env()) as proc,
     ):
         assert proc.stdout is not None
+        widen_pipe(proc.stdout)
         yield from _parse_log(_tokens(proc.stdout), keep, notice)
         if proc.wait() != 0:
             err.seek(0)
