@@ -5,7 +5,8 @@ promotion copies one environment's file to the next (govuk-helm-charts' image ta
 three blobs were read before under another path). The document a blob gives depends only on its bytes
 and on which parser its name picks (`parse.parser_of`), so the recently read contents are kept by
 `(blob, parser)`: a blob seen again is neither asked of git nor parsed. A content that is no document
-(a quarantine reason names the path) is parsed again for its new path, from the bytes kept.
+keeps its quarantine reason, which names the path it was read under: `kind(path)...`, said again for
+the new path.
 
 Which blobs to ask git for is decided when `git log` names them, ahead of their use (`plan`); `load`
 makes the same decisions in the same order, so the blobs asked for are exactly those it reads.
@@ -20,7 +21,7 @@ from typing import Any
 from karma_pipelines.contracts.config_fields import CONFIG_HASH_LENGTH, compact_json
 from karma_pipelines.contracts.entry_memo import EntryMemo
 from karma_pipelines.contracts.redaction import redact, redact_entries
-from karma_pipelines.sources.git.blobs import BlobReader
+from karma_pipelines.sources.git.blobs import Blob, BlobReader
 from karma_pipelines.sources.git.layout import path_text
 from karma_pipelines.sources.git.log import Change
 from karma_pipelines.sources.git.parse import SYMLINK_MODE, Parsed, block_cache, parse_blob, parser_of
@@ -51,6 +52,13 @@ class _Recent:
 
 def _key(change: Change) -> tuple[str, str]:
     return change.new_blob, parser_of(path_text(change.path))
+
+
+def _failed(blob: Blob, parsed: Parsed, path: str) -> tuple[int, None, tuple]:
+    """What is kept of a content that is no document: its reason around the path (`kind(path)rest`),
+    or (a reason of another shape) the blob itself, to parse again."""
+    kind, named, rest = parsed.reason.partition(f"({path})")
+    return blob.size, None, ((kind, rest) if named else (None, (blob.sha, blob.size, blob.data)))
 
 
 class FileVersions:
@@ -88,12 +96,12 @@ class FileVersions:
             if blob.sha != change.new_blob:
                 raise AssertionError(f"blob stream out of step at {blob.sha} (wanted {change.new_blob})")
             parsed = self._parse(path, blob.sha, blob.size, blob.data)
-            found = (blob.size, parsed if parsed.ok else None, None if parsed.ok else blob.data)
-            self._loaded.put(key, found)
+            self._loaded.put(key, (blob.size, parsed, None) if parsed.ok else _failed(blob, parsed, path))
             return parsed, (blob.size if blob.size >= 0 else None)
-        size, parsed, data = found
+        size, parsed, reason = found
         if parsed is None:  # the reason names the path: made again for this one
-            parsed = self._parse(path, change.new_blob, size, data)
+            kind, rest = reason
+            parsed = Parsed(reason=f"{kind}({path}){rest}") if kind is not None else self._parse(path, *rest)
         return parsed, (size if size >= 0 else None)
 
     def _parse(self, path: str, sha: str, size: int, data: bytes | None) -> Parsed:

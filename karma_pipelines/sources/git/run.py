@@ -50,7 +50,6 @@ class Run:
         # times faster than copy.deepcopy on these plain nested dicts.
         copied = pickle.dumps(state.components, pickle.HIGHEST_PROTOCOL) if state else None
         self.components: dict[tuple[str, str], ComponentState] = pickle.loads(copied) if copied else {}
-        self.matched_any = False
         self.files = FileVersions(max_file_bytes)
         self._entries = self.files.entries  # redacted and flattened entries, once per entry object
         # Copied like the components: the previous extraction's own coverage must not change.
@@ -81,7 +80,6 @@ class Run:
             if commit.changes:
                 commit.reverts = tuple(reverted_shas(commit.message))
                 commit.message = ""  # all that is needed of it is in `reverts`
-                self.matched_any = True
                 yield commit
 
     def process(self, commits: Iterable[Commit], shallow: bool = False) -> None:
