@@ -59,6 +59,25 @@ def test_the_log_gives_back_every_promotion_with_its_planted_class_covariates_an
     assert (both["rolled_back"] == both["deploy_id"].map(rolled)).all()
 
 
+def test_planted_restore_times_are_drawn_around_the_truths_geometric_mean(habit_world):
+    """The truth of time to restore is the estimand's: per promotion, the geometric mean hours of its
+    class; the strategy summary their rollback-weighted geometric mean."""
+    events, deploys, world, root = habit_world
+    rows = promotions_table(events, deploys, world.end)
+    truth = pd.read_csv(root / "ground_truth" / "promotions.csv")
+    both = rows[rows["rolled_back"]].merge(truth, on="deploy_id", suffixes=("", "_truth"))
+    own = np.log(both.apply(lambda r: r[f"restore_{r['strategy']}"], axis=1).to_numpy(dtype=float))
+    residual = np.log(both["restore_hours"].to_numpy()) - own
+    assert len(residual) > 60
+    assert abs(residual.mean()) < 4 * 0.5 / np.sqrt(len(residual))  # planted log-sd 0.5
+    assert 0.4 < residual.std() < 0.6
+    evaluated = truth[truth["eligible"]]
+    summary = truth_of(root)
+    for s in STRATEGIES:
+        p, log_r = evaluated[f"rollback_{s}"], np.log(evaluated[f"restore_{s}"])
+        assert summary.loc[s, "restore_hours"] == pytest.approx(np.exp((p * log_r).sum() / p.sum()), rel=1e-5)
+
+
 def _confounded(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, dict[str, float]]:
     """Careless authors promote on Friday evening and roll back more: the naive rates are biased."""
     authors = np.array([f"u{i}" for i in range(8)])
@@ -96,6 +115,13 @@ def test_doubly_robust_estimates_recover_confounded_effects_that_the_naive_rates
     naive_error = (rates["naive"] - true).abs().max()
     assert naive_error > 3 * (rates["value"] - true).abs().max()  # confounding is real and removed
     assert diagnostics["promotions_evaluated"] == len(frame)
+    # restore hours are exponential(40) whatever the class: their geometric mean is 40 exp(-gamma)
+    restore = table[table["outcome"] == "restore_hours"].set_index("strategy")
+    geometric = 40.0 * np.exp(-np.euler_gamma)
+    assert ((restore["ci_low"] <= geometric) & (geometric <= restore["ci_high"])).sum() >= 4
+    assert (restore["ci_low"] < restore["value"]).all() and (restore["value"] < restore["ci_high"]).all()
+    no_effect = restore.drop(BASELINE)
+    assert ((no_effect["effect_ci_low"] <= 0) & (no_effect["effect_ci_high"] >= 0)).sum() >= 3
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +136,8 @@ def test_estimates_on_a_small_habit_world_rank_the_strategies_and_cover_the_trut
     assert len(effects) == 12 and effects["covered"].sum() >= 10, effects  # 95% intervals
     # a small world resolves the far pairs, not every adjacent one: at most one swap (the bench's
     # default-size worlds match the whole order)
-    assert rankings(judged)["rollback_rate"]["tau"] > 0.79  # 0.8: one of the 10 pairs swapped
+    ranks = rankings(judged)
+    assert ranks["rollback_rate"]["tau"] > 0.79 and ranks["restore_hours"]["tau"] > 0.79  # 0.8: one swap
     true_best = truth_of(habit_world[3])["rollback_rate"].idxmin()
     assert habit_result.recommended == true_best
     assert habit_result.summary.startswith("### ") and f"`{true_best}`" in habit_result.summary

@@ -14,6 +14,7 @@ from karma_pipelines.whatif.change import parse_change
 from karma_pipelines.whatif.impact import WhatIfEngine
 from karma_pipelines.whatif.replay import replay_invalidations
 from karma_pipelines.whatif.rewrites import rewrites_table, suggest_rewrites
+from karma_pipelines.whatif.suggestions import FieldSuggester
 
 KEYS = ["component", "environment", "changed_fields", "blast_radius", "risk", "suggestions", "promotion_path"]
 
@@ -87,6 +88,14 @@ def test_blast_radius_paths_lead_from_the_change_through_readers(small_tables):
         parse_change({"component": producer, "patch": {"tags.Owner": found_owner(engine, producer)}})
     )
     assert same.changed_fields == [] and same.blast_radius == []  # nothing changes: nothing invalidated
+    # The replay's engine without models gives the same radius, and leaves the engine's models alone.
+    with_models = WhatIfEngine.from_tables(
+        small_tables, suggester=FieldSuggester.trained(small_tables.config_snapshots)
+    )
+    plain = with_models.graph_only()
+    again = plain.analyse(parse_change({"component": producer, "patch": {"tags.Owner": "sre"}}))
+    assert again.blast_radius == found.blast_radius and again.suggestions == {"missing": [], "unused": []}
+    assert plain.graphs is with_models.graphs and with_models.suggester is not None
 
 
 def found_owner(engine, component):

@@ -44,7 +44,13 @@ def _simulate(args: argparse.Namespace) -> int:
         promotion_habits=args.promotion_habits,
         twins=args.twins,
     )
-    with progress.stage(f"simulating {args.components} components over {args.days} days into {args.out}"):
+    if args.deploys:  # sized by deploys: the components for about that many over --days
+        from dataclasses import replace
+
+        from karma_pipelines.simulator.sizing import components_for_deploys
+
+        config = replace(config, components=components_for_deploys(args.deploys, args.days))
+    with progress.stage(f"simulating {config.components} components over {args.days} days into {args.out}"):
         summary = simulate_world(Path(args.out), config)
     progress.note(
         f"wrote {summary.get('events', 0):,} events ({summary.get('deploys', 0):,} deploys, "
@@ -291,6 +297,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--seed", type=int, default=7, help="random seed (default 7)")
     sim.add_argument("--components", type=int, default=240, help="number of components (default 240)")
     sim.add_argument("--days", type=int, default=180, help="length of the history in days (default 180)")
+    sim.add_argument(
+        "--deploys", type=count, default=None,
+        help="size the world by deploys: about N deploys over --days (sets the components; "
+        "simulator/sizing.py)",
+    )  # fmt: skip
     sim.add_argument(
         "--promotion-habits",
         action="store_true",

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -24,8 +25,9 @@ def bench_git_extraction(
 ) -> dict:
     """Figures for one synthetic repository (or `repo`): best-of-`repeats` times, peak memory.
 
-    Times are wall-clock; the peak Python memory comes from a separate run under `tracemalloc` (which
-    slows Python down, so it is not timed); `max_rss_mib` is this process's peak resident set.
+    Times are wall-clock; the processor times (`extract_cpu_seconds`: Python's, `extract_git_cpu_seconds`:
+    git's) come from one more run; the peak Python memory comes from a separate run under `tracemalloc`
+    (which slows Python down, so it is not timed); `max_rss_mib` is this process's peak resident set.
     """
     with tempfile.TemporaryDirectory() as tmp:
         build_s = None
@@ -43,7 +45,9 @@ def bench_git_extraction(
             nonlocal result
             result = extract_git_history(repo)
 
-        extract_s = _best(repeats, extract)
+        extract_s, cpu = _best(repeats, extract), _cpu_seconds()
+        extract_git_history(repo)  # once more for its processor time (a shared machine's wall time is not)
+        cpu = [now - then for now, then in zip(_cpu_seconds(), cpu, strict=True)]
         tracemalloc.start()
         extract_git_history(repo)
         peak = tracemalloc.get_traced_memory()[1]
@@ -57,9 +61,17 @@ def bench_git_extraction(
         "commits_per_second": round(result.commits / extract_s, 1),
         "git_log_numstat_seconds": round(numstat_s, 3),
         "ratio_to_numstat": round(extract_s / numstat_s, 2),
+        "extract_cpu_seconds": round(cpu[0], 3),  # this process's (user + system), one run
+        "extract_git_cpu_seconds": round(cpu[1], 3),  # git's (log and cat-file), the same run
         "peak_python_mib": round(peak / 2**20, 1),
         "max_rss_mib": peak_rss_mib(),
     }
+
+
+def _cpu_seconds() -> tuple[float, float]:
+    """(this process's, its finished children's) processor time so far."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime, children.ru_utime + children.ru_stime
 
 
 def _best(repeats: int, fn) -> float:

@@ -25,8 +25,6 @@ from pathlib import Path
 SIZES = (20_000, 100_000, 300_000, 1_000_000)
 SIZES_ENV, WORLDS_ENV = "KARMA_BENCH_SCALE_SIZES", "KARMA_BENCH_SCALE_WORLDS"
 TARGETS = {"ratio_to_floor": 1.5, "peak_rss_gib": 4.0}  # at 1M deploys (issue 11)
-# The default world (240 components, 180 days) has 16,484 deploys: deploys grow with components.
-DEPLOYS_PER_COMPONENT = 16_484 / 240
 STAGE = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s+(.*?)…$")
 
 
@@ -41,11 +39,10 @@ def sizes() -> list[int]:
 
 
 def world_config(deploys: int):
-    """A simulation of about `deploys` deploys: the default world's 180 days, components in proportion.
-    (Until the simulator's own sizing lands: then this defers to it.)"""
-    from karma_pipelines.simulator import SimulationConfig
+    """A simulation of about `deploys` deploys: the default world's 180 days, components in proportion."""
+    from karma_pipelines.simulator.sizing import config_for_deploys
 
-    return SimulationConfig(components=max(3, round(deploys / DEPLOYS_PER_COMPONENT)))
+    return config_for_deploys(deploys)
 
 
 def _cli(*args: str) -> list[str]:

@@ -59,9 +59,18 @@ def evaluate_world(world: Path, seed: int = 0) -> tuple[pd.DataFrame, dict]:
     return judge(result.estimates, truth_of(world)), {**result.numbers, "recommended": result.recommended}
 
 
+def chosen_seeds(spec: str) -> tuple[int, ...]:
+    """`""`: `SEEDS`; `"n"`: its first n; `"a-b"`: the seeds a to b (more seeds than the default)."""
+    if "-" in spec:
+        first, last = (int(part) for part in spec.split("-", 1))
+        return tuple(range(first, last + 1))
+    return SEEDS[: int(spec)] if spec else SEEDS
+
+
 def bench_strategies(tmp: Path) -> dict:
-    """Every seed of `SEEDS` (or `KARMA_BENCH_SEEDS=n`, the first n): estimates against truth."""
-    seeds = SEEDS[: int(os.environ.get("KARMA_BENCH_SEEDS", len(SEEDS)))]
+    """Every seed of `SEEDS` (or `KARMA_BENCH_SEEDS=n`, the first n; `=a-b`, seeds a to b): estimates
+    against truth."""
+    seeds = chosen_seeds(os.environ.get("KARMA_BENCH_SEEDS", ""))
     judged, per_seed = [], {}
     for seed in seeds:
         world = Path(tmp) / f"habits_{seed}"

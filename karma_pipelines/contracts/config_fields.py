@@ -153,16 +153,27 @@ def canonical_json(config: Any) -> str:
     return json.dumps(config, indent=2, sort_keys=True, default=str)
 
 
-def compact_json(config: Any) -> str:
+def compact_json(config: Any, ensure_ascii: bool = True) -> str:
     """Compact, sorted JSON of a config (the C encoder: `canonical_json` indents, which forces the
     pure-Python one): the text that `config_hash` hashes and `config_snapshots.config_json` holds
-    (`entry_memo.compact_text` makes the same text entry by entry)."""
-    return json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
+    (`entry_memo.compact_text` makes the same text entry by entry). `json.dumps(config, sort_keys=True,
+    separators=(",", ":"), default=str, ensure_ascii=...)`, from an encoder made once."""
+    return _COMPACT_ENCODERS[ensure_ascii].encode(config)
+
+
+_COMPACT_ENCODERS = {
+    ascii: json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=ascii)
+    for ascii in (True, False)
+}
+
+
+CONFIG_HASH_LENGTH = 16  # hex digits of the sha256 kept
 
 
 def config_hash(config: Any, text: str | None = None) -> str:
     """A short hash of the config's content (`text`: its `compact_json`, when already made)."""
-    return hashlib.sha256((compact_json(config) if text is None else text).encode()).hexdigest()[:16]
+    text = compact_json(config) if text is None else text
+    return hashlib.sha256(text.encode()).hexdigest()[:CONFIG_HASH_LENGTH]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,14 @@ A promotion to prod is put in the first class whose rule it meets:
 5. `immediate`: any other (promoted soon after the source deploy).
 
 Its production health is read over the `FOLLOW_UP_DAYS` after it; a promotion is evaluated only when
-`ELIGIBLE_DAYS` of history follow it (every rollback of it is then seen).
+`ELIGIBLE_DAYS` of history follow it (every rollback of it is then seen). The outcomes (`OUTCOMES`),
+each the mean had every evaluated promotion used the strategy:
+- `rollback_rate`: the share of promotions rolled back (at any delay);
+- `restore_hours`: time to restore, the geometric mean of the hours from the promoted deploy to its
+  rollback over the rolled-back promotions, `exp(E[R log H] / E[R])` (`R` rolled back, `H` hours, at
+  least `MIN_RESTORE_HOURS`): restore delays are heavy-tailed (minutes to two weeks), and their
+  arithmetic mean over a few dozen rollbacks is dominated by the longest few;
+- `drifts_per_week`: drift.detected on the prod component per week of its window.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ FOLLOW_UP_DAYS = 28  # drift is counted over this window (cut at the component's
 MIN_EXPOSURE_DAYS = 3.0  # a drift window shorter than this is left out of the drift rate
 ELIGIBLE_DAYS = 35  # history needed after a promotion for it to be evaluated
 OUTCOMES = ("rollback_rate", "restore_hours", "drifts_per_week")
+MIN_RESTORE_HOURS = 1 / 60  # a faster restore counts as one minute (its log is finite)
 LOWER_IS_BETTER = {"rollback_rate": True, "restore_hours": True, "drifts_per_week": True}
 
 

@@ -47,15 +47,19 @@ _PHRASE = re.compile(
     r"(\s*(?:=|:|\bis\b|\bwas\b)\s*)(\"[^\"]*\"|'[^']*'|[^\s,;&\"']+)"
 )
 _WORD = re.compile(r"[A-Za-z0-9+/=_\-]{24,}")
-# Anything `redact_text` could replace: a string matching none of these is returned as it is.
-_ANY = re.compile(
-    f"{_TOKEN.pattern}|{_URL_PASSWORD.pattern}|(?i:{_PHRASE.pattern.removeprefix('(?i)')})|{_WORD.pattern}"
+# Anything `redact_text` could replace but long words: a string matching none of these (nor `_ANY`)
+# is returned as it is.
+_SHAPED = re.compile(f"{_TOKEN.pattern}|{_URL_PASSWORD.pattern}|(?i:{_PHRASE.pattern.removeprefix('(?i)')})")
+_ANY = re.compile(f"{_SHAPED.pattern}|{_WORD.pattern}")
+_SHAPED_PARTS = re.compile(
+    r"AKIA|ASIA|-----BEGIN|gh[pousr]_|github_pat_|glpat-|xox[abprs]-|k_live_|k_test_|eyJ|://"
 )
 # Text none of which could be a secret (no secret-like name or shape, no long word, no `_KEY`, no JSON
 # escape that could hide one) needs no redaction: the one pre-filter of every reader of raw lines.
 MAY_HOLD_SECRET = re.compile(
     "|".join([f"(?i:{_SECRET_NAME.pattern})", _SECRET_VALUE.pattern, _WORD.pattern, "_KEY", r"\\"])
 )
+_DIGIT = re.compile("[0-9]")
 # MAY_HOLD_SECRET's alternatives one by one, the likeliest first: the same answer, several times faster
 # than the one pattern (which tries every alternative at every position of a line).
 _MAY_HOLD_PARTS = (
@@ -80,7 +84,12 @@ def is_secret_field(name: str) -> bool:
 
 def _high_entropy(word: str) -> bool:
     """A long random-looking string: upper and lower case letters and digits, ≥ 4.2 bits per char."""
-    if len(word) < 24 or not (
+    if len(word) < 24:
+        return False
+    if word.isascii():  # (every `_WORD` is) the same tests, without a call per character
+        if word.lower() == word or word.upper() == word or _DIGIT.search(word) is None:
+            return False
+    elif not (
         any(c.isupper() for c in word) and any(c.islower() for c in word) and any(c.isdigit() for c in word)
     ):
         return False
@@ -93,25 +102,43 @@ def _high_entropy(word: str) -> bool:
 def redact_text(text: str) -> str:
     """A string with every secret in it replaced: whole-value shapes, URL passwords, `password=...`
     phrases and high-entropy words (the rest of the text stays)."""
-    if not _ANY.search(text):  # most strings: one search, nothing to replace
+    if not _may_be_shaped(text):  # most strings: only a long word could be replaced (if random-looking)
+        return _WORD.sub(_word, text) if _WORD.search(text) else text
+    if not _ANY.search(text):
         return text
-    if _TOKEN.fullmatch(text.strip()):
-        return REDACTED
-    text = _URL_PASSWORD.sub(lambda m: f"{m[1]}{REDACTED}{m[3]}", text)
-    text = _TOKEN.sub(REDACTED, text)
-    text = _PHRASE.sub(lambda m: f"{m[1]}{m[2]}{REDACTED}", text)
-    return _WORD.sub(lambda m: REDACTED if _high_entropy(m[0]) else m[0], text)
+    if _SHAPED.search(text):  # else only long words, replaced when random-looking
+        if _TOKEN.fullmatch(text.strip()):
+            return REDACTED
+        text = _URL_PASSWORD.sub(lambda m: f"{m[1]}{REDACTED}{m[3]}", text)
+        text = _TOKEN.sub(REDACTED, text)
+        text = _PHRASE.sub(lambda m: f"{m[1]}{m[2]}{REDACTED}", text)
+    return _WORD.sub(_word, text)
+
+
+def _may_be_shaped(text: str) -> bool:
+    """False when `_SHAPED` cannot match: none of the literal parts its patterns need is there (a quick
+    test; a text that is not ASCII is not tested: the IGNORECASE match of `ſ`, `ı` and `İ` is wider)."""
+    if not text.isascii() or _SHAPED_PARTS.search(text):
+        return True
+    lower = text.lower()  # the `_PHRASE` names: password, passwd, pwd, secret, token, api[_-]?key
+    return "pass" in lower or "pwd" in lower or "secret" in lower or "token" in lower or "api" in lower
+
+
+def _word(match: re.Match) -> str:
+    return REDACTED if _high_entropy(match[0]) else match[0]
 
 
 def _pair_name(value: dict) -> str | None:
     """The name of a name/value (or key/value) entry, when it is one."""
+    if "value" not in value and "Value" not in value:
+        return None
     for name_key in ("name", "key", "Name", "Key"):
-        if isinstance(value.get(name_key), str) and ("value" in value or "Value" in value):
+        if isinstance(value.get(name_key), str):
             return value[name_key]
     return None
 
 
-_PLAIN_SCALARS = (int, float, bool)
+_KEPT = frozenset({int, float, bool, type(None)})  # scalars that redaction returns as they are
 
 
 def redact(value: Any, key: str = "", _depth: int = 0) -> Any:
@@ -124,12 +151,12 @@ def redact(value: Any, key: str = "", _depth: int = 0) -> Any:
         secret_pair = pair is not None and is_secret_field(pair)
         out = {}
         for k, v in value.items():
-            name = str(k)
+            name = k if type(k) is str else str(k)
             if is_secret_field(name) or (secret_pair and k in ("value", "Value")):
                 out[k] = REDACTED
-            elif type(v) is str:  # the leaves, as the calls below would give them (most values)
+            elif type(v) is str:  # the common leaves, without a call each (the same as redact(v))
                 out[k] = redact_text(v)
-            elif v is None or type(v) in _PLAIN_SCALARS:
+            elif type(v) in _KEPT:
                 out[k] = v
             else:
                 out[k] = redact(v, name, _depth + 1)
@@ -138,7 +165,10 @@ def redact(value: Any, key: str = "", _depth: int = 0) -> Any:
         # Under a `secrets` list every value is secret (ECS container secrets).
         if is_secret_field(key):
             return [REDACTED for _ in value]
-        return [redact(v, key, _depth + 1) for v in value]
+        return [
+            redact_text(v) if type(v) is str else v if type(v) in _KEPT else redact(v, key, _depth + 1)
+            for v in value
+        ]
     if isinstance(value, str):
         return redact_text(value)
     return value

@@ -12,7 +12,7 @@ from karma_pipelines.strategies import report
 @dg.asset(
     group_name="insights",
     kinds={"pandas", "scikitlearn", "matplotlib"},
-    code_version="1",
+    code_version="2",  # 2: geometric-mean time to restore, pooled outcome models
     owners=["team:ml-platform"],
 )
 def promotion_strategies(

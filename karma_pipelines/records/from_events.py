@@ -99,9 +99,11 @@ def snapshot_row(
     config: dict,
     flat: dict | None = None,
     text: str | None = None,
+    text_hash: str | None = None,
 ) -> dict:
     """One `config_snapshots` row of a config its source redacted where it read it (both sources do);
-    `flat` and `text`: the config's `flatten` and `compact_json`, when the caller has them already."""
+    `flat`, `text` and `text_hash`: the config's `flatten`, `compact_json` and `config_hash`, when the
+    caller has them already."""
     flat = flatten(config) if flat is None else flat
     paths = sorted(flat)
     text = compact_json(config) if text is None else text
@@ -111,7 +113,7 @@ def snapshot_row(
         "component": component,
         "component_type": component.partition("/")[0],
         "environment": environment,
-        "config_hash": config_hash(config, text),
+        "config_hash": config_hash(config, text) if text_hash is None else text_hash,
         "config_json": text,
         "field_paths": paths,
         "n_fields": len(paths),

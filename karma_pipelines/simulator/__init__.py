@@ -19,8 +19,10 @@ from karma_pipelines.simulator import graph_plants
 from karma_pipelines.simulator.clock import Clock
 from karma_pipelines.simulator.events import EventLog
 from karma_pipelines.simulator.history import DRIFTS_PER_DAY, History
+from karma_pipelines.simulator.memo import pinned
 from karma_pipelines.simulator.people import build_users
 from karma_pipelines.simulator.promotion_habits import PromotionHabits
+from karma_pipelines.simulator.spool import Spool
 from karma_pipelines.simulator.twins import plant_twins, write_planted
 from karma_pipelines.simulator.world import build_world
 from karma_pipelines.simulator.writer import check_replaceable, write_world
@@ -44,7 +46,8 @@ def simulate_world(out: Path, config: SimulationConfig) -> dict[str, Any]:
 
     The same config gives byte-identical files: one `numpy.random.default_rng(seed)` drives all.
     """
-    check_replaceable(Path(out))  # before any work
+    out = Path(out)
+    check_replaceable(out)  # before any work
     if config.components < 3:
         raise ValueError("a world needs at least 3 components")
     if config.days < 1:
@@ -55,14 +58,15 @@ def simulate_world(out: Path, config: SimulationConfig) -> dict[str, Any]:
     if config.twins:
         plant_twins(np.random.default_rng([config.seed, 13]), world, config.twins)
     world.users = build_users(rng, min(25, max(6, config.components // 9)), world.projects, config.days)
-    log = EventLog(clock, config.seed)
-    history = History(rng, world, clock, log)
-    if config.promotion_habits:
-        history.habits = PromotionHabits(history, config.seed, DRIFTS_PER_DAY)
-    if config.graph_anomalies:
-        graph_plants.schedule(history, config.graph_anomalies, config.seed)
-    history.run()
-    summary = write_world(rng, Path(out), history, log, clock, config.seed)
+    with Spool(out, clock) as spool, pinned():  # events and deploys go to disk while the history runs
+        log = EventLog(clock, config.seed, sink=spool.events)
+        history = History(rng, world, clock, log, truth=spool.deploys)
+        if config.promotion_habits:
+            history.habits = PromotionHabits(history, config.seed, DRIFTS_PER_DAY)
+        if config.graph_anomalies:
+            graph_plants.schedule(history, config.graph_anomalies, config.seed)
+        history.run()
+        summary = write_world(rng, Path(out), history, spool, clock, config.seed)
     if history.habits is not None:
         summary["prod_promotions"] = history.habits.write_truth(Path(out), clock)
     if config.twins:

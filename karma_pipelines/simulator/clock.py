@@ -20,12 +20,26 @@ class Clock:
         self.days = days
         self.end = days * DAY
         self._weekday0 = self.start.weekday()
+        self._dates: dict[int, str] = {}  # day index -> `YYYY-MM-DD`
+        self._midnight = self.start.hour == self.start.minute == self.start.second == 0
+
+    def _date(self, day: int) -> str:
+        date = self._dates.get(day)
+        if date is None:
+            date = self._dates[day] = (self.start + timedelta(days=day)).strftime("%Y-%m-%d")
+        return date
 
     def iso(self, t: int) -> str:
-        return (self.start + timedelta(seconds=int(t))).strftime("%Y-%m-%dT%H:%M:%SZ")
+        """`YYYY-MM-DDTHH:MM:SSZ` (from a UTC-midnight start, the time of day is `t % DAY`)."""
+        if not self._midnight:
+            return (self.start + timedelta(seconds=int(t))).strftime("%Y-%m-%dT%H:%M:%SZ")
+        day, second = divmod(int(t), DAY)
+        hour, second = divmod(second, HOUR)
+        minute, second = divmod(second, MINUTE)
+        return f"{self._date(day)}T{hour:02d}:{minute:02d}:{second:02d}Z"
 
     def day_name(self, t: int) -> str:
-        return (self.start + timedelta(days=int(t) // DAY)).strftime("%Y-%m-%d")
+        return self._date(int(t) // DAY)
 
     def hour(self, t: int) -> int:
         return (int(t) % DAY) // HOUR

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from karma_pipelines.simulator.clock import Clock
+from karma_pipelines.simulator.clock import DAY, Clock
 from karma_pipelines.simulator.world import Component
 
 
@@ -34,12 +35,21 @@ def idempotency_key(seed: int, n: int, salt: str = "evt") -> str:
 
 
 class EventLog:
-    """Collects events in Karma's envelope; `events` is in emission order, not time order."""
+    """Collects events in Karma's envelope, one UTC day at a time.
 
-    def __init__(self, clock: Clock, seed: int) -> None:
+    Events are emitted in processing order, never before the moment being processed (`History.run`
+    processes its queue in time order): once the simulation reaches a day, every earlier day is
+    complete, and `flush_before` hands each such day's events, in time order, to `sink(day, events)`
+    and forgets them. Without a sink the events are kept (`in_time_order`).
+    """
+
+    def __init__(self, clock: Clock, seed: int, sink: Callable[[int, list[Event]], None] | None = None):
         self.clock = clock
         self.seed = seed
-        self.events: list[Event] = []
+        self.sink = sink
+        self.emitted = 0
+        self._days: dict[int, list[Event]] = {}
+        self._flushed = 0  # days before this one have gone to the sink
 
     def emit(
         self,
@@ -50,7 +60,12 @@ class EventLog:
         attrs: dict[str, Any],
         source: str,
     ) -> None:
-        n = len(self.events)
+        n = self.emitted
+        self.emitted = n + 1
+        t = int(t)
+        day = t // DAY
+        if day < self._flushed:
+            raise AssertionError(f"{event_type} at {self.clock.iso(t)}: its day was already written")
         body = {
             "ts": self.clock.iso(t),
             "event_type": event_type,
@@ -61,7 +76,28 @@ class EventLog:
             "idempotency_key": idempotency_key(self.seed, n),
             "source": source,
         }
-        self.events.append(Event(int(t), n, body))
+        events = self._days.get(day)
+        if events is None:
+            events = self._days[day] = []
+        events.append(Event(t, n, body))
+
+    def flush_before(self, t: int) -> None:
+        """Every day before the one of `t` is complete: hand it to the sink (if there is one)."""
+        day = int(t) // DAY
+        if self.sink is not None:
+            for d in sorted(d for d in self._days if d < day):
+                self.sink(d, sorted(self._days.pop(d), key=_order))
+        self._flushed = max(self._flushed, day)
+
+    def close(self) -> None:
+        """The simulation is over: every day is complete."""
+        if self._days:
+            self.flush_before((max(self._days) + 1) * DAY)
 
     def in_time_order(self) -> list[Event]:
-        return sorted(self.events)
+        """The events kept (those of days not handed to a sink), in time order."""
+        return sorted((e for day in self._days.values() for e in day), key=_order)
+
+
+def _order(event: Event) -> tuple[int, int]:
+    return event.t, event.seq

@@ -15,6 +15,19 @@ def pick(rng: np.random.Generator, options: Sequence[Any]) -> Any:
     return options[int(rng.integers(len(options)))]
 
 
+def cumulative(p: np.ndarray) -> np.ndarray:
+    """The table `choose` draws from, for probabilities `p` (computed once, drawn from many times)."""
+    cdf = np.asarray(p, dtype=np.float64).cumsum()
+    cdf /= cdf[-1]
+    return cdf
+
+
+def choose(rng: np.random.Generator, cdf: np.ndarray) -> int:
+    """`int(rng.choice(len(p), p=p))` for `cdf = cumulative(p)`: the same draw from the same stream
+    (numpy's weighted choice is one uniform searched in this table), without rebuilding it."""
+    return int(cdf.searchsorted(rng.random(), side="right"))
+
+
 def _other(options: Sequence[Any]) -> Gen:
     """A generator choosing a value from `options` different from the current one."""
 

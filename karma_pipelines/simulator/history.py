@@ -14,7 +14,7 @@ from karma_pipelines.simulator.changes import Proposal, propose_create, propose_
 from karma_pipelines.simulator.clock import DAY, HOUR, MINUTE, Clock, during_work, time_of_day
 from karma_pipelines.simulator.edits import apply_change, change_between, localize
 from karma_pipelines.simulator.events import EventLog, Ids
-from karma_pipelines.simulator.fields import pick
+from karma_pipelines.simulator.fields import choose, cumulative, pick
 from karma_pipelines.simulator.memo import diff_of
 from karma_pipelines.simulator.people import UserPicker
 from karma_pipelines.simulator.risk import (
@@ -26,6 +26,7 @@ from karma_pipelines.simulator.risk import (
     rollback_delay,
     rollback_probability,
 )
+from karma_pipelines.simulator.spool import DeploySpool
 from karma_pipelines.simulator.state import DeployRecord, WorldState
 from karma_pipelines.simulator.twins import drift_factor, unhealthy_p
 from karma_pipelines.simulator.world import Component, World
@@ -40,15 +41,18 @@ DRIFTS_PER_DAY = 0.02  # per staging/prod component
 class History:
     """An event-driven simulation: a queue of what happens next, processed in time order."""
 
-    def __init__(self, rng: np.random.Generator, world: World, clock: Clock, log: EventLog):
-        self.rng, self.world, self.clock, self.log = rng, world, clock, log
+    def __init__(
+        self, rng: np.random.Generator, world: World, clock: Clock, log: EventLog, truth: DeploySpool
+    ) -> None:
+        self.rng, self.world, self.clock, self.log, self.truth = rng, world, clock, log, truth
         self.comps = world.components
         self.state = WorldState(world)
         self.ids = Ids()
         self.picker = UserPicker(world.users)
         self.queue: list[tuple[int, int, str, tuple[Any, ...]]] = []
         self._pushed = 0  # ties in time are processed in the order they were scheduled
-        self.records: list[DeployRecord] = []
+        self.records: list[DeployRecord] = []  # kept for the promotion habits only (memory)
+        self.deploys = 0
         self.rollbacks = 0
         self.active = {alias: pair[0] for alias, pair in world.aliases.items()}
         self.habits = None  # promotion habits, a world option (simulator/promotion_habits.py)
@@ -60,9 +64,14 @@ class History:
 
     def run(self) -> None:
         self._plan()
+        next_day = 0
         while self.queue:
             t, _, kind, payload = heapq.heappop(self.queue)
+            if t >= next_day:  # every earlier day is complete: its events go to disk
+                self.log.flush_before(t)
+                next_day = (t // DAY + 1) * DAY
             getattr(self, f"_on_{kind}")(t, *payload)
+        self.log.close()
 
     def _on_call(self, t: int, step, *args: Any) -> None:
         """A step that an add-on module scheduled (`graph_plants`): `step(self, t, *args)`."""
@@ -74,15 +83,20 @@ class History:
         weights = np.array([c.weight for c in comps])
         for c in comps:
             self.push(c.created_at, "change", c.key)
+        by_creation = np.sort(created)
+        alive, idx, cdf = 0, created[:0], created[:0]  # the components created before t, their weights
         for day in range(self.clock.days):
             weekend = self.clock.is_weekend(day * DAY)
             existing = weights[created < (day + 1) * DAY].sum()
             n = int(rng.poisson(CHANGE_RATE * existing * (WEEKEND_FACTOR if weekend else 1.0)))
             for t in sorted(day * DAY + time_of_day(rng, weekend) for _ in range(n)):
-                idx = np.flatnonzero(created < t)
-                if len(idx):
+                k = int(np.searchsorted(by_creation, t))  # components created before t (t only grows)
+                if k != alive:
+                    alive, idx = k, np.flatnonzero(created < t)
                     w = weights[idx]
-                    self.push(t, "change", comps[int(idx[rng.choice(len(idx), p=w / w.sum())])].key)
+                    cdf = cumulative(w / w.sum())
+                if alive:
+                    self.push(t, "change", comps[int(idx[choose(rng, cdf)])].key)
         for c in comps:
             if c.env != "dev":
                 span = self.clock.end - c.created_at
@@ -205,7 +219,9 @@ class History:
         st.lock(key, td + 3 + len(affected))
         rec = DeployRecord(deploy_id, key, td, user, change_id, before, prop.config, prop.change,
                            action, prop.message, p, causes, status)  # fmt: skip
-        self.records.append(rec)
+        if self.habits is not None:
+            self.records.append(rec)
+        self.deploys += 1
         if rng.random() < p:
             delay = rollback_delay(rng)
             t_back = td + (self.habits.restore_delay(deploy_id, delay) if self.habits else delay)
@@ -213,6 +229,7 @@ class History:
                 rec.rollback_at = t_back
                 st.lock(key, t_back + 1)
                 self.push(t_back, "rollback", rec)
+        self.truth.add(rec)
         self._follow_up(rec, c)
 
     def _follow_up(self, rec: DeployRecord, c: Component) -> None:

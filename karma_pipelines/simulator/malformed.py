@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import numpy as np
+import orjson
 
 from karma_pipelines.contracts.schema import DEPLOY_EVENT_TYPES
 from karma_pipelines.simulator.clock import DAY, Clock
@@ -30,17 +31,31 @@ GARBAGE = (
 
 
 def dumps(body: dict[str, Any]) -> str:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    """`json.dumps(body, separators=(",", ":"), ensure_ascii=False)`, by orjson: the same text for
+    the strings, integers, booleans, lists and objects of an event (a float under 1e-4 would be
+    written without an exponent)."""
+    try:
+        return orjson.dumps(body).decode()
+    except TypeError:  # not plain JSON (an integer over 64 bits, a key not a string)
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
 
-def deliver_late(rng: np.random.Generator, lines: list[str]) -> tuple[list[str], int]:
-    """Move a few lines a little later within their file (valid events, out of time order)."""
+def late_moves(rng: np.random.Generator, n: int) -> list[tuple[int, int]]:
+    """For a file of `n` lines: a few (from, to) moves, each a line a little later within the file
+    (valid events, out of time order); `move_late` applies them."""
+    k = int(rng.binomial(n, LATE_SHARE)) if n > 3 else 0
+    return [
+        (i, min(n - 1, i + int(rng.integers(2, 41))))
+        for i in (sorted(int(i) for i in rng.choice(n, k, replace=False)) if k else [])
+    ]
+
+
+def move_late(lines: list[str], moves: list[tuple[int, int]]) -> list[str]:
+    """`lines` with the `late_moves` made, in turn."""
     lines = list(lines)
-    n = int(rng.binomial(len(lines), LATE_SHARE)) if len(lines) > 3 else 0
-    for i in sorted(int(i) for i in rng.choice(len(lines), n, replace=False)) if n else []:
-        j = min(len(lines) - 1, i + int(rng.integers(2, 41)))
+    for i, j in moves:
         lines.insert(j, lines.pop(i))
-    return lines, n
+    return lines
 
 
 def _variant(rng: np.random.Generator, kind: str, body: dict[str, Any], clock: Clock, key: str) -> str:
@@ -84,39 +99,35 @@ def _template(rng: np.random.Generator, real: list[str]) -> dict[str, Any]:
 
 
 def plant(
-    rng: np.random.Generator, files: dict[str, list[str]], clock: Clock, seed: int
-) -> tuple[dict[str, list[str]], list[tuple[str, int, str]]]:
-    """Insert malformed lines (about 1% of all lines) between the real ones.
+    rng: np.random.Generator, name: str, real: list[str], clock: Clock, seed: int, n_made: int
+) -> tuple[list[str], list[tuple[str, int, str]], int]:
+    """Insert malformed lines (about 1% of the lines) between the real ones of file `name`; the
+    files of a world are planted in name order, `n_made` counting the new lines made so far.
 
-    Returns the files' new lines and (file, 1-based line, kind) for every line planted.
+    Returns the file's new lines, (file, 1-based line, kind) for every line planted, and `n_made`.
     """
-    out: dict[str, list[str]] = {}
     planted: list[tuple[str, int, str]] = []
-    n_made = 0
-    for name in sorted(files):
-        real = files[name]
-        n_bad = int(rng.binomial(len(real), MALFORMED_SHARE))
-        inserts: list[tuple[int, int, str, str]] = []  # (position, order, kind, line)
-        for order in range(n_bad):
-            kind = pick(rng, KINDS)
-            if kind == "duplicate":
-                pos = int(rng.integers(1, len(real) + 1))
-                line = real[int(rng.integers(0, pos))]  # an earlier real line, re-delivered
-            else:
-                pos = int(rng.integers(0, len(real) + 1))
-                n_made += 1
-                key = idempotency_key(seed, n_made, salt="malformed")
-                line = _variant(rng, kind, _template(rng, real), clock, key)
-            inserts.append((pos, order, kind, line))
-        merged: list[str] = []
-        inserts.sort()
-        k = 0
-        for i in range(len(real) + 1):
-            while k < len(inserts) and inserts[k][0] == i:
-                merged.append(inserts[k][3])
-                planted.append((name, len(merged), inserts[k][2]))
-                k += 1
-            if i < len(real):
-                merged.append(real[i])
-        out[name] = merged
-    return out, planted
+    n_bad = int(rng.binomial(len(real), MALFORMED_SHARE))
+    inserts: list[tuple[int, int, str, str]] = []  # (position, order, kind, line)
+    for order in range(n_bad):
+        kind = pick(rng, KINDS)
+        if kind == "duplicate":
+            pos = int(rng.integers(1, len(real) + 1))
+            line = real[int(rng.integers(0, pos))]  # an earlier real line, re-delivered
+        else:
+            pos = int(rng.integers(0, len(real) + 1))
+            n_made += 1
+            key = idempotency_key(seed, n_made, salt="malformed")
+            line = _variant(rng, kind, _template(rng, real), clock, key)
+        inserts.append((pos, order, kind, line))
+    merged: list[str] = []
+    inserts.sort()
+    k = 0
+    for i in range(len(real) + 1):
+        while k < len(inserts) and inserts[k][0] == i:
+            merged.append(inserts[k][3])
+            planted.append((name, len(merged), inserts[k][2]))
+            k += 1
+        if i < len(real):
+            merged.append(real[i])
+    return merged, planted, n_made

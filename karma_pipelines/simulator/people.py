@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from karma_pipelines.simulator.clock import DAY
-from karma_pipelines.simulator.fields import pick
+from karma_pipelines.simulator.fields import choose, cumulative, pick
 
 HANDLES = (
     "alice", "bram", "chen", "dana", "emeka", "farah", "goran", "hana", "ivan", "jules",
@@ -47,7 +47,7 @@ class UserPicker:
     def __init__(self, users: tuple[User, ...]) -> None:
         self.users = users
         self._joins = sorted({u.joined_at for u in users})
-        self._pools: dict[tuple[int, str], tuple[list[User], np.ndarray]] = {}
+        self._pools: dict[tuple[int, str], tuple[list[User], np.ndarray]] = {}  # users, `cumulative` table
 
     def _pool(self, t: int, project: str) -> tuple[list[User], np.ndarray]:
         epoch = bisect.bisect_right(self._joins, t)  # the pools only change when someone joins
@@ -55,10 +55,10 @@ class UserPicker:
             active = [u for u in self.users if u.joined_at <= t] or [self.users[0]]
             pool = [u for u in active if project in u.projects] if project else active
             weights = np.array([u.activity for u in pool])
-            self._pools[(epoch, project)] = (pool, weights / weights.sum() if pool else weights)
+            self._pools[(epoch, project)] = (pool, cumulative(weights / weights.sum()) if pool else weights)
         return self._pools[(epoch, project)]
 
     def pick(self, rng: np.random.Generator, t: int, project: str) -> User:
-        team, p_team = self._pool(t, project)
-        pool, p = (team, p_team) if team and rng.random() < 0.8 else self._pool(t, "")
-        return pool[int(rng.choice(len(pool), p=p))]
+        team, cdf_team = self._pool(t, project)
+        pool, cdf = (team, cdf_team) if team and rng.random() < 0.8 else self._pool(t, "")
+        return pool[choose(rng, cdf)]

@@ -7,7 +7,11 @@ component's dependents: careful engineers soak or wait for clean streaks, carele
 once or on Friday evening. The promotion's strategy class is then read from what was done
 (`contracts.promotion_strategies.classify`), and that class sets, for the prod deploy:
 - its rollback probability, `sigmoid(A0 - SKILL * care + A_DEP * dependents + DELTA[class])`;
-- its time to restore, the usual rollback delay times `RESTORE[class] * (1 + 0.3 * dependents)`;
+- its time to restore, if it is rolled back: `exp(mu + SIGMA_RESTORE * clip(z, -3, 3))` hours, `z`
+  standard normal and `mu = MU_RESTORE + log(RESTORE[class]) + 0.25 * dependents - 0.15 * care`;
+  the clipped normal is symmetric, so `mu` is exactly its mean log hours (the estimand is their
+  geometric mean, `contracts.promotion_strategies`), and bounded (within `ELIGIBLE_DAYS` for any
+  care above -8: every rollback of an evaluated promotion is seen);
 - extra drift on the component, `DRIFT[class] * exp(-0.4 * care)` per day over the next
   `FOLLOW_UP_DAYS`, until its next promotion replaces the config.
 `care` is a trait of the author (a covariate the estimator can use as the author's identity), so the
@@ -35,14 +39,19 @@ from karma_pipelines.contracts.promotion_strategies import (
 )
 from karma_pipelines.simulator.clock import DAY, HOUR
 from karma_pipelines.simulator.edits import apply_change
-from karma_pipelines.simulator.risk import mean_rollback_delay_hours
 from karma_pipelines.simulator.state import DeployRecord
 
 P_PROMOTE_PROD = 0.8  # more promotions than without habits (0.5): more to learn from
 A0, SKILL, A_DEP = -1.9, 0.5, 0.6
 DELTA = {"immediate": 0.0, "soak": -1.8, "clean_streak": -0.8, "friday_evening": 1.2, "batch": 0.6}
-# (the longest restore, 14 days x 1.9 x 1.3, stays within ELIGIBLE_DAYS)
-RESTORE = {"immediate": 1.0, "soak": 0.5, "clean_streak": 0.75, "friday_evening": 1.9, "batch": 1.45}
+# time to restore, per class a factor on the geometric mean hours: a soaked change is understood and
+# reverted at once, a Friday-evening one waits for the weekend, a batch has to be bisected. The spread
+# (log-sd 0.5) is narrower than the usual rollback delay's (`risk.ROLLBACK_DELAYS`, log-sd 1.5): with
+# a handful of rollbacks of a careful class per world, no estimator could order the classes on that one.
+MU_RESTORE = 2.7  # log hours (the usual delay's mean log: a geometric mean of about 15 h)
+SIGMA_RESTORE, CLIP_Z = 0.5, 3.0
+RESTORE_DEP, RESTORE_CARE = 0.25, -0.15
+RESTORE = {"immediate": 1.0, "soak": 0.3, "clean_streak": 0.55, "friday_evening": 2.9, "batch": 1.7}
 DRIFT = {"immediate": 0.04, "soak": 0.0, "clean_streak": 0.02, "friday_evening": 0.07, "batch": 0.1}
 # habit logits: (intercept, per unit of care, with many dependents)
 HABITS = {
@@ -191,17 +200,17 @@ class PromotionHabits:
         dependents = len(affected) >= MANY_DEPENDENTS
         eta = A0 - SKILL * care + A_DEP * dependents
         drift_scale = math.exp(-0.4 * care)
-        restore_scale = 1.0 + 0.3 * dependents
+        mu = MU_RESTORE + RESTORE_DEP * dependents + RESTORE_CARE * care  # + log RESTORE[class]
         truth: dict[str, Any] = {
             "deploy_id": deploy_id, "component": key, "t": td, "strategy": strategy,
             "author": src.author, "dependents": dependents, "soak_hours": soak, "n_batched": len(carried),
         }  # fmt: skip
         for s in STRATEGIES:
             truth[f"rollback_{s}"] = _sigmoid(eta + DELTA[s])
-            truth[f"restore_{s}"] = mean_rollback_delay_hours() * RESTORE[s] * restore_scale
+            truth[f"restore_{s}"] = math.exp(mu) * RESTORE[s]  # geometric mean hours
             truth[f"drift_{s}"] = 7 * (self.base_drift + DRIFT[s] * drift_scale)
         self.planted[deploy_id] = truth
-        self.restore[deploy_id] = RESTORE[strategy] * restore_scale
+        self.restore[deploy_id] = mu + math.log(RESTORE[strategy])
         generation = self.generation.get(key, 0) + 1
         self.generation[key] = generation
         n = int(self.rng.poisson(DRIFT[strategy] * drift_scale * FOLLOW_UP_DAYS))
@@ -210,7 +219,12 @@ class PromotionHabits:
         return truth[f"rollback_{strategy}"], [f"strategy_{strategy}"] + ["many_dependents"] * dependents
 
     def restore_delay(self, deploy_id: str, delay: int) -> int:
-        return int(delay * self.restore.get(deploy_id, 1.0))
+        """Seconds to the rollback of a rolled-back deploy: a planted promotion's own, else `delay`."""
+        mu = self.restore.get(deploy_id)
+        if mu is None:
+            return delay
+        z = float(np.clip(self.rng.normal(), -CLIP_Z, CLIP_Z))
+        return int(math.exp(mu + SIGMA_RESTORE * z) * HOUR)
 
     # -- the truth ------------------------------------------------------------------------------
     def rows(self) -> list[dict[str, Any]]:
@@ -233,13 +247,14 @@ class PromotionHabits:
         out = []
         for s in STRATEGIES:
             p = np.array([r[f"rollback_{s}"] for r in evaluated])
-            restore = np.array([r[f"restore_{s}"] for r in evaluated])
+            log_restore = np.log([r[f"restore_{s}"] for r in evaluated])
             drift = np.array([r[f"drift_{s}"] for r in drifting])
             out.append({
                 "strategy": s,
                 "promotions": sum(r["strategy"] == s for r in evaluated),
                 "rollback_rate": float(p.mean()) if len(p) else float("nan"),
-                "restore_hours": float((p * restore).sum() / p.sum()) if len(p) else float("nan"),
+                # the geometric mean over the rollbacks had every promotion used `s`
+                "restore_hours": float(np.exp((p * log_restore).sum() / p.sum())) if len(p) else float("nan"),
                 "drifts_per_week": float(drift.mean()) if len(drift) else float("nan"),
             })  # fmt: skip
         return out

@@ -8,8 +8,10 @@ from typing import Any
 
 from karma_pipelines.simulator.catalog import mistakes
 from karma_pipelines.simulator.clock import DAY
-from karma_pipelines.simulator.memo import references_of
+from karma_pipelines.simulator.memo import pin, references_of, unpin
 from karma_pipelines.simulator.world import World
+
+RECENT_DEPLOYS = 6  # a component's deploy times kept (`upstream_deployed_within` reads no more)
 
 
 @dataclass
@@ -39,7 +41,7 @@ class WorldState:
     last_config: dict[str, dict[str, Any]] = field(default_factory=dict)  # latest non-null
     upstream: dict[str, set[str]] = field(default_factory=dict)
     downstream: dict[str, set[str]] = field(default_factory=dict)
-    deploy_times: dict[str, list[int]] = field(default_factory=dict)
+    deploy_times: dict[str, list[int]] = field(default_factory=dict)  # the latest RECENT_DEPLOYS
     author_deploys: Counter = field(default_factory=Counter)
     locked_until: dict[str, int] = field(default_factory=dict)
     last_change: dict[str, str] = field(default_factory=dict)
@@ -47,8 +49,16 @@ class WorldState:
 
     def set_config(self, key: str, config: dict[str, Any] | None, deploy_id: str, t: int) -> None:
         """Record a deploy (or rollback) of `key` that leaves it with `config` (None: gone)."""
+        previous = self.configs.get(key)
         self.configs[key] = config
-        self.deploy_times.setdefault(key, []).append(t)
+        if config is not None:
+            pin(config)  # read again at the component's next change and deploy
+        if previous is not None:
+            unpin(previous)
+        times = self.deploy_times.setdefault(key, [])
+        times.append(t)
+        if len(times) > RECENT_DEPLOYS:
+            del times[0]
         for producer in self.upstream.pop(key, set()):
             self.downstream.get(producer, set()).discard(key)
         if config is None:
@@ -76,7 +86,7 @@ class WorldState:
     def upstream_deployed_within(self, config: dict[str, Any], t: int, window: int = DAY) -> bool:
         for producer in references_of(config):
             times = self.deploy_times.get(producer, [])
-            if any(t - window <= x < t for x in times[-6:]):
+            if any(t - window <= x < t for x in times[-RECENT_DEPLOYS:]):
                 return True
         return False
 

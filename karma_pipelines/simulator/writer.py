@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 
 from karma_pipelines.simulator.clock import Clock
-from karma_pipelines.simulator.events import EventLog
 from karma_pipelines.simulator.history import History
-from karma_pipelines.simulator.malformed import deliver_late, dumps, plant
+from karma_pipelines.simulator.malformed import late_moves, move_late, plant
+from karma_pipelines.simulator.spool import DeploySpool, EventSpool, Spool
 
 GENERATOR = "karma_pipelines.simulator/1"
 
@@ -26,23 +26,29 @@ def _write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
         writer.writerows(rows)
 
 
-def write_events(rng: np.random.Generator, out: Path, log: EventLog, clock: Clock) -> dict[str, int]:
-    """One JSONL file per UTC day: real events in time order (a few late), malformed extras."""
-    files: dict[str, list[str]] = {}
-    for event in log.in_time_order():
-        files.setdefault(f"{clock.day_name(event.t)}.jsonl", []).append(dumps(event.body))
-    late = 0
-    for name in sorted(files):
-        files[name], moved = deliver_late(rng, files[name])
-        late += moved
-    n_real = sum(len(lines) for lines in files.values())
-    files, planted = plant(rng, files, clock, log.seed)
+def write_events(
+    rng: np.random.Generator, out: Path, spool: EventSpool, clock: Clock, seed: int
+) -> dict[str, int]:
+    """One JSONL file per UTC day: the spooled real events in time order (a few late), malformed
+    extras; one day in memory at a time."""
+    names = sorted(spool.counts)
+    moves = {name: late_moves(rng, spool.counts[name]) for name in names}
     folder = out / "events"
     folder.mkdir(parents=True, exist_ok=True)
-    for name, lines in files.items():
+    planted: list[tuple[str, int, str]] = []
+    n_made = 0
+    for name in names:
+        lines, rows, n_made = plant(rng, name, move_late(spool.lines(name), moves[name]), clock, seed, n_made)
         (folder / name).write_text("\n".join(lines) + "\n", encoding="utf-8")
+        planted += rows
     _write_csv(out / "ground_truth" / "malformed.csv", ["file", "line", "kind"], [list(r) for r in planted])
-    return {"events": n_real, "malformed": len(planted), "late": late, "files": len(files)}
+    late = sum(len(m) for m in moves.values())
+    return {
+        "events": sum(spool.counts.values()),
+        "malformed": len(planted),
+        "late": late,
+        "files": len(names),
+    }
 
 
 def write_configs(out: Path, history: History) -> int:
@@ -59,15 +65,12 @@ def write_configs(out: Path, history: History) -> int:
     return n
 
 
-def write_truth(out: Path, history: History, clock: Clock) -> int:
-    """deploys.csv and config_mistakes.csv; returns the number of config mistakes."""
-    rows = [
-        [r.deploy_id, r.component, clock.iso(r.t), f"{r.p_rollback:.6f}",
-         "true" if r.rollback_at is not None else "false", ";".join(r.causes)]
-        for r in sorted(history.records, key=lambda r: (r.t, r.deploy_id))
-    ]  # fmt: skip
-    header = ["deploy_id", "component", "deployed_at", "true_rollback_probability", "rolled_back", "causes"]
-    _write_csv(out / "ground_truth" / "deploys.csv", header, rows)
+def write_truth(out: Path, history: History, deploys: DeploySpool) -> int:
+    """deploys.csv (spooled while the history ran) and config_mistakes.csv; returns the number of
+    config mistakes."""
+    deploys.close()
+    (out / "ground_truth").mkdir(parents=True, exist_ok=True)
+    shutil.move(deploys.path, out / "ground_truth" / "deploys.csv")
     mistakes = [
         [key, field, kind, deploy_id]
         for key in sorted(history.state.introduced)
@@ -107,16 +110,17 @@ def check_replaceable(out: Path) -> None:
 
 
 def write_world(
-    rng: np.random.Generator, out: Path, history: History, log: EventLog, clock: Clock, seed: int
+    rng: np.random.Generator, out: Path, history: History, spool: Spool, clock: Clock, seed: int
 ) -> dict[str, Any]:
-    """Write every file of the world (replacing an earlier simulated world there); returns the summary."""
+    """Write every file of the world from the history and its spool (replacing an earlier simulated
+    world there); returns the summary."""
     check_replaceable(out)
     for sub in ("events", "configs", "ground_truth"):
         shutil.rmtree(out / sub, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
-    counts = write_events(rng, out, log, clock)
+    counts = write_events(rng, out, spool.events, clock, seed)
     n_configs = write_configs(out, history)
-    n_mistakes = write_truth(out, history, clock)
+    n_mistakes = write_truth(out, history, spool.deploys)
     meta = {
         "seed": seed,
         "components": len(history.comps),
@@ -126,7 +130,7 @@ def write_world(
         "generator": GENERATOR,
     }
     (out / "world.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-    deploys = len(history.records)
+    deploys = history.deploys
     return {
         "out": str(out),
         **meta,

@@ -25,7 +25,7 @@ from karma_pipelines.strategies.promotions import promotions_table
 
 TITLES = {
     "rollback_rate": "rollback rate of the promoted deploy",
-    "restore_hours": "time to restore (hours, rolled-back ones)",
+    "restore_hours": "time to restore (geometric mean hours, rolled-back ones)",
     "drifts_per_week": "drifts per week on the prod component",
 }
 TITLE = "Promotion strategies by long-term health"
@@ -127,7 +127,8 @@ def compute(
         f"{numbers['promotions_evaluated']} promotions to prod with 35 days of history after them; drift "
         f"over the {numbers['promotions_drift']} whose window (to the next promotion, at most 28 days) "
         "is 3 days or more. Cross-fitted AIPW: propensities by multinomial logistic regression on the author "
-        "and the blast radius, outcome models per class; intervals cluster-robust by component.",
+        "and the blast radius, outcome models pooled over the classes (drift: one per class); intervals "
+        "cluster-robust by component; time to restore is the geometric mean over the rolled-back ones.",
     ]
     return PromotionStrategies(
         numbers=numbers,

@@ -209,7 +209,8 @@ def corpus_from_tree(
     `corpus_from_folder` reads a checkout of it (the same matcher, parser and refusals: a symlink,
     a submodule, a blob the repository lacks are `skipped`). Faster than the history
     (`corpus_from_repo`) and it needs only the tip's objects."""
-    from karma_pipelines.sources.git.log import find_git_dir, read_blobs, resolve_ref, run_git
+    from karma_pipelines.sources.git.blobs import read_blobs
+    from karma_pipelines.sources.git.log import find_git_dir, resolve_ref, run_git
     from karma_pipelines.sources.git.parse import Parsed, parse_blob
 
     git_dir = find_git_dir(Path(repo))

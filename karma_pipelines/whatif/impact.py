@@ -15,6 +15,7 @@ document. Field names only reach the result, never a config value."""
 
 from __future__ import annotations
 
+import copy
 import json
 from collections import deque
 from dataclasses import dataclass, field
@@ -138,6 +139,13 @@ class WhatIfEngine:
     def from_tables(cls, tables, forecaster=None, suggester=None) -> WhatIfEngine:
         events = getattr(tables, "clean_events", None)
         return cls(tables.deploy_records, tables.config_snapshots, events, forecaster, suggester)
+
+    def graph_only(self) -> WhatIfEngine:
+        """This engine without its models (no risk, no suggestions): the blast radius alone, for a
+        replay over many changes; shares the history read once."""
+        plain = copy.copy(self)
+        plain.forecaster = plain.suggester = None
+        return plain
 
     @property
     def end(self) -> pd.Timestamp:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from itertools import chain
 from pathlib import Path
 
 import pandas as pd
@@ -71,32 +72,33 @@ def extract_git_history(
 
     base, since_sha, reason = _incremental_base(git_dir, previous, since, layout, max_file_bytes)
     run = Run(compiled, git_dir, max_file_bytes, base.state if base else None)
-    commits, total, first_parent, last_time = run.read_log(tip, since_sha)
+    commits = run.read_log(tip, since_sha)
+    first = next(commits, None)  # the log up to its first commit that changes a config
     if base is not None:
-        if total and first_parent != since_sha:
+        if run.total and run.first_parent != since_sha:
             reason = f"{since_sha[:12]} is no longer on the first-parent history of {ref_name}"
-        elif not total and tip != since_sha:
+        elif not run.total and tip != since_sha:
             reason = f"{ref_name} moved back from {since_sha[:12]} to {tip[:12]}"
         if reason is not None:
+            commits.close()
             base, run = None, Run(compiled, git_dir, max_file_bytes, None)
-            commits, total, _, last_time = run.read_log(tip, None)
+            commits = run.read_log(tip, None)
+            first = next(commits, None)
     if reason is not None:
         log.warning("git history of %s: full re-read (%s)", Path(repo), reason)
-    if base is None and not run.matched_any:
+    if base is None and first is None:
         raise ValueError(f"layout {layout!r} matches no file in the history of {ref_name} in {Path(repo)}")
-
-    baseline = None
-    if base is None and commits and _is_shallow(git_dir):
-        oldest = commits[0]
-        if not oldest.parents:  # the clone's boundary: history before it is missing, not empty
-            baseline = oldest.sha
-            log.warning(
-                "git history of %s is a shallow clone: it starts at %s, whose configs are the starting "
-                "state (no deploys); fetch the full history (git fetch --unshallow) for more",
-                Path(repo),
-                baseline[:12],
-            )
-    run.process(commits, baseline=baseline)
+    # read and processed together: git finds the next commits while Python processes these
+    shallow = base is None and _is_shallow(git_dir)
+    run.process(chain([first], commits) if first is not None else (), shallow=shallow)
+    if run.baseline is not None:  # the clone's boundary: history before it is missing, not empty
+        log.warning(
+            "git history of %s is a shallow clone: it starts at %s, whose configs are the starting "
+            "state (no deploys); fetch the full history (git fetch --unshallow) for more",
+            Path(repo),
+            run.baseline[:12],
+        )
+    total, last_time = run.total, run.last_time
     tip_time = last_time if total else base.state.tip_time
     as_of = _as_timestamp(as_of) or pd.Timestamp(tip_time, unit="s", tz="UTC")
     extraction = run.frames(base, run.state(layout, tip, tip_time), total, horizon, as_of)

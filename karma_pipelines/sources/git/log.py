@@ -2,8 +2,7 @@
 
 `read_commits` streams one `git log --first-parent --raw --numstat -z` (commits with the paths they
 change, both blob ids and git's own count of lines added and removed, merges diffed against their
-first parent); `read_blobs` streams one
-`git cat-file --batch` for the blobs asked for, in the order asked.
+first parent); `blobs.py` reads the blobs asked for from one `git cat-file --batch`.
 
 Paths are decoded with `surrogateescape`: two names that are different bytes (not UTF-8) stay two
 paths, and the bytes are recoverable (`os.fsencode`). What is written out is `layout.path_text(path)`.
@@ -11,12 +10,12 @@ paths, and the bytes are recoverable (`os.fsencode`). What is written out is `la
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import tempfile
-import threading
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ZERO_SHA = "0" * 40
@@ -57,13 +56,6 @@ class Commit:
     left_out: list[str] = field(default_factory=list)  # paths not kept that `notice` accepted
 
 
-@dataclass(frozen=True)
-class Blob:
-    sha: str
-    size: int  # -1 when the object is missing
-    data: bytes | None  # None when missing or larger than the limit (not read)
-
-
 def git_env(ceiling: Path | None = None) -> dict[str, str]:
     """The environment without GIT_* variables (a hook's GIT_DIR must not redirect us)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
@@ -71,6 +63,18 @@ def git_env(ceiling: Path | None = None) -> dict[str, str]:
     if ceiling is not None:
         env["GIT_CEILING_DIRECTORIES"] = str(ceiling)
     return env
+
+
+PIPE_BYTES = 1 << 20  # what git may write ahead of the reader (Linux's default pipe holds 64 KiB)
+
+
+def widen_pipe(stream) -> None:
+    """Lets git write up to `PIPE_BYTES` ahead of us, where the system allows: on a busy machine a
+    process that waits for a full pipe to drain is run again late."""
+    with contextlib.suppress(ImportError, AttributeError, OSError):  # not Linux, or over its limit: as it is
+        import fcntl
+
+        fcntl.fcntl(stream.fileno(), fcntl.F_SETPIPE_SZ, PIPE_BYTES)
 
 
 def run_git(git_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[bytes]:
@@ -135,6 +139,7 @@ def read_commits(
         subprocess.Popen(args, stdout=subprocess.PIPE, stderr=err, env=git_env()) as proc,
     ):
         assert proc.stdout is not None
+        widen_pipe(proc.stdout)
         yield from _parse_log(_tokens(proc.stdout), keep, notice)
         if proc.wait() != 0:
             err.seek(0)
@@ -142,9 +147,10 @@ def read_commits(
 
 
 def _tokens(stream) -> Iterator[bytes]:
-    """NUL-separated tokens of a stream, read in chunks."""
+    """NUL-separated tokens of a stream, read in chunks (as they come: the log is parsed while git
+    writes it)."""
     rest = b""
-    while chunk := stream.read(_CHUNK):
+    while chunk := stream.read1(_CHUNK):
         parts = (rest + chunk).split(b"\x00")
         rest = parts.pop()
         yield from parts
@@ -159,112 +165,48 @@ def _parse_log(
     then one `<added>\t<removed>\t<path>` per path (`-\t-\t<path>` for a binary file)."""
     commit: Commit | None = None
     pending: bytes | None = None
-    kept: dict[str, int] = {}  # path -> index in commit.changes
+    # the kept paths' fields, by the path as git wrote it (its numstat entry names it so): made a
+    # `Change` when the commit's numstat entries have been read
+    kept: dict[bytes, list] = {}
     for token in tokens:
-        if pending is None and commit is not None and token.startswith((b":", b"\n:")):
-            pending = token
-            continue
         if pending is not None:
             path = token.decode("utf-8", errors="surrogateescape")  # distinct bytes stay distinct
             if keep(path):
                 old_mode, new_mode, old_blob, new_blob, status = pending.lstrip(b"\n:").decode().split(" ")
-                kept[path] = len(commit.changes)
-                commit.changes.append(Change(path, status[0], old_mode, new_mode, old_blob, new_blob))
+                kept[token] = [path, status[0], old_mode, new_mode, old_blob, new_blob, 0, 0]
             elif notice is not None and notice(path):
                 commit.left_out.append(path)
             pending = None
             continue
+        if commit is not None and token.startswith((b":", b"\n:")):
+            pending = token
+            continue
         if commit is not None and b"\t" in token:  # a numstat entry (a commit id has no tab)
             added, removed, path = token.lstrip(b"\n").split(b"\t", 2)
-            at = kept.get(path.decode("utf-8", errors="surrogateescape"))
-            if at is not None and added != b"-":
-                commit.changes[at] = replace(commit.changes[at], added=int(added), removed=int(removed))
+            fields = kept.get(path)
+            if fields is not None and added != b"-":
+                fields[6], fields[7] = int(added), int(removed)
             continue
         if not token.strip():
             continue  # the end of the output
         if commit is not None:
+            commit.changes = [Change(*fields) for fields in kept.values()]
             yield commit
-        header = [token, *(next(tokens) for _ in range(6))]
-        sha, parents, ctime, email, name, subject, message = (
-            h.decode("utf-8", errors="replace") for h in header
-        )
+        parents, ctime, email, name = next(tokens), next(tokens), next(tokens), next(tokens)
+        subject, message = next(tokens), next(tokens)
         commit = Commit(
-            sha=sha.strip(),
-            parents=tuple(parents.split()),
-            time=int(ctime),
-            author_email=email,
-            author_name=name,
-            subject=subject,
-            message=message,
+            token.decode("utf-8", errors="replace").strip(),  # sha
+            tuple(parents.decode("utf-8", errors="replace").split()),
+            int(ctime),
+            email.decode("utf-8", errors="replace"),
+            name.decode("utf-8", errors="replace"),
+            subject.decode("utf-8", errors="replace"),
+            message.decode("utf-8", errors="replace"),
         )
         kept = {}
     if commit is not None:
+        commit.changes = [Change(*fields) for fields in kept.values()]
         yield commit
-
-
-def read_blobs(git_dir: Path, shas: list[str], max_bytes: int) -> Iterator[Blob]:
-    """The blobs `shas` names, in that order, from one `git cat-file --batch` process.
-
-    A thread writes the requests while this generator reads the answers, so neither pipe can fill
-    up and stall the other. Blobs over `max_bytes` are skipped over, not kept.
-    """
-    if not shas:
-        return
-    args = ["git", f"--git-dir={git_dir}", "cat-file", "--batch"]
-    with (
-        tempfile.TemporaryFile() as err,
-        subprocess.Popen(
-            args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=git_env()
-        ) as proc,
-    ):
-        assert proc.stdin is not None and proc.stdout is not None
-        writer = threading.Thread(target=_write_requests, args=(proc.stdin, shas), daemon=True)
-        writer.start()
-        out, done = proc.stdout, False
-        try:
-            for sha in shas:
-                header = out.readline().split()
-                if not header:
-                    break  # git stopped early: reported below
-                if len(header) < 3:  # `<sha> missing` (or ambiguous)
-                    yield Blob(sha, -1, None)
-                    continue
-                size = int(header[2])
-                if size > max_bytes:
-                    _skip(out, size + 1)
-                    yield Blob(sha, size, None)
-                    continue
-                data = out.read(size)
-                out.read(1)  # the newline after the content
-                yield Blob(sha, size, data)
-            else:
-                done = True
-        except GeneratorExit:  # the consumer stopped early: unblock the writer, say nothing
-            proc.kill()
-            writer.join()
-            raise
-        writer.join()
-        if proc.wait() != 0 or not done:
-            err.seek(0)
-            message = err.read().decode(errors="replace").strip() or "stopped before every blob was read"
-            raise GitError(f"git cat-file --batch: {message}")
-
-
-def _write_requests(stdin, shas: Iterable[str]) -> None:
-    try:
-        for start in range(0, len(shas), 4096):
-            stdin.write("".join(f"{s}\n" for s in shas[start : start + 4096]).encode())
-        stdin.close()
-    except BrokenPipeError:  # the reader stopped early; it reports the error
-        pass
-
-
-def _skip(stream, n: int) -> None:
-    while n > 0:
-        got = len(stream.read(min(n, _CHUNK)))
-        if got == 0:
-            return
-        n -= got
 
 
 def resolve_ref(repo: Path, ref: str | None = None) -> str:

@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from karma_pipelines.contracts.config_fields import too_many_fields
+from karma_pipelines.contracts.config_fields import MAX_FIELDS, too_many_fields
 from karma_pipelines.sources.git.yaml_blocks import BlockCache
 
 try:  # libyaml's parser is about 10x faster than the pure-Python one
@@ -72,6 +72,7 @@ SYMLINK_MODE = "120000"
 MAX_NODES = 1_000_000
 MAX_DOCUMENTS = 100  # YAML documents in one file (`---` between them)
 DEFAULT_MAX_FILE_BYTES = 1 << 20
+_FEW_BRACKETS = 200  # JSON with fewer `{` and `[` nests less than 200 deep
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class Parsed:
 
 
 def is_binary(data: bytes) -> bool:
-    return b"\x00" in data[:BINARY_PROBE]
+    return data.find(b"\x00", 0, BINARY_PROBE) >= 0
 
 
 def parse_blob(
@@ -131,17 +132,21 @@ def parse_config(path: str, data: bytes, blocks: BlockCache | None = None) -> Pa
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         return Parsed(reason=f"parse_error({path}): not UTF-8 text ({exc.reason} at byte {exc.start})")
-    lower = path.lower()
+    kind = parser_of(path)
     shared = False
+    # JSON this short cannot have too many fields: each takes a `"name":value` of four characters or more
+    few_fields = len(text) < 4 * MAX_FIELDS
     try:
-        if lower.endswith(".json"):
+        if kind == "json":
             doc = _json(text)
-        elif lower.endswith((".yaml", ".yml")):
+        elif kind == "yaml":
             doc, shared = _yaml_document(text, blocks)
+            few_fields = False  # aliases repeat fields
         else:
             try:
                 doc = _json(text)
             except ValueError:
+                few_fields = False
                 try:
                     doc, shared = _yaml_document(text, blocks)
                 except (ValueError, yaml.YAMLError):
@@ -156,10 +161,19 @@ def parse_config(path: str, data: bytes, blocks: BlockCache | None = None) -> Pa
         doc = _named_items(doc) or doc
     if not isinstance(doc, dict):
         return Parsed(reason=f"parse_error({path}): top level is {_kind(doc)}, expected a mapping")
-    too_big = too_many_fields(doc)
+    too_big = None if few_fields else too_many_fields(doc)
     if too_big is not None:
         return Parsed(reason=f"too_many_fields({path}): the config {too_big}")
     return Parsed(doc=doc, shared=shared)
+
+
+def parser_of(path: str) -> str:
+    """Which parser reads the file `path` names: `json`, `yaml` or `other` (JSON, then YAML, then INI);
+    the same bytes under names of one kind are the same document."""
+    lower = path.lower()
+    if lower.endswith(".json"):
+        return "json"
+    return "yaml" if lower.endswith((".yaml", ".yml")) else "other"
 
 
 def load_text(text: str, name: str) -> Any:
@@ -174,7 +188,13 @@ def load_text(text: str, name: str) -> Any:
 
 
 def _json(text: str) -> Any:
-    return _string_keys(json.loads(text), [MAX_NODES])
+    doc = json.loads(text)
+    # JSON keys are strings; a text this short has fewer than MAX_NODES values (each takes a character
+    # and a separator), and with this few brackets it nests too little for a RecursionError: the copy
+    # `_string_keys` would make is the same document.
+    if len(text) < 2 * MAX_NODES and text.count("{") + text.count("[") < _FEW_BRACKETS:
+        return doc
+    return _string_keys(doc, [MAX_NODES])
 
 
 def _yaml_document(text: str, blocks: BlockCache | None) -> tuple[Any, bool]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 _REVERTS_COMMIT = re.compile(r"This reverts commit ([0-9a-fA-F]{7,40})\b")
 _REVERT_SUBJECT = re.compile(r'Revert "(?P<subject>.*)"(?: \(#\d+\))?')
@@ -39,6 +39,8 @@ def reverted_shas(message: str) -> list[str]:
 
 def reverted_subject(subject: str) -> str | None:
     """The subject of the commit that a revert's subject names, or None."""
+    if not subject.startswith(("Revert ", "Reapply ")):
+        return None  # neither pattern can match (a quick test: most subjects)
     if m := _REVERT_SUBJECT.fullmatch(subject):
         return m["subject"]
     if m := _REAPPLY_SUBJECT.fullmatch(subject):
@@ -54,6 +56,8 @@ def reverted_pull_request(subject: str) -> str | None:
 
 def pull_request(subject: str) -> str | None:
     """The pull request a commit subject names as its own (a merge or a squash merge), or None."""
+    if not subject.startswith("Merge pull request #") and "(#" not in subject:
+        return None  # neither form can match (a quick test: most subjects)
     m = _PULL_REQUEST.search(subject)
     return (m["pr"] or m["squash"]) if m else None
 
@@ -87,7 +91,7 @@ class DeployHistory:
     def add(self, ref: DeployRef, pre_hash: str | None) -> None:
         index = len(self.deploys)
         key = subject_key(ref.subject)
-        self.deploys.append(replace(ref, subject=key))
+        self.deploys.append(DeployRef(ref.deploy_id, ref.change_id, key, ref.is_rollback, ref.rolls_back))
         if pre_hash is not None:
             self.by_pre_hash[pre_hash] = index
         self.by_subject[key] = index

@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import json
 import pickle
-from collections import Counter
+from collections import Counter, deque
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from karma_pipelines.contracts.entry_memo import EntryMemo, compact_text, flatten_entries
-from karma_pipelines.contracts.redaction import redact, redact_entries, redact_text
+from karma_pipelines.contracts.entry_memo import compact_text, flatten_entries
+from karma_pipelines.contracts.redaction import redact_text
 from karma_pipelines.records.from_events import snapshot_row
+from karma_pipelines.sources.git.blobs import BlobReader
 from karma_pipelines.sources.git.coverage import Coverage
+from karma_pipelines.sources.git.file_versions import FileVersions
 from karma_pipelines.sources.git.layout import ConfigFile, Layouts, path_text
-from karma_pipelines.sources.git.log import Change, Commit, read_blobs, read_commits
-from karma_pipelines.sources.git.parse import SYMLINK_MODE, Parsed, block_cache, parse_blob
+from karma_pipelines.sources.git.log import Change, Commit, read_commits
 from karma_pipelines.sources.git.reverts import DeployRef, reverted_shas
 from karma_pipelines.sources.git.state import (
     QUARANTINE_TABLE,
@@ -28,10 +30,12 @@ from karma_pipelines.sources.git.state import (
     FileState,
     GitExtraction,
     GitState,
-    content_key,
     extraction,
+    files_key,
     flat_changes,
 )
+
+LOOKAHEAD = 256  # commits read from the log, and their blobs asked for, before the oldest is processed
 
 
 class Run:
@@ -46,89 +50,83 @@ class Run:
         # times faster than copy.deepcopy on these plain nested dicts.
         copied = pickle.dumps(state.components, pickle.HIGHEST_PROTOCOL) if state else None
         self.components: dict[tuple[str, str], ComponentState] = pickle.loads(copied) if copied else {}
-        self.matched_any = False
-        self.blocks = block_cache()  # big YAML files: each top-level block parsed once
+        self.files = FileVersions(max_file_bytes)
+        self._entries = self.files.entries  # redacted and flattened entries, once per entry object
         # Copied like the components: the previous extraction's own coverage must not change.
         previous = pickle.loads(pickle.dumps(state.coverage)) if state and state.coverage else None
         self.coverage = previous or Coverage(layout.patterns)
         self._flat: dict[tuple[str, str], dict] = {}  # component -> `flatten` of its config, once made
-        self._entries = EntryMemo()  # redacted and flattened entries, once per entry object
         self.rows: dict[str, list[dict]] = {
             name: [] for name in ("deploys", "snapshots", "quarantine", "reapplied", "evidence")
         }
+        # what `read_log` has read so far: commits, the first one's first parent, the newest's time
+        self.total, self.first_parent, self.last_time = 0, None, 0
+        self.baseline: str | None = None  # the shallow clone's boundary commit, when `process` met it
 
     def _keep(self, path: str) -> bool:
         return self.layout.match(path) is not None
 
-    def read_log(self, tip: str, since: str | None) -> tuple[list[Commit], int, str | None, int]:
-        """(commits that change a config, commits read, first parent of the oldest, newest time)."""
-        kept: list[Commit] = []
-        total, first_parent, last_time = 0, None, 0
+    def read_log(self, tip: str, since: str | None) -> Iterator[Commit]:
+        """The commits that change a config, oldest first, as `git log` gives them; `total`,
+        `first_parent` and `last_time` count every commit read so far."""
         which = self.layout.which
         for commit in read_commits(self.git_dir, tip, since, self._keep, self.layout.looks_like_config):
-            if total == 0:
-                first_parent = commit.parents[0] if commit.parents else None
-            total += 1
-            last_time = commit.time
+            if self.total == 0:
+                self.first_parent = commit.parents[0] if commit.parents else None
+            self.total += 1
+            self.last_time = commit.time
             self.coverage.add([(which(c.path)[0], c.path) for c in commit.changes], commit.left_out)
             commit.left_out = []
             if commit.changes:
                 commit.reverts = tuple(reverted_shas(commit.message))
                 commit.message = ""  # all that is needed of it is in `reverts`
-                kept.append(commit)
-        self.matched_any = bool(kept)
-        return kept, total, first_parent, last_time
+                yield commit
 
-    def process(self, commits: list[Commit], baseline: str | None = None) -> None:
-        """Every commit's changes into the components' state, with a deploy per changed component;
-        `baseline`: the boundary commit of a shallow clone, whose files are the state history starts
-        from (their `create` would be false: they existed before it), so it makes no deploy."""
-        plan = [c.new_blob for commit in commits for c in commit.changes if c.new_mode.startswith("100")]
-        blobs = read_blobs(self.git_dir, plan, self.max_file_bytes)
-        for commit in commits:
-            lines: dict[tuple[str, str], list[int]] = {}
-            for change in commit.changes:
-                config_file = self.layout.match(change.path)
-                key = config_file.identity
-                comp = self.components.get(key)
-                if comp is None:
-                    comp = self.components[key] = ComponentState(
-                        config_file.environment, config_file.component_type, config_file.nickname
-                    )
-                comp.files.pop(change.path, None)
-                if change.new_mode != "000000":
-                    comp.files[change.path] = self._load(commit, change, config_file, blobs)
-                counts = lines.setdefault(key, [0, 0])
-                counts[0] += change.added
-                counts[1] += change.removed
-            self._deploy(commit, lines, record=commit.sha != baseline)
-        for _ in blobs:  # every planned blob has been read; this closes the process
-            raise AssertionError("more blobs read than planned")
+    def process(self, commits: Iterable[Commit], shallow: bool = False) -> None:
+        """Every commit's changes into the components' state, with a deploy per changed component.
+        `shallow`: the history is a shallow clone's; when its oldest commit has no parent, that is the
+        clone's boundary (`baseline`), whose files are the state history starts from (their `create`
+        would be false: they existed before it), so it makes no deploy.
 
-    def _load(self, commit: Commit, change: Change, config_file: ConfigFile, blobs) -> FileState:
-        path, mode = path_text(change.path), change.new_mode  # as reasons name it
-        size = None
-        if not mode.startswith("100"):
-            kind = "symlink" if mode == SYMLINK_MODE else "not_a_file"
-            parsed = Parsed(reason=f"{kind}({path})")
-        else:
-            blob = next(blobs)
-            if blob.sha != change.new_blob:
-                raise AssertionError(f"blob stream out of step at {blob.sha} (wanted {change.new_blob})")
-            if blob.size < 0:
-                parsed = Parsed(reason=f"missing({path}): blob {blob.sha} is not in the repository")
-            else:
-                size = blob.size
-                parsed = parse_blob(path, blob.data, blob.size, self.max_file_bytes, self.blocks)
-                # Redacted where the source reads it: no later stage, nor the saved state, sees a secret.
-                if parsed.ok:
-                    # a change of a secret alone is still a change: the raw document's key, not its value
-                    memo = self._entries if parsed.shared else None  # else every object is new
-                    doc = redact(parsed.doc) if memo is None else redact_entries(parsed.doc, memo)
-                    parsed = Parsed(doc=doc, raw_key=content_key(parsed.doc, memo), shared=parsed.shared)
-        if not parsed.ok:
-            self._quarantine(commit, change, config_file, parsed.reason, size)
-        return FileState(config_file.file_key, mode, change.new_blob, parsed)
+        Streamed: a commit's blobs are asked for as soon as the log names them, and the commit is
+        processed `LOOKAHEAD` commits later, while git finds the next ones."""
+        with BlobReader(self.git_dir, self.max_file_bytes) as blobs:
+            ahead: deque[Commit] = deque()
+            oldest = shallow  # only the oldest commit can be the boundary
+            for commit in commits:
+                if oldest:
+                    oldest = False
+                    self.baseline = None if commit.parents else commit.sha
+                blobs.request(self.files.plan(commit.changes))
+                ahead.append(commit)
+                if len(ahead) > LOOKAHEAD:
+                    self._commit(ahead.popleft(), blobs)
+            while ahead:
+                self._commit(ahead.popleft(), blobs)
+            if blobs.pending():
+                raise AssertionError("fewer blobs read than asked for")
+
+    def _commit(self, commit: Commit, blobs: BlobReader) -> None:
+        lines: dict[tuple[str, str], list[int]] = {}
+        for change in commit.changes:
+            config_file = self.layout.match(change.path)
+            key = config_file.identity
+            comp = self.components.get(key)
+            if comp is None:
+                comp = self.components[key] = ComponentState(
+                    config_file.environment, config_file.component_type, config_file.nickname
+                )
+            comp.files.pop(change.path, None)
+            if change.new_mode != "000000":
+                parsed, size = self.files.load(change, blobs)
+                if not parsed.ok:
+                    self._quarantine(commit, change, config_file, parsed.reason, size)
+                state = FileState(config_file.file_key, change.new_mode, change.new_blob, parsed)
+                comp.files[change.path] = state
+            counts = lines.setdefault(key, [0, 0])
+            counts[0] += change.added
+            counts[1] += change.removed
+        self._deploy(commit, lines, record=commit.sha != self.baseline)
 
     def _quarantine(
         self, commit: Commit, change: Change, config_file: ConfigFile, reason: str, size: int | None
@@ -168,7 +166,7 @@ class Run:
                 if config is None:
                     continue  # nothing parsed: the config is unknown, so no deploy
                 raw = sorted((p, f.file_key, f.parsed.raw_key) for p, f in comp.files.items() if f.parsed.ok)
-                new_hash = content_key(raw)  # the files as written: a rotated secret is a change
+                new_hash = files_key(raw)  # the files as written: a rotated secret is a change
             else:
                 config, new_hash = None, None
             if new_hash == comp.content_key:
@@ -181,11 +179,11 @@ class Run:
             return
         if not changed:
             return
-        per_key = Counter(self.components[key].component for key, _, _ in changed)
-        ts = pd.Timestamp(commit.time, unit="s", tz="UTC")
+        per_key = Counter(self.components[key].component for key, _, _ in changed) if len(changed) > 1 else {}
+        ts = commit.time  # seconds: the tables' times are made a column at a time (`state.extraction`)
         for key, config, new_hash in changed:
             comp = self.components[key]
-            suffix = f"@{comp.environment}" if per_key[comp.component] > 1 else ""
+            suffix = f"@{comp.environment}" if per_key.get(comp.component, 0) > 1 else ""
             deploy_id = f"{commit.sha}:{comp.component}{suffix}"
             undone = comp.history.undone_by(commit.reverts, commit.subject, new_hash)
             if comp.config is None:
@@ -237,17 +235,13 @@ class Run:
                     "rolls_back": rolls_back,
                 }
             )
-            self.rows["snapshots"].append(
-                snapshot_row(
-                    deploy_id,
-                    ts,
-                    comp.component,
-                    comp.environment,
-                    config or {},
-                    new_flat,
-                    compact_text(config or {}, memo),
-                )
+            text, text_hash = self.files.snapshot_text(config)
+            if text is None:
+                text = compact_text(config or {}, memo)
+            snapshot = snapshot_row(
+                deploy_id, ts, comp.component, comp.environment, config or {}, new_flat, text, text_hash
             )
+            self.rows["snapshots"].append(snapshot)
             ref = DeployRef(deploy_id, commit.sha, commit.subject, undone is not None, rolls_back)
             comp.history.add(ref, pre_hash=comp.content_key)
             comp.config, comp.content_key = config, new_hash

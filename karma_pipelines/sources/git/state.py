@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring as _string  # what `ensure_ascii=False` writes a string as
 from typing import Any
 
 import pandas as pd
@@ -21,6 +22,7 @@ QUARANTINE_TABLE = "git_files"
 REAPPLIED_COLUMNS = {"deploy_id": "string", "reapplied_by": "string"}
 EVIDENCE_COLUMNS = {"deploy_id": "string", "rolls_back": "string", "evidence": "string"}
 _LABEL_COLUMNS = ("labelled", "rolled_back", "rolled_back_at", "rollback_delay_hours")
+_ABSENT = object()
 ROW_COLUMNS = [c for c in DEPLOY_RECORDS.names if c not in _LABEL_COLUMNS]  # what a run writes
 
 
@@ -83,9 +85,10 @@ def extraction(
     as_of: pd.Timestamp,
 ) -> GitExtraction:
     """The extraction from a run's rows (`deploys`, `snapshots`, `quarantine`, `reapplied`,
-    `evidence`) appended to `base`'s tables, every deploy labelled as of `as_of`."""
-    deploys = pd.DataFrame(rows["deploys"], columns=ROW_COLUMNS)
-    snapshots = pd.DataFrame(rows["snapshots"], columns=CONFIG_SNAPSHOTS.names)
+    `evidence`; times in seconds since the epoch) appended to `base`'s tables, every deploy labelled
+    as of `as_of`."""
+    deploys = _with_times(pd.DataFrame(rows["deploys"], columns=ROW_COLUMNS), "deployed_at")
+    snapshots = _with_times(pd.DataFrame(rows["snapshots"], columns=CONFIG_SNAPSHOTS.names), "captured_at")
     quarantine = pd.DataFrame(rows["quarantine"], columns=QUARANTINED_RECORDS.names)
     reapplied = pd.DataFrame(rows["reapplied"], columns=list(REAPPLIED_COLUMNS))
     evidence = pd.DataFrame(rows["evidence"], columns=list(EVIDENCE_COLUMNS))
@@ -105,6 +108,12 @@ def extraction(
         rollback_evidence=evidence.astype(EVIDENCE_COLUMNS).reset_index(drop=True),
         state=state,
     )
+
+
+def _with_times(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    """`column`'s commit times (seconds since the epoch) as UTC timestamps."""
+    frame[column] = pd.to_datetime(frame[column].astype("int64"), unit="s", utc=True)
+    return frame
 
 
 def _label(deploys: pd.DataFrame, horizon: pd.Timedelta, as_of: pd.Timestamp) -> pd.DataFrame:
@@ -137,8 +146,18 @@ def _concat(old: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
 def content_key(config: Any, memo: EntryMemo | None = None) -> str:
     """Identity of a config's content: equal exactly when `config_hash` is (`memo`: its text made
     entry by entry, the same text)."""
-    text = compact_text(config, memo, ensure_ascii=False)
+    return text_key(compact_text(config, memo, ensure_ascii=False))
+
+
+def text_key(text: str) -> str:
+    """`content_key` of the config whose compact JSON (without `ensure_ascii`) is `text`."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def files_key(files: list[tuple[str, str, str]]) -> str:
+    """`content_key(files)` of (path, file key, raw key) triples, its JSON text joined directly."""
+    text = ",".join(f"[{_string(p)},{_string(k)},{_string(r)}]" for p, k, r in files)
+    return text_key(f"[{text}]")
 
 
 def field_changes(before: Any, after: Any) -> tuple[list[str], list[str], list[str]]:
@@ -151,5 +170,5 @@ def flat_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], l
     """`field_changes` of two configs already flattened."""
     added = sorted(new.keys() - old.keys())
     removed = sorted(old.keys() - new.keys())
-    changed = sorted(p for p in old.keys() & new.keys() if old[p] != new[p])
+    changed = sorted([p for p, v in new.items() if (was := old.get(p, _ABSENT)) is not _ABSENT and was != v])
     return added, removed, changed
