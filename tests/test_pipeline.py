@@ -48,7 +48,7 @@ def test_every_asset_and_check_succeeds(pipeline_run):
     _, result = pipeline_run
     assert result.success
     evaluations = result.get_asset_check_evaluations()
-    assert len(evaluations) == 8
+    assert len(evaluations) == 9
     assert all(e.passed for e in evaluations), [
         (e.check_name, e.metadata) for e in evaluations if not e.passed
     ]

@@ -25,6 +25,31 @@ karma_ingest_job = dg.define_asset_job(
     "then update everything downstream.",
 )
 
+# What one new batch updates at once (the sensor's runs, after the first): the batch read, its rows
+# validated and appended, their features appended (and checked against a full rebuild), and the new
+# deploys scored by the champion. Retraining, the gate, the suggester, insights and graph assets, and
+# the audits that rebuild whole tables (suites, point-in-time) are the daily schedule's (README).
+UPDATE_ASSETS = [
+    dg.AssetKey(k)
+    for k in (
+        "karma_world",
+        "source_batches",
+        "source_records",
+        "clean_karma_events",
+        "deploy_records",
+        "config_snapshots",
+        "quarantined_records",
+        "rollback_features",
+        "deploy_risk_scores",
+    )
+]
+UPDATE_CHECKS = [
+    dg.AssetCheckKey(dg.AssetKey("rollback_features"), "check_rollback_features_appended"),
+    dg.AssetCheckKey(dg.AssetKey("quarantined_records"), "check_quarantine_accounting"),
+]
+# Scoring needs a champion: until one was materialized, a sensor run updates the whole graph.
+NEEDED_FOR_UPDATE = dg.AssetKey("rollback_forecaster_champion")
+
 karma_daily_schedule = dg.ScheduleDefinition(
     name="karma_daily_schedule",
     job=karma_pipeline_job,
@@ -56,7 +81,8 @@ def new_batches(
     minimum_interval_seconds=60,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Add a partition for each new batch of the source (an event-log day file, the commit "
-    "a Git ref moved to) and ingest new or changed batches in one run, updating everything downstream.",
+    "a Git ref moved to) and ingest new or changed batches in one run: the whole graph until a champion "
+    "exists, then the update (the new rows validated, their features appended, the new deploys scored).",
 )
 def karma_source_sensor(context: dg.SensorEvaluationContext, karma_source: KarmaSourceResource):
     try:
@@ -67,9 +93,15 @@ def karma_source_sensor(context: dg.SensorEvaluationContext, karma_source: Karma
     new, touched = new_batches(context.instance, now, seen)
     if not touched:
         return dg.SkipReason("no new or changed batches")
+    update = context.instance.get_latest_materialization_event(NEEDED_FOR_UPDATE) is not None
     return dg.SensorResult(
         run_requests=[
-            dg.RunRequest(run_key=f"{touched[0]}..{touched[-1]}:{now[touched[-1]]}", tags=range_tags(touched))
+            dg.RunRequest(
+                run_key=f"{touched[0]}..{touched[-1]}:{now[touched[-1]]}",
+                tags=range_tags(touched),
+                asset_selection=UPDATE_ASSETS if update else None,
+                asset_check_keys=UPDATE_CHECKS if update else None,
+            )
         ],
         dynamic_partitions_requests=[karma_source_batches.build_add_request(new)] if new else [],
         cursor=json.dumps(now),

@@ -4,6 +4,7 @@ reads all its upstream partitions as a dict."""
 
 import os
 import pickle
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -51,11 +52,37 @@ class PartitionedPickleIOManager(dg.ConfigurableIOManager):
         key = context.asset_key
         if not context.has_asset_partitions:
             return pickle.loads(self._path(key).read_bytes())
-        values = {}
+        paths = {}
         for partition in context.asset_partition_keys:
             path = self._path(key, partition)
             if path.exists():
-                values[partition] = pickle.loads(path.read_bytes())
+                paths[partition] = path
             else:
                 context.log.warning(f"{key.to_user_string()}: partition {partition} not materialized yet")
-        return values
+        return StoredPartitions(paths)
+
+    def load_asset_value(self, key: dg.AssetKey) -> Any | None:
+        """The stored value of an unpartitioned asset (None when there is none): how an asset reads its
+        own previous materialization (see `defs/previous.py`)."""
+        path = self._path(key)
+        return pickle.loads(path.read_bytes()) if path.exists() else None
+
+
+class StoredPartitions(Mapping):
+    """Partition -> value, each read from its file when first asked for: a consumer that needs only the
+    new partitions (an incremental update) never reads the others."""
+
+    def __init__(self, paths: dict[str, Path]):
+        self._paths = paths
+        self._values: dict[str, Any] = {}
+
+    def __getitem__(self, partition: str) -> Any:
+        if partition not in self._values:
+            self._values[partition] = pickle.loads(self._paths[partition].read_bytes())
+        return self._values[partition]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._paths)
+
+    def __len__(self) -> int:
+        return len(self._paths)

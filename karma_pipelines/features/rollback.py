@@ -40,12 +40,14 @@ def build_rollback_features(
     daily_state: pd.DataFrame | None = None,
     horizon: pd.Timedelta = DEFAULT_HORIZON,
     graph_embeddings: bool | None = None,
+    change_values: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Label columns plus every feature, in deploy time order. With `only` (deploy ids), just those
     rows are returned (the whole history is still used, so their values are the same). `daily_state`
     (from `daily_state_features`, keyed by deploy_id) is used instead of computing it here. `horizon`:
     the label horizon, after which an outcome without a revert is known (the point-in-time parrot).
-    `graph_embeddings`: add the `graph_embedding` group (None: as models/rollback_forecaster.yaml says)."""
+    `graph_embeddings`: add the `graph_embedding` group (None: as models/rollback_forecaster.yaml says).
+    `change_values` (from `change_value_features`, keyed by deploy_id): used like `daily_state`."""
     d = deploys.sort_values(["deployed_at", "deploy_id"], kind="stable").reset_index(drop=True)
     t = d["deployed_at"]
     f = d[LABEL_COLUMNS].copy()
@@ -60,7 +62,10 @@ def build_rollback_features(
     # promotion of the same change must not count before it happens.
     f["components_in_change"] = count_before(d["change_id"], t + pd.Timedelta(1, "ns"), d["change_id"], t)
     f = f.join(_change_scope(d))
-    f = f.join(change_value_features(d, snapshots))
+    if change_values is None:
+        f = f.join(change_value_features(d, snapshots))
+    else:  # computed elsewhere (e.g. from the rows they depend on: features/appended.py)
+        f = f.join(change_values.set_index("deploy_id").reindex(d["deploy_id"]).set_axis(d.index))
     f["is_first_deploy"] = (d["action"] == "create").astype("int64")
     f["is_promotion"] = (d["action"] == "promote").astype("int64")
     f["is_rollback_deploy"] = d["is_rollback"].astype("int64")

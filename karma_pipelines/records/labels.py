@@ -34,16 +34,28 @@ def apply_rollback_labels(
         if rollbacks.empty
         else out["deploy_id"].map(rollbacks)
     )
-    delay = rolled_back_at - out["deployed_at"]
-    within = delay.notna() & (delay <= horizon)
-    horizon_passed = out["deployed_at"] + horizon <= as_of
-    out["labelled"] = (horizon_passed | within).astype(bool)
-    label = pd.Series(within, index=out.index, dtype="boolean")
-    label[~out["labelled"]] = pd.NA
-    out["rolled_back"] = label
-    out["rolled_back_at"] = rolled_back_at.astype("datetime64[ns, UTC]")
-    out["rollback_delay_hours"] = (delay.dt.total_seconds() / 3600.0).astype("float64")
+    for column, values in label_columns(out["deployed_at"], rolled_back_at, horizon, as_of).items():
+        out[column] = values
     return out
+
+
+def label_columns(
+    deployed_at: pd.Series, rolled_back_at: pd.Series, horizon: pd.Timedelta, as_of: pd.Timestamp
+) -> dict[str, pd.Series]:
+    """`labelled`, `rolled_back`, `rolled_back_at`, `rollback_delay_hours` of deploys from when each was
+    deployed and first rolled back (NaT: not yet), as known at `as_of` (see `apply_rollback_labels`)."""
+    delay = rolled_back_at - deployed_at
+    within = delay.notna() & (delay <= horizon)
+    horizon_passed = deployed_at + horizon <= as_of
+    labelled = (horizon_passed | within).astype(bool)
+    label = pd.Series(within, index=deployed_at.index, dtype="boolean")
+    label[~labelled] = pd.NA
+    return {
+        "labelled": labelled,
+        "rolled_back": label,
+        "rolled_back_at": rolled_back_at.astype("datetime64[ns, UTC]"),
+        "rollback_delay_hours": (delay.dt.total_seconds() / 3600.0).astype("float64"),
+    }
 
 
 _DURATION = re.compile(r"^(?P<n>\d+(\.\d+)?)\s*(?P<unit>[hdw])$")

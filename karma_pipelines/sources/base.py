@@ -59,6 +59,10 @@ class RawTables:
     quarantined: pd.DataFrame = field(default_factory=QUARANTINED_RECORDS.empty)
     commits: int | None = None  # commits read in all (Git); None: count the change requests
     new_commits: int | None = None  # commits read by this (possibly incremental) call
+    # Event rows carried over unchanged from an earlier table, the new batches' rows after them (None:
+    # built from every batch; see sources/event_append.py).
+    appended_rows: int | None = None
+    batches: tuple[str, ...] = ()  # the batch keys read, in batch order (when the source says)
 
 
 @runtime_checkable

@@ -68,7 +68,8 @@ class EventLogSource:
     def raw_tables(self, batches: dict[str, pd.DataFrame], horizon: pd.Timedelta) -> RawTables:
         """Every line of the batches read (in batch order), re-deliveries marked across files; deploy
         tables are built from the events that pass validation."""
-        return RawTables(events=combine_event_days([batches[key] for key in sorted(batches)]))
+        keys = sorted(batches)
+        return RawTables(events=combine_event_days([batches[key] for key in keys]), batches=tuple(keys))
 
 
 def _signature(path: Path) -> str:
