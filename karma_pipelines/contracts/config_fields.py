@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import math
 from dataclasses import dataclass
 from typing import Any
+
+import cydifflib
 
 # Leaf fields (dotted paths, as `flatten` gives them) a config may have: one over it is quarantined by
 # its source (the Git parser, the event log), never flattened, diffed or paired field by field. Real
@@ -273,9 +274,14 @@ def diff_flat(
     changed = sorted(p for p in old.keys() & new.keys() if old[p] != new[p])
     # The `+` and `-` lines of `difflib.unified_diff(old_lines, new_lines, n=0)`: every line outside
     # the matcher's matching blocks (without the diff's text: no line of a config's JSON starts "++").
-    if old_lines == new_lines:
-        matched = len(new_lines)
-    else:
-        blocks = difflib.SequenceMatcher(None, old_lines, new_lines).get_matching_blocks()
-        matched = sum(block.size for block in blocks)
+    matched = matched_lines(old_lines, new_lines)
     return ConfigDiff(added, removed, changed, len(new_lines) - matched, len(old_lines) - matched)
+
+
+def matched_lines(old_lines: list[str], new_lines: list[str]) -> int:
+    """How many lines `difflib.SequenceMatcher(None, old_lines, new_lines)` matches: by cydifflib, the
+    same algorithm compiled (the same blocks, several times faster)."""
+    if old_lines == new_lines:
+        return len(new_lines)
+    blocks = cydifflib.SequenceMatcher(None, old_lines, new_lines).get_matching_blocks()
+    return sum(block.size for block in blocks)

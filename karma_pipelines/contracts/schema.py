@@ -67,7 +67,7 @@ KARMA_EVENTS = Table(
         Column("record_id", "string", "`<file>:<line>`: where the line came from"),
         Column("source_file", "string", "event-log file name"),
         Column("line_no", "int64", "1-based line number in the file"),
-        Column("raw", "string", "the line as read (for quarantine and audit)"),
+        Column("raw", "string[python]", "the line as read (for quarantine and audit)"),
         Column("parse_error", "string", "why the line is not a JSON object, else null", True),
         Column("ts", UTC_TS, "event time, parsed; null when missing or unparseable", True),
         Column("ts_raw", "string", "`ts` as written", True),

@@ -80,8 +80,14 @@ def deploy_tables_from_events(
         previous[component] = (flat, lines)
     if not deploys:
         return DEPLOY_RECORDS.empty(), CONFIG_SNAPSHOTS.empty()
-    records = apply_rollback_labels(pd.DataFrame(deploys), horizon=horizon, as_of=as_of)
-    return DEPLOY_RECORDS.conform(records), CONFIG_SNAPSHOTS.conform(pd.DataFrame(snapshots))
+    records = apply_rollback_labels(rows_frame(deploys), horizon=horizon, as_of=as_of)
+    return DEPLOY_RECORDS.conform(records), CONFIG_SNAPSHOTS.conform(rows_frame(snapshots))
+
+
+def rows_frame(rows: list[dict]) -> pd.DataFrame:
+    """`pd.DataFrame(rows)` of rows that all have the first row's keys, column by column (pandas reads
+    a list of dicts row by row: a tenth of building a large world's deploy tables)."""
+    return pd.DataFrame({key: [row[key] for row in rows] for key in rows[0]})
 
 
 def _values(column: pd.Series) -> list:

@@ -6,7 +6,6 @@ Every cache keeps its latest results; the configs a world currently holds (`pin`
 
 from __future__ import annotations
 
-import difflib
 import json
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -15,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from karma_pipelines.contracts.config_fields import ConfigDiff, flatten
+from karma_pipelines.contracts.config_fields import ConfigDiff, flatten, matched_lines
 from karma_pipelines.contracts.dependencies import references
 
 _MISSING = object()
@@ -124,7 +123,7 @@ class LazyDiff:
             a, b = lines_of(self.before), lines_of(self.after)
             # a unified diff (n=0) lists every line outside the matching blocks (no line of a
             # config's JSON starts with `+` or `-`, so none is taken for a header)
-            same = sum(m.size for m in difflib.SequenceMatcher(None, a, b).get_matching_blocks())
+            same = matched_lines(a, b)
             self._lines = (len(b) - same, len(a) - same)
         return self._lines
 
