@@ -70,15 +70,8 @@ _MAY_HOLD_PARTS = (
 
 
 def may_hold_secret(text: str) -> bool:
-    """Whether redacting `text` (or the JSON it holds) could change it: `MAY_HOLD_SECRET`'s test, except
-    that a long word counts only when it is random-looking (the only long words redaction replaces:
-    `component/nickname-environment` ids are long words that every event line has), and a text nested
-    near redaction's depth bound counts. Every text it passes redacts to itself."""
-    if "\\" in text or "_KEY" in text or text.count("{") + text.count("[") >= MAX_DEPTH:
-        return True
-    if _MAY_HOLD_PARTS[1].search(text) or _MAY_HOLD_PARTS[2].search(text):
-        return True
-    return any(_high_entropy(word) for word in _MAY_HOLD_PARTS[0].findall(text))
+    """`bool(MAY_HOLD_SECRET.search(text))`."""
+    return "\\" in text or "_KEY" in text or any(part.search(text) for part in _MAY_HOLD_PARTS)
 
 
 MAX_DEPTH = 64  # deeper than this, a value is redacted whole (never recursed into: no RecursionError)

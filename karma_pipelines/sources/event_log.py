@@ -34,6 +34,7 @@ from karma_pipelines.sources.event_values import MISSING as _MISSING
 from karma_pipelines.sources.event_values import attrs_kind as _attrs_kind
 from karma_pipelines.sources.event_values import envelope_error as _envelope_error
 from karma_pipelines.sources.event_values import without_surrogates as _without_surrogates
+from karma_pipelines.sources.shared_values import SharedValues
 
 # A `ts` counts only when it is a string holding at least a full calendar date (ISO 8601, extended
 # or basic); pandas' ISO 8601 parser would otherwise accept a bare year such as "2026".
@@ -115,10 +116,11 @@ _PARSED = (
 _UNPARSED = (None,) * (len(_ENVELOPE_STRINGS) + 2) + ("missing", {}, {})
 
 
-def _parse_line(line: str, decode_error: str | None, suspect: bool) -> tuple[Any, ...]:
+def _parse_line(line: str, decode_error: str | None, suspect: bool, shared: SharedValues) -> tuple[Any, ...]:
     """The line as kept (`raw`: redacted when `suspect`, i.e. it may hold a secret), its `_PARSED`
     fields and whether `ts` was a string; `attrs` and `tags` redacted here, where the source reads
-    them (no later stage sees a raw secret)."""
+    them (no later stage sees a raw secret), and shared (one object per distinct value: a deploy's config
+    repeats its previous version but for a field or two)."""
     try:
         obj = _loads(line) if decode_error is None else None
     except ValueError as exc:  # JSONDecodeError is a ValueError
@@ -157,29 +159,10 @@ def _parse_line(line: str, decode_error: str | None, suspect: bool) -> tuple[Any
         _as_text(get("source")),
         _envelope_error(obj),
         kind,
-        attrs if isinstance(attrs, dict) else {},
-        _shared(tags) if isinstance(tags, dict) else {},
+        shared.share(attrs, root=True) if isinstance(attrs, dict) else {},
+        shared.share(tags) if isinstance(tags, dict) else {},
         isinstance(ts, str),
     )
-
-
-_TAGS: dict[tuple, dict] = {}  # one object for every line's equal `tags` (a world has few tag sets)
-_MAX_TAGS = 100_000
-
-
-def _shared(tags: dict) -> dict:
-    """The one `tags` object equal to this one (same items, same order), so that a million lines do
-    not hold a million copies of the same few tag sets; `tags` itself unless every value is a string
-    (`1`, `1.0` and `true` are equal keys). Nothing changes a row's tags in place."""
-    if not all(type(value) is str for value in tags.values()):
-        return tags
-    key = tuple(tags.items())
-    found = _TAGS.get(key)
-    if found is None:
-        if len(_TAGS) >= _MAX_TAGS:
-            _TAGS.clear()
-        found = _TAGS[key] = tags
-    return found
 
 
 def _loads(line: str) -> Any:
@@ -221,9 +204,12 @@ def combine_event_days(frames: list[pd.DataFrame]) -> pd.DataFrame:
     return KARMA_EVENTS.conform(mark_redeliveries(frame))
 
 
-def read_event_log(events_dir: Path, days: list[str] | None = None) -> pd.DataFrame:
+def read_event_log(
+    events_dir: Path, days: list[str] | None = None, shared: SharedValues | None = None
+) -> pd.DataFrame:
     """Every non-blank line of every `*.jsonl` file in `events_dir` (or only the files whose stem is
-    in `days`) as one `karma_events` row."""
+    in `days`) as one `karma_events` row; `shared`: the values already read (by earlier calls)."""
+    shared = SharedValues() if shared is None else shared
     files = _event_files(events_dir)
     if days is not None:
         wanted = set(days)
@@ -239,7 +225,7 @@ def read_event_log(events_dir: Path, days: list[str] | None = None) -> pd.DataFr
             for number, (line, decode_error) in enumerate(_file_lines(path), start=1):
                 line = line.removesuffix("\r")
                 if line.strip(_JSON_SPACE):  # a line of other white space (form feed, NBSP, …) is a row
-                    parsed = _parse_line(line, decode_error, may_hold_secret(line))
+                    parsed = _parse_line(line, decode_error, may_hold_secret(line), shared)
                     rows.append((f"{name}:{number}", name, number, *parsed))
         if not rows:
             return KARMA_EVENTS.empty()  # only blank lines

@@ -17,6 +17,7 @@ from karma_pipelines.sources.event_log import (
     read_world_components,
 )
 from karma_pipelines.sources.git.parse import load_text
+from karma_pipelines.sources.shared_values import SharedValues
 
 
 @dataclass
@@ -27,6 +28,7 @@ class EventLogSource:
     root: Path
     simulate: dict | None = None  # SimulationConfig fields (seed, components, days) for a new world
     kind: str = field(default="events", init=False)
+    _shared: SharedValues | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         root = Path(self.root)
@@ -61,7 +63,9 @@ class EventLogSource:
         return {day: _signature(events / f"{day}.jsonl") for day in event_days(events)}
 
     def read_batches(self, keys: list[str]) -> dict[str, pd.DataFrame]:
-        events = read_event_log(self.root / "events", days=keys)
+        if self._shared is None:  # one for every batch read before `raw_tables` (`shared_values`)
+            self._shared = SharedValues()
+        events = read_event_log(self.root / "events", days=keys, shared=self._shared)
         by_file = {name: rows for name, rows in events.groupby("source_file", sort=False)}
         return {day: by_file.get(f"{day}.jsonl", events.head(0)) for day in keys}
 
@@ -69,6 +73,7 @@ class EventLogSource:
         """Every line of the batches read (in batch order), re-deliveries marked across files; deploy
         tables are built from the events that pass validation."""
         keys = sorted(batches)
+        self._shared = None
         return RawTables(events=combine_event_days([batches[key] for key in keys]), batches=tuple(keys))
 
 
