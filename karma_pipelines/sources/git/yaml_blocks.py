@@ -27,6 +27,8 @@ from typing import Any
 
 import yaml
 
+from karma_pipelines.sources.git.yaml_construct import load
+
 # A line whose first character is content, at column 0, found from the line break before it (a pattern
 # that starts with `^` is tried at every position of the text; one that starts with `\n` is searched for).
 _ENTRY = re.compile(r"\n[^\s#]")
@@ -135,9 +137,9 @@ class BlockCache:
         `context` is the `before` anchor-defining blocks it is parsed after."""
         try:
             try:
-                value = yaml.load(context + block, Loader=self._loader)
+                value = load(context + block, self._loader)
             except yaml.composer.ComposerError:
-                value = yaml.load(context + block, Loader=self._redefining)
+                value = load(context + block, self._redefining)
         except (yaml.YAMLError, RecursionError):
             return None
         if not isinstance(value, list if is_list else dict) or len(value) != before + 1:
