@@ -28,6 +28,7 @@ not a regular file, oversized, binary, parse error.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -172,6 +173,7 @@ def parse_config(path: str, data: bytes, blocks: BlockCache | None = None) -> Pa
     return Parsed(doc=doc, shared=shared)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # asked for each change, two or three times
 def parser_of(path: str) -> str:
     """Which parser reads the file `path` names: `json`, `yaml` or `other` (JSON, then YAML, then INI);
     the same bytes under names of one kind are the same document."""
