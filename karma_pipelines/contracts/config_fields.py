@@ -6,6 +6,7 @@ import difflib
 import hashlib
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -175,7 +176,7 @@ def parsed_compact_json(doc: Any, ensure_ascii: bool = True) -> str:
     sets), written by orjson (several times faster) where it writes the same text, else by
     `compact_json`. orjson refuses an integer over 64 bits, a key that is no string and a lone surrogate;
     it writes NaN and infinities as `null`, a float under 1e-4 without an exponent (`0.00001`) and an
-    exponent's own way, so a text with a `null`, a `0.0000` or a digit then `e+`/`e-` anywhere is written
+    exponent's own way, so a text with a `null`, a `0.0000` or an `e+`/`e-` then a digit anywhere is written
     again; `ensure_ascii` escapes what is not ASCII and DEL, which orjson writes as they are."""
     try:
         data = orjson.dumps(doc, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME)
@@ -186,21 +187,14 @@ def parsed_compact_json(doc: Any, ensure_ascii: bool = True) -> str:
     return data.decode()
 
 
-_DIGITS = frozenset(b"0123456789")
+# An exponent as orjson writes one (`1e+16`, `5e-324`), or a look-alike in a string: searched from its `e`.
+_EXPONENT = re.compile(rb"e[-+][0-9]")
 
 
 def _orjson_may_differ(data: bytes) -> bool:
     """Whether orjson's text could differ from json's: a `null` (NaN and infinities are written so), a
-    `0.0000` (a small float) or an exponent (a digit, `e`, a sign) anywhere, in a string too."""
-    if b"null" in data or b"0.0000" in data:
-        return True
-    for sign in (b"e+", b"e-"):
-        at = data.find(sign)
-        while at > 0:
-            if data[at - 1] in _DIGITS:
-                return True
-            at = data.find(sign, at + 2)
-    return False
+    `0.0000` (a small float) or an exponent (`e`, a sign, a digit) anywhere, in a string too."""
+    return b"null" in data or b"0.0000" in data or _EXPONENT.search(data) is not None
 
 
 CONFIG_HASH_LENGTH = 16  # hex digits of the sha256 kept
