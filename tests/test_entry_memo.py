@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from karma_pipelines.contracts.config_fields import flatten
+import datetime
+
+from karma_pipelines.contracts.config_fields import compact_json, flatten, parsed_compact_json
 from karma_pipelines.contracts.entry_memo import EntryMemo, flatten_entries
 from karma_pipelines.contracts.redaction import REDACTED, redact, redact_entries
 from karma_pipelines.sources.git.parse import block_cache, parse_config
@@ -89,3 +91,18 @@ def test_the_items_of_a_big_list_are_worked_on_once():
     for doc in (r1, r2, {"top": r2, "other": [r1]}):
         whole = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         assert compact_text(doc, memo, ensure_ascii=False) == whole
+
+
+def test_parsed_documents_are_written_as_json_writes_them():
+    """orjson writes these differently (NaN, small floats, exponents, big integers, DEL, a lone
+    surrogate, non-string keys, dates): the text must still be json's, with and without ensure_ascii."""
+    values = [
+        float("nan"), float("inf"), 1e-05, 5.2e-05, 0.0001, 1e16, 1.5e-300, -0.0, 0.1, 2**64, -(2**63) - 1,
+        2**63, "é€😀", "\x7f", "\x00\x1f\n\t\"\\", "\ud800", "1e-5 in text", None, True,
+        datetime.date(2020, 1, 2), datetime.datetime(2020, 1, 2, 3, 4, 5, 6), b"\x00", (1, "a"),
+        [{"b": 1, "a": 2}],
+    ]  # fmt: skip
+    docs = [{"k": v, "a": [v]} for v in values] + [{1: "x"}, {"é": 1, "e": 2, "😀": 3}, {"x": {"y": {}}}]
+    for doc in docs:
+        for ascii in (True, False):
+            assert parsed_compact_json(doc, ascii) == compact_json(doc, ascii), (doc, ascii)

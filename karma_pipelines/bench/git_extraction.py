@@ -1,6 +1,10 @@
 """How fast Git extraction is, against the floor of `git log --first-parent --numstat` on the same range.
 
-`python -m karma_pipelines.bench.git_extraction [commits]` prints the figures as JSON.
+`python -m karma_pipelines.bench.git_extraction [commits]` prints the figures as JSON for a synthetic
+repository built for the run; `--repo=PATH` measures an existing repository instead, read with the
+forecaster layouts of `--layouts-of=owner/name` in `assets/bench/real_repos.yaml` (default: the
+default layout), e.g. `--repo=/work/.mirror/alphagov+govuk-helm-charts/repo
+--layouts-of=alphagov/govuk-helm-charts`.
 """
 
 from __future__ import annotations
@@ -15,15 +19,24 @@ import tracemalloc
 from pathlib import Path
 
 from karma_pipelines.bench.common import peak_rss_mib
+from karma_pipelines.bench.real import SPEC
 from karma_pipelines.sources.git.extract import extract_git_history
+from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT
 from karma_pipelines.sources.git.log import git_env
+from karma_pipelines.sources.git.parse import load_text
 from karma_pipelines.sources.git.synthetic_repo import make_repo
 
 
 def bench_git_extraction(
-    commits: int = 10_000, components: int = 200, seed: int = 0, repeats: int = 2, repo: Path | None = None
+    commits: int = 10_000,
+    components: int = 200,
+    seed: int = 0,
+    repeats: int = 2,
+    repo: Path | None = None,
+    layout: str | list[str] = DEFAULT_LAYOUT,
 ) -> dict:
-    """Figures for one synthetic repository (or `repo`): best-of-`repeats` times, peak memory.
+    """Figures for one synthetic repository (or `repo`, read with `layout`): best-of-`repeats` times,
+    peak memory.
 
     Times are wall-clock; the processor times (`extract_cpu_seconds`: Python's, `extract_git_cpu_seconds`:
     git's) come from one more run; the peak Python memory comes from a separate run under `tracemalloc`
@@ -43,13 +56,15 @@ def bench_git_extraction(
 
         def extract():
             nonlocal result
-            result = extract_git_history(repo)
+            result = extract_git_history(repo, layout)
 
         extract_s, cpu = _best(repeats, extract), _cpu_seconds()
-        extract_git_history(repo)  # once more for its processor time (a shared machine's wall time is not)
+        extract_git_history(
+            repo, layout
+        )  # once more for its processor time (a shared machine's wall time is not)
         cpu = [now - then for now, then in zip(_cpu_seconds(), cpu, strict=True)]
         tracemalloc.start()
-        extract_git_history(repo)
+        extract_git_history(repo, layout)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
     return {
@@ -83,5 +98,22 @@ def _best(repeats: int, fn) -> float:
     return min(times)
 
 
+def main(argv: list[str]) -> dict:
+    """The figures for `[commits] [--repo=PATH] [--layouts-of=owner/name]` (see the module's docstring)."""
+    options = dict(a[2:].split("=", 1) for a in argv if a.startswith("--") and "=" in a)
+    unknown = set(options) - {"repo", "layouts-of"}
+    if unknown:
+        raise SystemExit(
+            f"unknown option(s) {sorted(unknown)}: expected --repo=PATH, --layouts-of=owner/name"
+        )
+    numbers = [a for a in argv if not a.startswith("--")]
+    layout: str | list[str] = DEFAULT_LAYOUT
+    if "layouts-of" in options:
+        spec = load_text(SPEC.read_text(encoding="utf-8"), str(SPEC))
+        layout = spec[options["layouts-of"]]["forecaster"]["layouts"]
+    repo = Path(options["repo"]) if "repo" in options else None
+    return bench_git_extraction(int(numbers[0]) if numbers else 10_000, repo=repo, layout=layout)
+
+
 if __name__ == "__main__":
-    print(json.dumps(bench_git_extraction(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000), indent=2))
+    print(json.dumps(main(sys.argv[1:]), indent=2))

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from karma_pipelines.contracts.config_fields import compact_json, flatten
+from karma_pipelines.contracts.config_fields import flatten, parsed_compact_json
 
 MAX_ENTRIES = 400_000  # entries held; the memo starts again empty past this
 MAX_PATHS = 5_000  # a flattened entry with more paths is not kept (a whole file that changed)
@@ -70,17 +70,17 @@ def flatten_entries(config: Any, memo: EntryMemo | None, prefix: str = "", depth
 
 
 def compact_text(config: Any, memo: EntryMemo | None, ensure_ascii: bool = True, depth: int = 0) -> str:
-    """`json.dumps(config, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=...)`, the
-    same text, joined from each entry's text (a mapping's values and a list's items, down to
-    MEMO_DEPTH), made once per entry object."""
+    """`json.dumps(config, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=...)` of a
+    parsed document (see `parsed_compact_json`), the same text, joined from each entry's text (a
+    mapping's values and a list's items, down to MEMO_DEPTH), made once per entry object."""
     if memo is None or depth >= MEMO_DEPTH or not isinstance(config, dict | list) or not config:
-        return compact_json(config, ensure_ascii)
+        return parsed_compact_json(config, ensure_ascii)
     if isinstance(config, list):
         return "[" + ",".join(_entry_text(v, memo, ensure_ascii, depth) for v in config) + "]"
     parts = []
     for key in sorted(config, key=_sort_key):
         if not isinstance(key, str):  # json.dumps sorts and spells other keys its own way
-            return compact_json(config, ensure_ascii)
+            return parsed_compact_json(config, ensure_ascii)
         parts.append(_name_text(key, ensure_ascii) + _entry_text(config[key], memo, ensure_ascii, depth))
     return "{" + ",".join(parts) + "}"
 

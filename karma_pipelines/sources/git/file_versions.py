@@ -18,7 +18,7 @@ from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
-from karma_pipelines.contracts.config_fields import CONFIG_HASH_LENGTH, compact_json
+from karma_pipelines.contracts.config_fields import CONFIG_HASH_LENGTH, parsed_compact_json
 from karma_pipelines.contracts.entry_memo import EntryMemo
 from karma_pipelines.contracts.redaction import redact, redact_entries
 from karma_pipelines.sources.git.blobs import Blob, BlobReader
@@ -118,7 +118,7 @@ class FileVersions:
             doc = redact_entries(parsed.doc, self.entries)
             return Parsed(doc=doc, raw_key=content_key(parsed.doc, self.entries), shared=True)
         doc = redact(parsed.doc)
-        text = compact_json(parsed.doc, ensure_ascii=False)
+        text = parsed_compact_json(parsed.doc, ensure_ascii=False)
         raw_key = text_key(text)
         if doc == parsed.doc and text.isascii() and "\x7f" not in text:  # nothing redacted or escaped
             self._texts.put(id(doc), (doc, text, raw_key))  # with ensure_ascii: the same text

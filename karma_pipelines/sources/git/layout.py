@@ -46,7 +46,7 @@ _UNDECODED = re.compile("[\udc80-\udcff]")  # a byte that was not UTF-8, as `sur
 def path_text(name: str) -> str:
     """`name` as valid text for every store (parquet, JSON, MLflow, Dagster metadata): each byte that
     was not UTF-8 (a `surrogateescape` surrogate) written `\\xNN`; a UTF-8 name unchanged."""
-    if _UNDECODED.search(name) is None:
+    if name.isascii() or _UNDECODED.search(name) is None:  # (an ASCII name has no surrogate)
         return name
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 

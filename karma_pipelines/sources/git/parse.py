@@ -28,6 +28,7 @@ not a regular file, oversized, binary, parse error.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from dataclasses import dataclass
@@ -38,6 +39,7 @@ import yaml
 
 from karma_pipelines.contracts.config_fields import MAX_FIELDS, too_many_fields
 from karma_pipelines.sources.git.yaml_blocks import BlockCache
+from karma_pipelines.sources.git.yaml_construct import fast, load_all
 
 try:  # libyaml's parser is about 10x faster than the pure-Python one
     _YamlLoader: type = yaml.CSafeLoader
@@ -65,6 +67,10 @@ class _RedefiningLoader(
         if not isinstance(event, yaml.AliasEvent) and event.anchor is not None:
             self.anchors.pop(event.anchor, None)
         return super().compose_node(parent, index)
+
+
+# The loaders as used: documents built directly where that gives PyYAML's (`yaml_construct`).
+_YAML, _REDEFINING = fast(_YamlLoader), fast(_RedefiningLoader)
 
 
 BINARY_PROBE = 8000  # git's own heuristic: a NUL byte in the first 8000 bytes means binary
@@ -113,7 +119,7 @@ def parse_blob(
 
 def block_cache() -> BlockCache:
     """A cache of parsed top-level YAML blocks, for the versions of the files of one history."""
-    return BlockCache(_YamlLoader, _string_keys, _RedefiningLoader)
+    return BlockCache(_YAML, _string_keys, _REDEFINING)
 
 
 def read_config_file(file: Path, path: str, max_bytes: int = DEFAULT_MAX_FILE_BYTES) -> Parsed:
@@ -167,6 +173,7 @@ def parse_config(path: str, data: bytes, blocks: BlockCache | None = None) -> Pa
     return Parsed(doc=doc, shared=shared)
 
 
+@functools.lru_cache(maxsize=1 << 16)  # asked for each change, two or three times
 def parser_of(path: str) -> str:
     """Which parser reads the file `path` names: `json`, `yaml` or `other` (JSON, then YAML, then INI);
     the same bytes under names of one kind are the same document."""
@@ -207,9 +214,9 @@ def _yaml_document(text: str, blocks: BlockCache | None) -> tuple[Any, bool]:
 
 def _whole(text: str) -> Any:
     try:
-        docs = _documents(text, _YamlLoader)
+        docs = _documents(text, _YAML)
     except yaml.composer.ComposerError:  # an anchor defined again (or an undefined alias: said again)
-        docs = _documents(text, _RedefiningLoader)
+        docs = _documents(text, _REDEFINING)
     if not docs:
         return {}
     if len(docs) == 1:
@@ -223,7 +230,7 @@ def _whole(text: str) -> Any:
 
 def _documents(text: str, loader: type) -> list:
     docs = []
-    for n, d in enumerate(yaml.load_all(text, Loader=loader), 1):  # lazily: stops at the limit
+    for n, d in enumerate(load_all(text, loader), 1):  # lazily: stops at the limit
         if n > MAX_DOCUMENTS:
             raise ValueError(
                 f"more than {MAX_DOCUMENTS} YAML documents (a config file is one document, or a few)"
