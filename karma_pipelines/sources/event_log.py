@@ -8,10 +8,8 @@ sort by `ts` themselves.
 
 from __future__ import annotations
 
-import gc
 import json
 import re
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +32,7 @@ from karma_pipelines.sources.event_values import MISSING as _MISSING
 from karma_pipelines.sources.event_values import attrs_kind as _attrs_kind
 from karma_pipelines.sources.event_values import envelope_error as _envelope_error
 from karma_pipelines.sources.event_values import without_surrogates as _without_surrogates
+from karma_pipelines.sources.gc_pause import without_cyclic_gc
 from karma_pipelines.sources.shared_values import SharedValues
 
 # A `ts` counts only when it is a string holding at least a full calendar date (ISO 8601, extended
@@ -214,7 +213,7 @@ def read_event_log(
     if days is not None:
         wanted = set(days)
         files = [f for f in files if f.stem in wanted]
-    with _without_cyclic_gc():
+    with without_cyclic_gc():
         rows: list[tuple[Any, ...]] = []
         for path in files:
             name = path.name
@@ -239,19 +238,6 @@ def read_event_log(
         del columns
         frame["ts"] = _parse_ts(frame["ts_raw"], frame["ts_is_text"].to_numpy(dtype=bool))
         return KARMA_EVENTS.conform(mark_redeliveries(frame))
-
-
-@contextmanager
-def _without_cyclic_gc():
-    """Millions of fresh, acyclic objects (decoded events): the cyclic collector would only re-scan
-    them again and again while they are built (more than half of the time, measured)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _parse_ts(ts_raw: pd.Series, is_text: np.ndarray) -> pd.Series:

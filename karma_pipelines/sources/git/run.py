@@ -19,7 +19,7 @@ import pandas as pd
 from karma_pipelines.contracts.entry_memo import compact_text, flatten_entries
 from karma_pipelines.contracts.redaction import redact_text
 from karma_pipelines.records.from_events import snapshot_row
-from karma_pipelines.sources.event_log import _without_cyclic_gc
+from karma_pipelines.sources.gc_pause import without_cyclic_gc
 from karma_pipelines.sources.git.blobs import BlobReader
 from karma_pipelines.sources.git.coverage import Coverage
 from karma_pipelines.sources.git.file_versions import FileVersions
@@ -96,7 +96,7 @@ class Run:
         its full collections re-scanned again and again (a fifth of a long history's time, measured);
         they end in the oldest generation unscanned (`gc.freeze` then `gc.unfreeze`), not all in the
         youngest, which the first collection after the pass would scan whole."""
-        with _without_cyclic_gc(), BlobReader(self.git_dir, self.max_file_bytes) as blobs:
+        with without_cyclic_gc(), BlobReader(self.git_dir, self.max_file_bytes) as blobs:
             ahead: deque[Commit] = deque()
             oldest = shallow  # only the oldest commit can be the boundary
             for commit in commits:
