@@ -8,7 +8,8 @@ import subprocess
 import pandas as pd
 import pytest
 
-from karma_pipelines.contracts.config_fields import config_hash, diff_configs
+from karma_pipelines.contracts.config_diff import diff_configs
+from karma_pipelines.contracts.config_fields import config_hash
 from karma_pipelines.sources.git import extract_git_history
 from karma_pipelines.sources.git.log import find_git_dir, read_commits
 from karma_pipelines.sources.git.parse import parse_config

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from karma_pipelines.apps.cli import main
+from karma_pipelines.bench.scale import floor
 from karma_pipelines.definitions import build_definitions
 from karma_pipelines.defs.automation import karma_source_sensor
 from karma_pipelines.defs.resources import KarmaSourceResource, MlflowResource
@@ -17,6 +18,7 @@ from karma_pipelines.pipeline.scoring import load_scorer
 from karma_pipelines.pipeline.tables import load_tables
 from karma_pipelines.sources.git.source import GitSource
 from karma_pipelines.sources.git.synthetic_repo import make_repo
+from karma_pipelines.training.spec import load_spec
 
 
 @pytest.fixture(scope="module")
@@ -43,10 +45,11 @@ def _commit(repo, relpath: str, text: str, message: str, date: str = "2026-06-01
 
 
 def test_backtest_json_on_a_repository(repo, tmp_path, capsys):
-    out = tmp_path / "pred.csv"
+    out, rows = tmp_path / "pred.csv", tmp_path / "train.parquet"
     code = main(
-        ["backtest", "--repo", str(repo), "--json", "--predictions", str(out), "--home", str(tmp_path)]
-    )
+        ["backtest", "--repo", str(repo), "--json", "--predictions", str(out), "--home", str(tmp_path),
+         "--training-rows", str(rows)]
+    )  # fmt: skip
     assert code == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result["counts"]) == {"commits", "deploys", "labelled", "rolled_back"}
@@ -74,6 +77,16 @@ def test_backtest_json_on_a_repository(repo, tmp_path, capsys):
     predictions = pd.read_csv(out)
     assert list(predictions.columns) == ["deploy_id", "commit", "component", "deployed_at", "label", "score"]
     assert len(predictions) > 0 and predictions["commit"].str.fullmatch(r"[0-9a-f]{40}").all()
+    # The training rows: the spec's features, the label and the time, all before the gap before the split.
+    spec = load_spec("rollback_forecaster")
+    train = pd.read_parquet(rows)
+    assert list(train.columns) == [*spec.features, spec.target, "deployed_at"]
+    gap = pd.Timedelta(days=result["horizon_days"])
+    assert len(train) > 0 and (train["deployed_at"] < pd.Timestamp(result["split_at"]) - gap).all()
+    assert set(train[spec.target].astype(int)) == {0, 1}
+    # The scale bench's floor trains on them alone: the fit part of the rows, early stopping on the tail.
+    alone = floor(rows)
+    assert 0 < alone["floor_rows"] < len(train) and alone["floor_rounds"] >= 1
 
 
 @pytest.mark.parametrize(

@@ -10,9 +10,10 @@ import pytest
 from karma_pipelines.contracts.config_fields import config_hash
 from karma_pipelines.contracts.redaction import REDACTED, redact
 from karma_pipelines.contracts.schema import KARMA_EVENTS, data_dictionary_markdown
-from karma_pipelines.records import deploy_tables_from_events
+from karma_pipelines.pipeline.tables import load_tables
+from karma_pipelines.records import DEFAULT_HORIZON, deploy_tables_from_events
 from karma_pipelines.simulator import SimulationConfig, simulate_world
-from karma_pipelines.sources.event_log import read_event_log
+from karma_pipelines.sources.event_log import combine_event_days, event_days, read_event_files, read_event_log
 from karma_pipelines.sources.event_world import EventLogSource
 from karma_pipelines.validation import validate_table
 
@@ -78,3 +79,34 @@ def test_snapshots_never_hold_secret_values(world_dir):
 
 def test_data_dictionary_is_generated_from_the_schema():
     assert (ROOT / "assets/schemas/data_dictionary.md").read_text() == data_dictionary_markdown()
+
+
+def test_files_read_one_at_a_time_make_the_same_log(world_dir):
+    """Each day file becomes its own table (re-deliveries not marked yet); combined, they are the log as
+    read in one go, re-deliveries marked across files (the simulator plants some)."""
+    events = world_dir / "events"
+    files = read_event_files(events)
+    assert list(files) == event_days(events)
+    for day, frame in files.items():
+        assert list(frame.columns) == KARMA_EVENTS.names
+        assert set(frame["source_file"]) <= {f"{day}.jsonl"}
+        assert frame["duplicate_of"].isna().all() and frame["conflicts_with"].isna().all()
+    whole = read_event_log(events)
+    assert whole["duplicate_of"].notna().any()
+    pd.testing.assert_frame_equal(combine_event_days(list(files.values())), whole)
+    some = event_days(events)[3:6]
+    batches = EventLogSource(world_dir).read_batches(some)
+    for day in some:
+        pd.testing.assert_frame_equal(batches[day], files[day])
+
+
+def test_tables_without_their_events_are_the_same_tables(world_dir):
+    """`keep_events=False` (the backtest's): the events let go once used, the rest unchanged."""
+    kept = load_tables(EventLogSource(world_dir), DEFAULT_HORIZON)
+    lean = load_tables(EventLogSource(world_dir), DEFAULT_HORIZON, keep_events=False)
+    assert len(kept.raw_events) > len(kept.clean_events) > 0
+    assert len(lean.raw_events) == len(lean.clean_events) == 0
+    assert list(lean.clean_events.columns) == KARMA_EVENTS.names
+    for name in ("deploy_records", "config_snapshots", "quarantined", "event_results"):
+        pd.testing.assert_frame_equal(getattr(lean, name), getattr(kept, name))
+    assert lean.commits == kept.commits

@@ -12,13 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from karma_pipelines.contracts.config_fields import (
-    canonical_json,
-    config_lines,
-    diff_configs,
-    flatten,
-    matched_lines,
-)
+from karma_pipelines.contracts.config_diff import config_lines, diff_configs, matched_lines
+from karma_pipelines.contracts.config_fields import canonical_json, flatten
 from karma_pipelines.contracts.redaction import MAY_HOLD_SECRET, may_hold_secret, redact, redact_json_line
 from karma_pipelines.features.daily_state import WorldState
 from karma_pipelines.sources.event_log import read_event_log

@@ -18,7 +18,7 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from karma_pipelines.contracts.config_fields import diff_configs
+from karma_pipelines.contracts.config_diff import diff_configs
 from karma_pipelines.contracts.dependencies import references
 from karma_pipelines.contracts.schema import ENVIRONMENTS, EVENT_TYPES
 from karma_pipelines.simulator import SimulationConfig, simulate_world

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from karma_pipelines.contracts.config_fields import diff_configs
+from karma_pipelines.contracts.config_diff import diff_configs
 from karma_pipelines.simulator import SimulationConfig, simulate_world
 from karma_pipelines.simulator.clock import DAY, Clock
 from karma_pipelines.simulator.events import EventLog

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import os
 import sys
@@ -85,9 +84,10 @@ def _ui(args: argparse.Namespace) -> int:
     return serve(Path(args.home), args.dagster_port, args.mlflow_port)
 
 
-def _read_tables(source, horizon, progress, meanwhile=None):
+def _read_tables(source, horizon, progress, meanwhile=None, keep_events=True):
     """`load_tables`, with a bar over the batches (event-log day files) and a line per stage;
-    `meanwhile`: what to do while the source's raw tables are read (in a worker: `overlap.py`)."""
+    `meanwhile`: what to do while the source's raw tables are read (in a worker: `overlap.py`);
+    `keep_events` as `validated_tables` has it."""
     from karma_pipelines.apps.overlap import read_while
     from karma_pipelines.pipeline.tables import validated_tables
 
@@ -108,7 +108,7 @@ def _read_tables(source, horizon, progress, meanwhile=None):
     else:
         progress.note(f"read {raw.commits or 0:,} commits")
     with progress.stage("validating (Great Expectations suites) and labelling deploys"):
-        tables = validated_tables(world, raw, horizon)
+        tables = validated_tables(world, raw, horizon, keep_events)
     progress.note(
         f"validated: {len(tables.quarantined):,} quarantined, {len(tables.deploy_records):,} deploys, "
         f"{len(tables.config_snapshots):,} config snapshots"
@@ -151,12 +151,15 @@ def _backtest(args: argparse.Namespace) -> int:
         import_gx()
         MlflowTarget.local(Path(args.home), experiment=BACKTEST_EXPERIMENT).activate()
 
-    tables = _read_tables(source, horizon, progress, meanwhile=load_libraries)
-    # What follows reads the deploy tables only: the events' memory is given back before the features.
-    tables = dataclasses.replace(
-        tables, raw_events=tables.raw_events.head(0), clean_events=tables.clean_events.head(0)
+    # What follows reads the deploy tables only: the events' memory is given back as soon as they are built.
+    tables = _read_tables(source, horizon, progress, meanwhile=load_libraries, keep_events=False)
+    from karma_pipelines.pipeline.backtest import (
+        format_report,
+        predictions_table,
+        report,
+        run_backtest,
+        training_rows,
     )
-    from karma_pipelines.pipeline.backtest import format_report, predictions_table, report, run_backtest
     from karma_pipelines.tracking.forecaster import track_forecaster
     from karma_pipelines.tracking.store import MlflowTarget
 
@@ -168,6 +171,10 @@ def _backtest(args: argparse.Namespace) -> int:
     if args.predictions:
         predictions_table(evaluation, tables.deploy_records).to_csv(args.predictions, index=False)
         progress.note(f"wrote {result['test_deploys']:,} predictions to {args.predictions}")
+    if args.training_rows:
+        rows = training_rows(evaluation)
+        rows.to_parquet(args.training_rows, index=False)
+        progress.note(f"wrote {len(rows):,} training rows to {args.training_rows}")
     target = MlflowTarget.local(Path(args.home), experiment=BACKTEST_EXPERIMENT)
     tags = {"kind": "backtest", "source": str(args.repo or args.events)}
     with progress.stage("logging the run to MLflow"):
@@ -324,6 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--horizon", default="7d", help="label horizon, e.g. 7d, 36h (default 7d)")
     bt.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     bt.add_argument("--predictions", type=output_file, help="write test-period predictions to this CSV")
+    bt.add_argument(
+        "--training-rows", type=output_file,
+        help="write the rows the model was trained on (features, label, time) to this Parquet file",
+    )  # fmt: skip
     bt.add_argument("--home", **HOME, help="MLflow store folder (default .karma)")
     bt.set_defaults(func=_backtest)
 

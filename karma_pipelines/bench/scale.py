@@ -1,7 +1,8 @@
 """Bench section `scale`: the scale curve. Simulated worlds of about 20k, 100k, 300k and 1M deploys taken
 end to end by `karma-pipelines backtest --events` (extract → validate → features → train → log), each in a
 child process of its own, beside the floor measured in the same run: LightGBM training alone (the spec's
-parameters, one thread, its early stopping) on the same feature matrix.
+parameters, one thread, its early stopping) on the same feature matrix: the training rows the backtest
+itself wrote (`backtest --training-rows`), so the floor costs seconds at any size.
 
 `KARMA_BENCH_SCALE_SIZES=20000,100000` picks the sizes (default all four); `KARMA_BENCH_SCALE_WORLDS=DIR`
 keeps the simulated worlds there between runs (default: the bench's temporary folder). Figures per size:
@@ -133,24 +134,20 @@ def _world_counts(world: Path, summary: dict | None = None) -> dict:
     return {k: summary[k] for k in ("components", "days", "deploys") if k in summary}
 
 
-def floor(world: Path) -> dict:
-    """In this process: the world's feature matrix by the backtest's own path, then LightGBM trained
-    alone on its training slice (the spec's parameters and early stopping, no candidates, one thread)."""
-    from karma_pipelines.bench.common import with_changes
-    from karma_pipelines.features import build_rollback_features
-    from karma_pipelines.pipeline.tables import load_tables
-    from karma_pipelines.records import DEFAULT_HORIZON
-    from karma_pipelines.sources.open import open_source
-    from karma_pipelines.training.rollback_forecaster import fit_with_selection, model_population
-    from karma_pipelines.training.spec import load_spec
-    from karma_pipelines.training.split import time_split, validation_tail
+def floor(rows_file: Path) -> dict:
+    """In this process: LightGBM trained alone (the spec's parameters and early stopping, no candidates,
+    one thread) on the training rows the backtest wrote (`backtest --training-rows`): the same matrix,
+    split into fit and validation tail as the backtest splits it."""
+    import pandas as pd
 
-    tables = load_tables(open_source("events", world), DEFAULT_HORIZON)
-    features = build_rollback_features(tables.deploy_records, tables.config_snapshots, horizon=tables.horizon)
+    from karma_pipelines.bench.common import with_changes
+    from karma_pipelines.training.rollback_forecaster import TIME, fit_with_selection
+    from karma_pipelines.training.spec import load_spec
+    from karma_pipelines.training.split import validation_tail
+
     spec = load_spec("rollback_forecaster")
-    population = model_population(features, spec)
-    split = time_split(population, "deployed_at", spec.test_fraction, tables.horizon)
-    fit, valid = validation_tail(split.train, "deployed_at", spec.validation_fraction)
+    train = pd.read_parquet(rows_file)
+    fit, valid = validation_tail(train, TIME, spec.validation_fraction)
     alone = with_changes(spec, candidates=[])
     wall, cpu = time.perf_counter(), time.process_time()
     booster, _ = fit_with_selection(fit, valid, alone, dask_scheduler="")  # "": in this process
@@ -166,13 +163,15 @@ def floor(world: Path) -> dict:
 
 def bench_size(root: Path, deploys: int) -> dict:
     world = ensure_world(root, deploys)
-    path = root / f"world_{deploys}"
+    path, home = root / f"world_{deploys}", root / f"home_{deploys}"
+    home.mkdir(exist_ok=True)
+    rows = home / "training_rows.parquet"
     run = measured(
-        _cli("backtest", "--events", str(path), "--home", str(root / f"home_{deploys}"), "--json"),
+        _cli("backtest", "--events", str(path), "--home", str(home), "--json", "--training-rows", str(rows)),
         env={"KARMA_PROGRESS": "1"},
     )
     report = json.loads(run["stdout"])
-    floor_run = measured([sys.executable, "-m", "karma_pipelines.bench.scale", "--floor", str(path)])
+    floor_run = measured([sys.executable, "-m", "karma_pipelines.bench.scale", "--floor", str(rows)])
     alone = json.loads(floor_run["stdout"])
     return {
         "world": world,
@@ -219,7 +218,7 @@ def bench_scale(tmp: Path) -> dict:
     return r
 
 
-if __name__ == "__main__":  # the floor's child: python -m karma_pipelines.bench.scale --floor WORLD
+if __name__ == "__main__":  # the floor's child: python -m karma_pipelines.bench.scale --floor ROWS.parquet
     if len(sys.argv) != 3 or sys.argv[1] != "--floor":
-        sys.exit("usage: python -m karma_pipelines.bench.scale --floor WORLD")
+        sys.exit("usage: python -m karma_pipelines.bench.scale --floor TRAINING_ROWS.parquet")
     print(json.dumps(floor(Path(sys.argv[2]))))

@@ -1,15 +1,13 @@
-"""Configs as flat field paths: flattening, diffing and line counts shared by every source."""
+"""Configs as flat field paths: flattening, paths, canonical text and hashes shared by every source
+(diffs: `config_diff`)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
-from dataclasses import dataclass
 from typing import Any
 
-import cydifflib
 import orjson
 
 # Leaf fields (dotted paths, as `flatten` gives them) a config may have: one over it is quarantined by
@@ -59,8 +57,6 @@ def flatten(config: Any, prefix: str = "") -> dict[str, Any]:
 
 
 _ABSENT = object()
-_CONSTANTS = {None: "null", True: "true", False: "false"}
-_string = json.encoder.encode_basestring_ascii  # the encoder's own (C) escaping of a string
 
 
 class FlatView:
@@ -204,113 +200,3 @@ def config_hash(config: Any, text: str | None = None) -> str:
     """A short hash of the config's content (`text`: its `compact_json`, when already made)."""
     text = compact_json(config) if text is None else text
     return hashlib.sha256(text.encode()).hexdigest()[:CONFIG_HASH_LENGTH]
-
-
-@dataclass(frozen=True)
-class ConfigDiff:
-    added: list[str]
-    removed: list[str]
-    changed: list[str]
-    lines_added: int
-    lines_removed: int
-
-    @property
-    def is_empty(self) -> bool:
-        return not (self.added or self.removed or self.changed)
-
-    def columns(self) -> dict[str, Any]:
-        """The diff's columns of a deploy record (`fields_*`, `n_fields_*`, `lines_*`)."""
-        return {
-            "fields_added": self.added,
-            "fields_removed": self.removed,
-            "fields_changed": self.changed,
-            "n_fields_added": len(self.added),
-            "n_fields_removed": len(self.removed),
-            "n_fields_changed": len(self.changed),
-            "lines_added": self.lines_added,
-            "lines_removed": self.lines_removed,
-        }
-
-
-def diff_configs(before: dict | None, after: dict | None) -> ConfigDiff:
-    """Fields added / removed / changed (dotted paths) and line counts between two configs."""
-    return diff_flat(flatten(before or {}), flatten(after or {}), config_lines(before), config_lines(after))
-
-
-def config_lines(config: dict | None) -> list[str]:
-    """The lines of a config's `canonical_json` that `diff_configs` counts (none for no config): made
-    line by line for plain JSON values (the indenting encoder is pure Python and builds the text token
-    by token), by `canonical_json` itself for anything else (keys that are not strings, other types,
-    non-finite floats)."""
-    if not config:
-        return []
-    lines: list[str] = []
-    try:
-        _indented(config, "", "", "", lines)
-    except _NotPlain:
-        return canonical_json(config).splitlines()
-    return lines
-
-
-class _NotPlain(Exception):
-    pass
-
-
-def _indented(value: Any, indent: str, head: str, tail: str, out: list[str]) -> None:
-    """`json.dumps(value, indent=2, sort_keys=True)`'s lines into `out`; `head`: the indent and key
-    before the value, `tail`: its comma (ASCII escapes: no line break inside a line)."""
-    kind = type(value)
-    if kind is dict:
-        if not value:
-            out.append(f"{head}{{}}{tail}")
-            return
-        if any(type(k) is not str for k in value):
-            raise _NotPlain  # the encoder's own text (or error) for other keys
-        keys = sorted(value)
-        out.append(f"{head}{{")
-        inner, last = indent + "  ", keys[-1]
-        for key in keys:
-            _indented(value[key], inner, f"{inner}{_string(key)}: ", "" if key is last else ",", out)
-        out.append(f"{indent}}}{tail}")
-    elif kind is list:
-        if not value:
-            out.append(f"{head}[]{tail}")
-            return
-        out.append(f"{head}[")
-        inner, last = indent + "  ", len(value) - 1
-        for i, item in enumerate(value):
-            _indented(item, inner, inner, "" if i == last else ",", out)
-        out.append(f"{indent}]{tail}")
-    elif kind is str:
-        out.append(f"{head}{_string(value)}{tail}")
-    elif value is None or value is True or value is False:
-        out.append(f"{head}{_CONSTANTS[value]}{tail}")
-    elif kind is int:
-        out.append(f"{head}{int.__repr__(value)}{tail}")
-    elif kind is float and math.isfinite(value):
-        out.append(f"{head}{float.__repr__(value)}{tail}")
-    else:
-        raise _NotPlain
-
-
-def diff_flat(
-    old: dict[str, Any], new: dict[str, Any], old_lines: list[str], new_lines: list[str]
-) -> ConfigDiff:  # noqa: E501
-    """`diff_configs` of two configs already flattened and split into `config_lines` (a caller that
-    diffs each config against the next makes both once per config)."""
-    added = sorted(new.keys() - old.keys())
-    removed = sorted(old.keys() - new.keys())
-    changed = sorted(p for p in old.keys() & new.keys() if old[p] != new[p])
-    # The `+` and `-` lines of `difflib.unified_diff(old_lines, new_lines, n=0)`: every line outside
-    # the matcher's matching blocks (without the diff's text: no line of a config's JSON starts "++").
-    matched = matched_lines(old_lines, new_lines)
-    return ConfigDiff(added, removed, changed, len(new_lines) - matched, len(old_lines) - matched)
-
-
-def matched_lines(old_lines: list[str], new_lines: list[str]) -> int:
-    """How many lines `difflib.SequenceMatcher(None, old_lines, new_lines)` matches: by cydifflib, the
-    same algorithm compiled (the same blocks, several times faster)."""
-    if old_lines == new_lines:
-        return len(new_lines)
-    blocks = cydifflib.SequenceMatcher(None, old_lines, new_lines).get_matching_blocks()
-    return sum(block.size for block in blocks)

@@ -51,7 +51,7 @@ class Table:
         missing = [c for c in self.names if c not in frame.columns]
         if missing:
             raise KeyError(f"{self.name}: missing columns {missing}")
-        out = frame[self.names].copy()
+        out = frame[self.names]  # copy-on-write (pandas 3): setting a column below never writes to `frame`
         for col in self.columns:
             out[col.name] = out[col.name].astype(col.dtype)
         return out.reset_index(drop=True)

@@ -10,6 +10,7 @@ import pandas as pd
 from karma_pipelines.features import LABEL_COLUMNS, build_rollback_features
 from karma_pipelines.pipeline.forecaster import BASELINES, ForecasterEvaluation, evaluate_forecaster, pick
 from karma_pipelines.pipeline.tables import SourceTables, counts
+from karma_pipelines.training.rollback_forecaster import TIME
 from karma_pipelines.training.spec import ModelSpec, load_spec
 
 
@@ -67,6 +68,14 @@ def predictions_table(evaluation: ForecasterEvaluation, deploys: pd.DataFrame) -
     commit = deploys.set_index("deploy_id")["change_id"]
     out = predictions.assign(commit=predictions["deploy_id"].map(commit))
     return out[["deploy_id", "commit", "component", "deployed_at", "label", "score"]]
+
+
+def training_rows(evaluation: ForecasterEvaluation) -> pd.DataFrame:
+    """The rows the model was trained on (early stopping's validation tail included), as LightGBM saw
+    them: the spec's features, the label and the deploy time (`backtest --training-rows`). Numbers and
+    categories only: no config value."""
+    run = evaluation.run
+    return run.split.train[[*run.spec.features, run.spec.target, TIME]].reset_index(drop=True)
 
 
 def report(tables: SourceTables, evaluation: ForecasterEvaluation) -> dict:

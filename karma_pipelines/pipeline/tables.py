@@ -35,14 +35,23 @@ class SourceTables:
     new_commits: int | None = None
 
 
-def validated_tables(world: World, raw: RawTables, horizon: pd.Timedelta) -> SourceTables:
+def validated_tables(
+    world: World, raw: RawTables, horizon: pd.Timedelta, keep_events: bool = True
+) -> SourceTables:
     """Validate a source's raw tables; build deploy tables from the clean events when the source
-    does not build them itself; label every deploy at `horizon`."""
+    does not build them itself; label every deploy at `horizon`.
+
+    `keep_events=False` (for a caller that reads the deploy tables only): `raw` is consumed, its events
+    let go once validated and the clean ones once the deploy tables are built (the tables' `raw_events`
+    and `clean_events` are empty), so a large log is not held through the rest."""
     if len(raw.events):
         events = validate_table(raw.events, KARMA_EVENTS, world.suite_parameters())
         clean, event_quarantine, results = events.clean, events.quarantined, events.results
+        del events
     else:
         clean, event_quarantine, results = raw.events, QUARANTINED_RECORDS.empty(), pd.DataFrame()
+    if not keep_events:
+        raw.events = KARMA_EVENTS.empty()
     if raw.deploy_records is None:
         records, snapshots = deploy_tables_from_events(clean, horizon=horizon, as_of=world.end)
     else:
@@ -51,6 +60,8 @@ def validated_tables(world: World, raw: RawTables, horizon: pd.Timedelta) -> Sou
     quarantined = QUARANTINED_RECORDS.conform(
         pd.concat([event_quarantine, raw.quarantined, tables.quarantined], ignore_index=True)
     )
+    if not keep_events:
+        clean = KARMA_EVENTS.empty()
     commits = raw.commits
     if commits is None:
         commits = int(tables.deploy_records["change_id"].nunique())
@@ -68,12 +79,12 @@ def validated_tables(world: World, raw: RawTables, horizon: pd.Timedelta) -> Sou
     )
 
 
-def load_tables(source: Source, horizon: pd.Timedelta) -> SourceTables:
+def load_tables(source: Source, horizon: pd.Timedelta, keep_events: bool = True) -> SourceTables:
     """Read every batch of `source` and take it down the one path (what the CLI and bench call; the
-    assets run the same steps one asset each)."""
+    assets run the same steps one asset each); `keep_events` as `validated_tables` has it."""
     world = source.describe()
-    batches = source.read_batches(list(source.batch_keys()))
-    return validated_tables(world, source.raw_tables(batches, horizon), horizon)
+    raw = source.raw_tables(source.read_batches(list(source.batch_keys())), horizon)  # batches let go
+    return validated_tables(world, raw, horizon, keep_events)
 
 
 def counts(tables: SourceTables) -> dict[str, int]:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 import pandas as pd
 
-from karma_pipelines.contracts.config_fields import (
-    compact_json,
-    config_hash,
-    config_lines,
-    diff_flat,
-    flatten,
-)
+from karma_pipelines.contracts.config_diff import config_lines, diff_flat
+from karma_pipelines.contracts.config_fields import compact_json, config_hash, flatten
 from karma_pipelines.contracts.dependencies import references
 from karma_pipelines.contracts.schema import CONFIG_SNAPSHOTS, DEPLOY_EVENT_TYPES, DEPLOY_RECORDS
 from karma_pipelines.records.labels import DEFAULT_HORIZON, apply_rollback_labels
@@ -26,7 +23,8 @@ def deploy_tables_from_events(
     Each component's deploys are diffed against its previous config in time order. The change
     request's text (`change.requested` with the same correlation id) becomes the message.
     """
-    deploy_events = events[events["event_type"].isin(DEPLOY_EVENT_TYPES)].sort_values(
+    wanted = events["event_type"].isin(DEPLOY_EVENT_TYPES)
+    deploy_events = events.loc[wanted, [*_EVENT_COLUMNS, "record_id"]].sort_values(
         ["ts", "record_id"], kind="stable"
     )
     requests = events[events["event_type"] == "change.requested"]
@@ -35,19 +33,11 @@ def deploy_tables_from_events(
     # Each component's previous config as `diff_flat` reads it (flattened, its lines): made once per config.
     previous: dict[str, tuple[dict, list[str]]] = {}
     none: tuple[dict, list[str]] = ({}, [])
-    deploys, snapshots = [], []
-    columns = (
-        "attrs",
-        "entity_id",
-        "event_type",
-        "idempotency_key",
-        "tags",
-        "ts",
-        "source",
-        "correlation_id",
-    )
+    # Column by column: a row's dict is let go at once (a million of them would be gigabytes).
+    deploys: dict[str, list] = {}
+    snapshots: dict[str, list] = {}
     for attrs, component, event_type, key, tags, ts, source, correlation_id in zip(
-        *(_values(deploy_events[c]) for c in columns), strict=True
+        *(_values(deploy_events[c]) for c in _EVENT_COLUMNS), strict=True
     ):
         ctype, _, nickname = component.partition("/")
         config = attrs.get("config") or {}
@@ -57,7 +47,8 @@ def deploy_tables_from_events(
         is_rollback = event_type == "deploy.rollback"
         deploy_id = attrs.get("deploy_id") or key
         environment = attrs.get("environment") or (tags or {}).get("Environment", "default")
-        deploys.append(
+        _append(
+            deploys,
             {
                 "deploy_id": deploy_id,
                 "deployed_at": ts,
@@ -74,20 +65,27 @@ def deploy_tables_from_events(
                 "outcome": attrs.get("status", "succeeded"),
                 "is_rollback": is_rollback,
                 "rolls_back": attrs.get("rolls_back") if is_rollback else None,
-            }
+            },
         )
-        snapshots.append(snapshot_row(deploy_id, ts, component, environment, config, flat))
+        _append(snapshots, snapshot_row(deploy_id, ts, component, environment, config, flat))
         previous[component] = (flat, lines)
     if not deploys:
         return DEPLOY_RECORDS.empty(), CONFIG_SNAPSHOTS.empty()
-    records = apply_rollback_labels(rows_frame(deploys), horizon=horizon, as_of=as_of)
-    return DEPLOY_RECORDS.conform(records), CONFIG_SNAPSHOTS.conform(rows_frame(snapshots))
+    records = apply_rollback_labels(pd.DataFrame(deploys), horizon=horizon, as_of=as_of)
+    return DEPLOY_RECORDS.conform(records), CONFIG_SNAPSHOTS.conform(pd.DataFrame(snapshots))
 
 
-def rows_frame(rows: list[dict]) -> pd.DataFrame:
-    """`pd.DataFrame(rows)` of rows that all have the first row's keys, column by column (pandas reads
-    a list of dicts row by row: a tenth of building a large world's deploy tables)."""
-    return pd.DataFrame({key: [row[key] for row in rows] for key in rows[0]})
+_EVENT_COLUMNS = (
+    "attrs", "entity_id", "event_type", "idempotency_key", "tags", "ts", "source", "correlation_id"
+)  # fmt: skip
+
+
+def _append(columns: dict[str, list], row: dict) -> None:
+    """Add `row` (every row has the first row's keys) to a table kept as one list per column."""
+    if not columns:
+        columns.update((key, []) for key in row)
+    for key, value in row.items():
+        columns[key].append(value)
 
 
 def _values(column: pd.Series) -> list:
@@ -111,7 +109,8 @@ def snapshot_row(
     `flat`, `text` and `text_hash`: the config's `flatten`, `compact_json` and `config_hash`, when the
     caller has them already."""
     flat = flatten(config) if flat is None else flat
-    paths = sorted(flat)
+    # Interned: every snapshot of a component lists the same paths, each made anew by `flatten`.
+    paths = sorted(map(sys.intern, flat))
     text = compact_json(config) if text is None else text
     return {
         "deploy_id": deploy_id,

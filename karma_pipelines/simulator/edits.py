@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from karma_pipelines.contracts.config_fields import apply_patch, remove_path, set_path  # noqa: F401 (re-exported)
+from karma_pipelines.contracts.config_fields import apply_patch, remove_path, set_path  # noqa: F401 (re-exported
 from karma_pipelines.contracts.dependencies import reference_type
 from karma_pipelines.simulator.memo import flat_of
 from karma_pipelines.simulator.world import Component

@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 
-from karma_pipelines.contracts.config_fields import ConfigDiff, flatten, matched_lines
+from karma_pipelines.contracts.config_diff import ConfigDiff, matched_lines
+from karma_pipelines.contracts.config_fields import flatten
 from karma_pipelines.contracts.dependencies import references
 
 _MISSING = object()

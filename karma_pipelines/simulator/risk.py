@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from karma_pipelines.contracts.config_fields import ConfigDiff
+from karma_pipelines.contracts.config_diff import ConfigDiff
 from karma_pipelines.simulator.clock import DAY, HOUR
 
 NETWORK_FIELDS = frozenset({

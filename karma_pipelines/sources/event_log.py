@@ -207,37 +207,55 @@ def read_event_log(
     events_dir: Path, days: list[str] | None = None, shared: SharedValues | None = None
 ) -> pd.DataFrame:
     """Every non-blank line of every `*.jsonl` file in `events_dir` (or only the files whose stem is
-    in `days`) as one `karma_events` row; `shared`: the values already read (by earlier calls)."""
+    in `days`) as one `karma_events` row, re-deliveries marked; `shared`: the values already read."""
+    return combine_event_days(list(read_event_files(events_dir, days, shared).values()))
+
+
+def read_event_files(
+    events_dir: Path, days: list[str] | None = None, shared: SharedValues | None = None
+) -> dict[str, pd.DataFrame]:
+    """File stem -> its lines as `karma_events` rows (re-deliveries not marked yet: `combine_event_days`
+    marks them across files), in file order, for every file (or those whose stem is in `days`). Each
+    file's rows become columns before the next file is read, so the text of one file at a time is held
+    as Python objects; `shared`: the values already read (by earlier calls)."""
     shared = SharedValues() if shared is None else shared
     files = _event_files(events_dir)
     if days is not None:
         wanted = set(days)
         files = [f for f in files if f.stem in wanted]
     with without_cyclic_gc():
-        rows: list[tuple[Any, ...]] = []
-        for path in files:
-            name = path.name
-            reason = _unreadable(path)
-            if reason is not None:
-                rows.append((f"{name}:0", name, 0, "", reason, *_UNPARSED, False))
-                continue
-            for number, (line, decode_error) in enumerate(_file_lines(path), start=1):
-                line = line.removesuffix("\r")
-                if line.strip(_JSON_SPACE):  # a line of other white space (form feed, NBSP, …) is a row
-                    parsed = _parse_line(line, decode_error, may_hold_secret(line), shared)
-                    rows.append((f"{name}:{number}", name, number, *parsed))
-        if not rows:
-            return KARMA_EVENTS.empty()  # only blank lines
-        names = ("record_id", "source_file", "line_no", "raw", *_PARSED, "ts_is_text")
-        columns = dict(zip(names, zip(*rows, strict=True), strict=True))
-        del rows
-        dtypes = {c.name: c.dtype for c in KARMA_EVENTS.columns}
-        frame = pd.DataFrame(
-            {name: pd.Series(col, dtype=dtypes.get(name, "object")) for name, col in columns.items()}
-        )
-        del columns
-        frame["ts"] = _parse_ts(frame["ts_raw"], frame["ts_is_text"].to_numpy(dtype=bool))
-        return KARMA_EVENTS.conform(mark_redeliveries(frame))
+        return {path.stem: _read_file(path, shared) for path in files}
+
+
+_NAMES = ("record_id", "source_file", "line_no", "raw", *_PARSED, "ts_is_text")
+_DTYPES = {c.name: c.dtype for c in KARMA_EVENTS.columns}
+
+
+def _read_file(path: Path, shared: SharedValues) -> pd.DataFrame:
+    """One event file's lines as `karma_events` rows (an unreadable entry: one row saying why)."""
+    name = path.name
+    reason = _unreadable(path)
+    if reason is not None:
+        rows: list[tuple[Any, ...]] = [(f"{name}:0", name, 0, "", reason, *_UNPARSED, False)]
+    else:
+        rows = []
+        for number, (line, decode_error) in enumerate(_file_lines(path), start=1):
+            line = line.removesuffix("\r")
+            if line.strip(_JSON_SPACE):  # a line of other white space (form feed, NBSP, …) is a row
+                parsed = _parse_line(line, decode_error, may_hold_secret(line), shared)
+                rows.append((f"{name}:{number}", name, number, *parsed))
+    if not rows:
+        return KARMA_EVENTS.empty()  # only blank lines
+    columns = dict(zip(_NAMES, zip(*rows, strict=True), strict=True))
+    del rows
+    frame = pd.DataFrame(
+        {name: pd.Series(col, dtype=_DTYPES.get(name, "object")) for name, col in columns.items()}
+    )
+    del columns
+    frame["ts"] = _parse_ts(frame["ts_raw"], frame["ts_is_text"].to_numpy(dtype=bool))
+    for mark in ("duplicate_of", "conflicts_with"):
+        frame[mark] = pd.Series(pd.NA, index=frame.index, dtype=_DTYPES[mark])
+    return KARMA_EVENTS.conform(frame)
 
 
 def _parse_ts(ts_raw: pd.Series, is_text: np.ndarray) -> pd.Series:

@@ -23,7 +23,7 @@ def _content(raw: str) -> str:
 
 def mark_redeliveries(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` (a `karma_events` table in file order) with `duplicate_of` and `conflicts_with` set."""
-    frame = frame.copy()
+    frame = frame.copy(deep=False)  # copy-on-write: the columns set below are this frame's own
     key, record_id = frame["idempotency_key"], frame["record_id"]
     if "envelope_error" in frame.columns:  # a key that is no string (`777`) is no key: never a copy of "777"
         key = key.where(frame["envelope_error"].isna())

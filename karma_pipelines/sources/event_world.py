@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from karma_pipelines.contracts.schema import KARMA_EVENTS
 from karma_pipelines.sources.base import EARLIEST, RawTables, World
 from karma_pipelines.sources.event_log import (
     WorldNotFound,
     combine_event_days,
     event_days,
-    read_event_log,
+    read_event_files,
     read_world_components,
 )
 from karma_pipelines.sources.git.parse import load_text
@@ -65,9 +66,8 @@ class EventLogSource:
     def read_batches(self, keys: list[str]) -> dict[str, pd.DataFrame]:
         if self._shared is None:  # one for every batch read before `raw_tables` (`shared_values`)
             self._shared = SharedValues()
-        events = read_event_log(self.root / "events", days=keys, shared=self._shared)
-        by_file = {name: rows for name, rows in events.groupby("source_file", sort=False)}
-        return {day: by_file.get(f"{day}.jsonl", events.head(0)) for day in keys}
+        files = read_event_files(self.root / "events", days=keys, shared=self._shared)
+        return {day: files.get(day, KARMA_EVENTS.empty()) for day in keys}
 
     def raw_tables(self, batches: dict[str, pd.DataFrame], horizon: pd.Timedelta) -> RawTables:
         """Every line of the batches read (in batch order), re-deliveries marked across files; deploy

@@ -13,13 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from karma_pipelines.contracts.config_fields import (
-    apply_patch,
-    diff_configs,
-    flatten,
-    too_many_fields,
-    unflatten,
-)
+from karma_pipelines.contracts.config_diff import diff_configs
+from karma_pipelines.contracts.config_fields import apply_patch, flatten, too_many_fields, unflatten
 from karma_pipelines.contracts.redaction import is_secret_field, redact
 
 KEYS = ("component", "environment", "config", "patch")

@@ -10,7 +10,8 @@ from pathlib import Path
 import lightgbm as lgb
 import pandas as pd
 
-from karma_pipelines.contracts.config_fields import compact_json, diff_configs
+from karma_pipelines.contracts.config_diff import diff_configs
+from karma_pipelines.contracts.config_fields import compact_json
 from karma_pipelines.contracts.schema import CONFIG_SNAPSHOTS, DEPLOY_RECORDS
 from karma_pipelines.features.for_deploys import features_for
 from karma_pipelines.records.from_events import snapshot_row
