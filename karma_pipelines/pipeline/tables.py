@@ -14,6 +14,7 @@ import pandas as pd
 
 from karma_pipelines.contracts.schema import KARMA_EVENTS, QUARANTINED_RECORDS
 from karma_pipelines.records import deploy_tables_from_events
+from karma_pipelines.records.from_events import deploy_inputs
 from karma_pipelines.records.validated import validate_deploy_tables
 from karma_pipelines.sources.base import RawTables, Source, World
 from karma_pipelines.validation import validate_table
@@ -50,8 +51,9 @@ def validated_tables(
         del events
     else:
         clean, event_quarantine, results = raw.events, QUARANTINED_RECORDS.empty(), pd.DataFrame()
-    if not keep_events:
+    if not keep_events:  # the lines' text and every other event go: only what the deploy tables read stays
         raw.events = KARMA_EVENTS.empty()
+        clean = deploy_inputs(clean)
     if raw.deploy_records is None:
         records, snapshots = deploy_tables_from_events(clean, horizon=horizon, as_of=world.end)
     else:

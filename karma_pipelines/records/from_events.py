@@ -24,7 +24,7 @@ def deploy_tables_from_events(
     request's text (`change.requested` with the same correlation id) becomes the message.
     """
     wanted = events["event_type"].isin(DEPLOY_EVENT_TYPES)
-    deploy_events = events.loc[wanted, [*_EVENT_COLUMNS, "record_id"]].sort_values(
+    deploy_events = events.loc[wanted, [*EVENT_COLUMNS, "record_id"]].sort_values(
         ["ts", "record_id"], kind="stable"
     )
     requests = events[events["event_type"] == "change.requested"]
@@ -37,7 +37,7 @@ def deploy_tables_from_events(
     deploys: dict[str, list] = {}
     snapshots: dict[str, list] = {}
     for attrs, component, event_type, key, tags, ts, source, correlation_id in zip(
-        *(_values(deploy_events[c]) for c in _EVENT_COLUMNS), strict=True
+        *(_values(deploy_events[c]) for c in EVENT_COLUMNS), strict=True
     ):
         ctype, _, nickname = component.partition("/")
         config = attrs.get("config") or {}
@@ -75,9 +75,17 @@ def deploy_tables_from_events(
     return DEPLOY_RECORDS.conform(records), CONFIG_SNAPSHOTS.conform(pd.DataFrame(snapshots))
 
 
-_EVENT_COLUMNS = (
+# The `karma_events` columns read here (and `record_id`, the order of events at the same time).
+EVENT_COLUMNS = (
     "attrs", "entity_id", "event_type", "idempotency_key", "tags", "ts", "source", "correlation_id"
 )  # fmt: skip
+
+
+def deploy_inputs(events: pd.DataFrame) -> pd.DataFrame:
+    """The rows and columns of `karma_events` that `deploy_tables_from_events` reads (deploys and change
+    requests; `EVENT_COLUMNS` and `record_id`): what a caller that needs no more of the events keeps."""
+    wanted = events["event_type"].isin([*DEPLOY_EVENT_TYPES, "change.requested"])
+    return events.loc[wanted, [*EVENT_COLUMNS, "record_id"]]
 
 
 def _append(columns: dict[str, list], row: dict) -> None:
