@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from karma_pipelines.contracts.config_diff import config_lines, diff_configs, matched_lines
-from karma_pipelines.contracts.config_fields import canonical_json, flatten
+from karma_pipelines.contracts.config_fields import canonical_json, flatten, has_long_digit_run, loads_json
 from karma_pipelines.contracts.redaction import MAY_HOLD_SECRET, may_hold_secret, redact, redact_json_line
 from karma_pipelines.features.daily_state import WorldState
 from karma_pipelines.sources.event_log import read_event_log
@@ -140,3 +141,25 @@ def test_may_hold_secret_is_the_one_pattern(text):
 def test_matched_lines_are_difflibs(old, new):
     blocks = difflib.SequenceMatcher(None, old, new).get_matching_blocks()
     assert matched_lines(old, new) == sum(block.size for block in blocks)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(st.sampled_from('0123456789 .-e\u0663\ud800é"x'), max_size=60))
+def test_a_long_digit_run_is_found_as_the_pattern_finds_it(text):
+    assert has_long_digit_run(text) == bool(re.search("[0-9]{19}", text))
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"n": 12345678901234567890}', '{"n": -9223372036854775809}', '{"n": 1.5, "s": "\u00e9"}', "[NaN]",
+     '{"n": 9223372036854775807}', '"\\ud800"', "[" * 2000 + "]" * 2000, '{"a": 1e400}', "{", ""],
+)  # fmt: skip
+def test_loads_json_decodes_and_fails_as_json_does(text):
+    try:
+        expected = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        with pytest.raises(type(exc)):
+            loads_json(text)
+        return
+    got = loads_json(text)
+    assert json.dumps(got) == json.dumps(expected) and type(got) is type(expected)

@@ -166,6 +166,30 @@ _COMPACT_ENCODERS = {
 }
 
 
+# Every byte to a space but the ASCII digits (to "0"): a run of 19 digits becomes 19 zeros.
+_DIGITS_ONLY = bytes(48 if 48 <= b <= 57 else 32 for b in range(256))
+_LONG_RUN = b"0" * 19
+
+
+def has_long_digit_run(text: str) -> bool:
+    """Whether `text` has 19 ASCII digits in a row (`re.search("[0-9]{19}", text)`, several times faster:
+    one translation of its bytes, then a substring search)."""
+    return _LONG_RUN in text.encode("utf-8", "surrogatepass").translate(_DIGITS_ONLY)
+
+
+def loads_json(text: str) -> Any:
+    """`json.loads(text)`: by orjson where it can (the same objects, about 3 times faster), by `json`
+    for what orjson refuses (NaN, lone surrogates, deep nesting, errors) and for a text with a run of
+    19 digits (an integer past 64 bits: orjson would make it a float), so a text decodes, and fails,
+    as `json` has it."""
+    if not has_long_digit_run(text):
+        try:
+            return orjson.loads(text)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(text)
+
+
 def parsed_compact_json(doc: Any, ensure_ascii: bool = True) -> str:
     """`compact_json(doc, ensure_ascii)` of a document a config parser made (`sources.git.parse`: mappings
     with string keys, lists, strings, integers, floats, booleans, None, and YAML's dates, binary and

@@ -57,6 +57,14 @@ class Table:
         return out.reset_index(drop=True)
 
 
+def column_values(column: pd.Series) -> list:
+    """`list(column)`, as `itertuples` gives it (missing strings as `pd.NA`), without boxing one pyarrow
+    scalar at a time (iterating a pyarrow string column does: most of a loop over a large table)."""
+    if isinstance(column.dtype, pd.StringDtype):
+        return column.to_numpy(dtype=object, na_value=column.dtype.na_value).tolist()
+    return column.tolist()
+
+
 UTC_TS = "datetime64[ns, UTC]"
 
 KARMA_EVENTS = Table(

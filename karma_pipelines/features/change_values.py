@@ -12,7 +12,6 @@ point-in-time."""
 
 from __future__ import annotations
 
-import json
 import math
 import re
 from collections import defaultdict
@@ -21,7 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from karma_pipelines.contracts.config_fields import FlatView
+from karma_pipelines.contracts.config_fields import FlatView, loads_json
+from karma_pipelines.contracts.schema import column_values
 
 VERSION_KEY = re.compile(r"(^|_)(tag|image|image_tag|version|chart_version|digest|revision|ref)$", re.I)
 CAPACITY_KEY = re.compile(
@@ -133,7 +133,7 @@ def change_value_features(deploys: pd.DataFrame, snapshots: pd.DataFrame) -> pd.
     touched_all = (deploys["fields_changed"] + deploys["fields_added"] + deploys["fields_removed"]).tolist()
     times = pd.DatetimeIndex(deploys["deployed_at"]).asi8.tolist()
     for i, (deploy_id, component, nickname, env, is_rollback) in enumerate(
-        deploys[columns].itertuples(index=False, name=None)
+        zip(*(column_values(deploys[c]) for c in columns), strict=True)
     ):
         t = times[i]
         if t != current_t:
@@ -142,7 +142,7 @@ def change_value_features(deploys: pd.DataFrame, snapshots: pd.DataFrame) -> pd.
             pending, current_t = [], t
         key = (env, component)
         raw = config_json.get(deploy_id)
-        new = FlatView(json.loads(raw) if isinstance(raw, str) else {})
+        new = FlatView(loads_json(raw) if isinstance(raw, str) else {})
         old = previous.get(key, _NO_CONFIG)
         touched = list(touched_all[i])[:MAX_PATHS]
         row = dict.fromkeys(COLUMNS, 0.0)

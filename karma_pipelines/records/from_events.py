@@ -9,7 +9,12 @@ import pandas as pd
 from karma_pipelines.contracts.config_diff import config_lines, diff_flat
 from karma_pipelines.contracts.config_fields import compact_json, config_hash, flatten
 from karma_pipelines.contracts.dependencies import references
-from karma_pipelines.contracts.schema import CONFIG_SNAPSHOTS, DEPLOY_EVENT_TYPES, DEPLOY_RECORDS
+from karma_pipelines.contracts.schema import (
+    CONFIG_SNAPSHOTS,
+    DEPLOY_EVENT_TYPES,
+    DEPLOY_RECORDS,
+    column_values,
+)
 from karma_pipelines.records.labels import DEFAULT_HORIZON, apply_rollback_labels
 
 
@@ -37,7 +42,7 @@ def deploy_tables_from_events(
     deploys: dict[str, list] = {}
     snapshots: dict[str, list] = {}
     for attrs, component, event_type, key, tags, ts, source, correlation_id in zip(
-        *(_values(deploy_events[c]) for c in EVENT_COLUMNS), strict=True
+        *(column_values(deploy_events[c]) for c in EVENT_COLUMNS), strict=True
     ):
         ctype, _, nickname = component.partition("/")
         config = attrs.get("config") or {}
@@ -94,13 +99,6 @@ def _append(columns: dict[str, list], row: dict) -> None:
         columns.update((key, []) for key in row)
     for key, value in row.items():
         columns[key].append(value)
-
-
-def _values(column: pd.Series) -> list:
-    """`list(column)`, as `itertuples` gives it, without boxing one pyarrow scalar at a time."""
-    if isinstance(column.dtype, pd.StringDtype):
-        return column.to_numpy(dtype=object, na_value=column.dtype.na_value).tolist()
-    return column.tolist()
 
 
 def snapshot_row(

@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pandas as pd
 
+from karma_pipelines.contracts.config_fields import loads_json
 from karma_pipelines.contracts.redaction import (
     MAX_DEPTH,
     may_hold_secret,
@@ -42,7 +42,6 @@ _TS_DTYPE = next(c.dtype for c in KARMA_EVENTS.columns if c.name == "ts")
 _TS_MIN, _TS_MAX = pd.Timestamp.min.tz_localize("UTC"), pd.Timestamp.max.tz_localize("UTC")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")  # a JSON escape that may decode to a lone surrogate
 _JSON_SPACE = " \t\r"  # JSON's white space besides the line feed that separates lines
-_LONG_DIGITS = re.compile(r"\d{19}")
 
 
 class WorldNotFound(FileNotFoundError):
@@ -121,7 +120,7 @@ def _parse_line(line: str, decode_error: str | None, suspect: bool, shared: Shar
     them (no later stage sees a raw secret), and shared (one object per distinct value: a deploy's config
     repeats its previous version but for a field or two)."""
     try:
-        obj = _loads(line) if decode_error is None else None
+        obj = loads_json(line) if decode_error is None else None
     except ValueError as exc:  # JSONDecodeError is a ValueError
         decode_error = f"not JSON: {getattr(exc, 'msg', exc)}"
     except RecursionError:
@@ -162,19 +161,6 @@ def _parse_line(line: str, decode_error: str | None, suspect: bool, shared: Shar
         shared.share(tags) if isinstance(tags, dict) else {},
         isinstance(ts, str),
     )
-
-
-def _loads(line: str) -> Any:
-    """`json.loads(line)`: by orjson where it can (the same objects, about 3 times faster), by `json`
-    for what orjson refuses (NaN, lone surrogates, deep nesting, errors) and for a line with a run of
-    19 digits (an integer past 64 bits: orjson would make it a float), so a line decodes, and fails,
-    as `json` has it."""
-    if _LONG_DIGITS.search(line) is None:
-        try:
-            return orjson.loads(line)
-        except orjson.JSONDecodeError:
-            pass
-    return json.loads(line)
 
 
 def _plain_envelope(obj: dict, attrs: Any, tags: Any, line: str, surrogates: bool) -> bool:
