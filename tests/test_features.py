@@ -88,3 +88,27 @@ def test_features_of_a_few_deploys_from_their_relevant_history_equal_the_full_bu
         part = features_for(deploys, snaps, wanted).set_index("deploy_id")
         assert set(part.index) == wanted
         pd.testing.assert_frame_equal(part, full.loc[part.index, part.columns], check_dtype=False)
+
+
+def test_change_kinds_count_every_touched_path_by_its_own_name():
+    """Each touched path counts once per kind its last segment is of (a name may be of several kinds),
+    however often the same names come back."""
+    from karma_pipelines.features.change_kinds import change_kind_counts
+
+    deploys = pd.DataFrame(
+        {
+            "fields_added": [["a.vpc_nickname"], [], ["x.kms_key_version"]] * 2,
+            "fields_removed": [["desired_count"], ["sg_ingress"], []] * 2,
+            "fields_changed": [["svc.memory", "svc.memory_size"], ["image"], ["cidr.port"]] * 2,
+        },
+        index=[10, 11, 12, 13, 14, 15],
+    )
+    counts = change_kind_counts(deploys)
+    assert list(counts.columns) == [
+        f"changes_{k}" for k in ("reference", "capacity", "network", "security", "image")
+    ]
+    assert counts.index.tolist() == [10, 11, 12, 13, 14, 15]
+    assert counts.loc[10].tolist() == [1, 3, 0, 0, 0]  # vpc_nickname; desired_count, memory, memory_size
+    assert counts.loc[11].tolist() == [0, 0, 1, 0, 1]  # sg_ingress; image
+    assert counts.loc[12].tolist() == [0, 0, 1, 1, 1]  # port; kms_key_version is security and image
+    pd.testing.assert_frame_equal(counts.iloc[3:].set_axis(counts.index[:3]), counts.iloc[:3])
