@@ -9,6 +9,7 @@ import json
 import re
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,6 +17,7 @@ from hypothesis import strategies as st
 from karma_pipelines.contracts.config_diff import config_lines, diff_configs, matched_lines
 from karma_pipelines.contracts.config_fields import canonical_json, flatten, has_long_digit_run, loads_json
 from karma_pipelines.contracts.redaction import MAY_HOLD_SECRET, may_hold_secret, redact, redact_json_line
+from karma_pipelines.contracts.schema import column_isin
 from karma_pipelines.features.daily_state import WorldState
 from karma_pipelines.sources.event_log import read_event_log
 
@@ -163,3 +165,11 @@ def test_loads_json_decodes_and_fails_as_json_does(text):
         return
     got = loads_json(text)
     assert json.dumps(got) == json.dumps(expected) and type(got) is type(expected)
+
+
+@pytest.mark.parametrize("dtype", ["string", "object", "int64"])
+def test_column_isin_is_pandas_isin(dtype):
+    values = ["a", "b", None, "c", "a"] if dtype != "int64" else [1, 2, 3, 4, 1]
+    column = pd.Series(values, dtype=dtype)
+    for wanted in (["a", "c"], {"b"}, pd.Series(["a", "x"], dtype="string"), [], [1, 4], {2}):
+        assert column_isin(column, wanted).tolist() == column.isin(list(wanted)).tolist(), wanted

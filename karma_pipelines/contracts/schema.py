@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -63,6 +64,14 @@ def column_values(column: pd.Series) -> list:
     if isinstance(column.dtype, pd.StringDtype):
         return column.to_numpy(dtype=object, na_value=column.dtype.na_value).tolist()
     return column.tolist()
+
+
+def column_isin(column: pd.Series, wanted) -> np.ndarray:
+    """`column.isin(wanted).to_numpy()` through Python objects and a set: pandas' `isin` of a pyarrow
+    string column makes a pyarrow scalar of every wanted value in a Python loop (2.6 s for 345k ids in
+    345k, this 0.1 s)."""
+    values = wanted if isinstance(wanted, (set, frozenset)) else set(column_values(pd.Series(wanted)))
+    return np.fromiter((v in values for v in column_values(column)), dtype=bool, count=len(column))
 
 
 UTC_TS = "datetime64[ns, UTC]"

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from karma_pipelines.contracts.schema import column_isin
 from karma_pipelines.features.change_values import change_value_features
 from karma_pipelines.features.daily_state import daily_state_features
 from karma_pipelines.features.for_deploys import relevant_history
@@ -60,23 +61,18 @@ def new_rows(deploys: pd.DataFrame, snapshots: pd.DataFrame, wanted: set[str]) -
     """The rows of `build_rollback_features(deploys, snapshots)` for the `wanted` deploys: as
     `features_for`, and the config-value features (a pass over every earlier deploy) from the deploys
     they depend on only: the same service nickname (its environments, its staging config)."""
-    target = deploys[_isin(deploys["deploy_id"], wanted)]
+    target = deploys[column_isin(deploys["deploy_id"], wanted)]
     state = daily_state_features(target, snapshots)
-    narrow = deploys[_isin(deploys["nickname"], set(target["nickname"]))]
+    narrow = deploys[column_isin(deploys["nickname"], set(target["nickname"]))]
     narrow = narrow.sort_values(["deployed_at", "deploy_id"], kind="stable")  # as the full build's
-    snaps = snapshots[_isin(snapshots["deploy_id"], set(narrow["deploy_id"]))]
+    snaps = snapshots[column_isin(snapshots["deploy_id"], set(narrow["deploy_id"]))]
     values = change_value_features(narrow, snaps)
     values.insert(0, "deploy_id", narrow["deploy_id"].to_numpy())
-    values = values[_isin(values["deploy_id"], wanted)]
+    values = values[column_isin(values["deploy_id"], wanted)]
     small_deploys, small_snaps = relevant_history(deploys, snapshots, wanted)
     return build_rollback_features(
         small_deploys, small_snaps, only=wanted, daily_state=state, change_values=values
     )
-
-
-def _isin(values: pd.Series, wanted: set) -> np.ndarray:
-    """`values.isin(wanted)` through Python objects (pyarrow strings' isin is a slow Python loop)."""
-    return np.fromiter((v in wanted for v in values.to_numpy(dtype=object)), dtype=bool, count=len(values))
 
 
 def _not_appendable(previous: pd.DataFrame | None, deploys: pd.DataFrame) -> str | None:
@@ -89,7 +85,7 @@ def _not_appendable(previous: pd.DataFrame | None, deploys: pd.DataFrame) -> str
         return "the previous table is empty"
     current = deploys.set_index("deploy_id")
     ids = previous["deploy_id"]
-    gone = ~_isin(ids, set(current.index))
+    gone = ~column_isin(ids, set(current.index))
     if gone.any():
         return f"{int(gone.sum())} previous deploys are gone (e.g. {ids[gone].iloc[0]})"
     then = previous.set_index("deploy_id")[KEY_COLUMNS[1:]]
@@ -99,7 +95,7 @@ def _not_appendable(previous: pd.DataFrame | None, deploys: pd.DataFrame) -> str
         if differ.any():
             return f"{column} of {int(differ.sum())} previous deploys changed (e.g. {then.index[differ][0]})"
     last = previous["deployed_at"].max()
-    new = deploys[~_isin(deploys["deploy_id"], set(ids))]
+    new = deploys[~column_isin(deploys["deploy_id"], set(ids))]
     early = new["deployed_at"] <= last
     if early.any():
         first = new.loc[early, "deploy_id"].iloc[0]
@@ -141,7 +137,7 @@ def recomputed_rows(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(rows of `table`, the same rows computed from scratch: from the whole history, without the
     previous table) for `ids`, both indexed by deploy_id in the table's order."""
-    stored = table[_isin(table["deploy_id"], ids)].set_index("deploy_id")
+    stored = table[column_isin(table["deploy_id"], ids)].set_index("deploy_id")
     fresh = new_rows(deploys, snapshots, ids).set_index("deploy_id")
     return stored, fresh.reindex(stored.index)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from karma_pipelines.contracts.schema import column_isin
 from karma_pipelines.features.rollback import LABEL_COLUMNS, build_rollback_features
 
 
@@ -15,7 +16,7 @@ def history_as_of(
     known = deploys[deploys["deployed_at"] < cutoff].copy()
     later = known["rolled_back_at"] >= cutoff
     known.loc[later, "rolled_back_at"] = pd.NaT
-    return known, snapshots[snapshots["deploy_id"].isin(known["deploy_id"])]
+    return known, snapshots[column_isin(snapshots["deploy_id"], known["deploy_id"])]
 
 
 def point_in_time_violations(

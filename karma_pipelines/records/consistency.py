@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from karma_pipelines.contracts.schema import QUARANTINED_RECORDS
+from karma_pipelines.contracts.schema import QUARANTINED_RECORDS, column_isin
 
 
 def quarantine_orphan_snapshots(
     snapshots: pd.DataFrame, deploys: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(kept snapshots, quarantine rows for snapshots with no clean deploy record)."""
-    orphan = ~snapshots["deploy_id"].isin(deploys["deploy_id"])
+    orphan = ~column_isin(snapshots["deploy_id"], deploys["deploy_id"])
     rows = snapshots[orphan]
     quarantine = pd.DataFrame(
         {
