@@ -11,6 +11,7 @@ import time
 
 import dagster as dg
 import mlflow
+import psutil
 import pytest
 from mlflow import MlflowClient
 
@@ -45,6 +46,20 @@ def test_runner_tokens_tell_live_dead_and_foreign_processes():
     proc.wait()
     assert runner_gone(token)
     assert not runner_gone("another-host:1:123.000") and not runner_gone(None) and not runner_gone("junk")
+
+
+def test_a_runner_token_survives_a_clock_step(monkeypatch):
+    """A VM restored from a snapshot, or NTP, steps the wall clock, and with it psutil's create_time
+    (boot time read from the clock, plus ticks since boot): a live runner must still match its token."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        token = runner_token(proc.pid)
+        stepped = psutil.Process.create_time
+        monkeypatch.setattr(psutil.Process, "create_time", lambda self: stepped(self) + 1.0)
+        assert runner_token(proc.pid) == token and not runner_gone(token)
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def test_a_killed_run_is_marked_failed_by_the_next_one(tmp_path):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+from pathlib import Path
 
 import psutil
 
@@ -19,13 +20,35 @@ DAGSTER_RUNNER_TAG = "karma/runner"
 _GONE = (psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
 
 
+def _boot_id() -> str:
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip().split("-")[0]
+    except OSError:
+        return ""
+
+
+_BOOT = _boot_id()
+
+
+def _start_ticks(pid: int) -> str | None:
+    """Field 22 of /proc/<pid>/stat: clock ticks from boot to the process's start. Unlike psutil's
+    create_time (boot time, read from the wall clock, plus these ticks), it does not move when the
+    clock is stepped (NTP, a VM restored from a snapshot), so a token taken before a step still matches."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    return stat[stat.rindex(b")") + 2 :].split()[19].decode()
+
+
 def process_token(proc: psutil.Process) -> str | None:
-    """The start time of a live (non-zombie) process as an opaque token, or None: it tells a process
-    from a later one that reuses its pid."""
+    """The start of a live (non-zombie) process as an opaque token, or None: it tells a process from a
+    later one that reuses its pid. On Linux, `<boot id>-<start ticks>`; elsewhere the start time."""
     try:
         if proc.status() in _GONE:
             return None
-        return f"{proc.create_time():.3f}"
+        ticks = _start_ticks(proc.pid) if _BOOT else None
+        return f"{_BOOT}-{ticks}" if ticks is not None else f"{proc.create_time():.3f}"
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return None
 
