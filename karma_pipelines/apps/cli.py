@@ -20,6 +20,7 @@ from karma_pipelines.apps.arguments import (
     probability,
 )
 from karma_pipelines.apps.home import TELEMETRY_OFF
+from karma_pipelines.apps.reading import read_tables
 from karma_pipelines.apps.suggest_eval import add_suggest_eval, ranker_text, with_ranker
 from karma_pipelines.apps.whatif import register as register_whatif
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT, Layouts
@@ -84,38 +85,6 @@ def _ui(args: argparse.Namespace) -> int:
     return serve(Path(args.home), args.dagster_port, args.mlflow_port)
 
 
-def _read_tables(source, horizon, progress, meanwhile=None, keep_events=True):
-    """`load_tables`, with a bar over the batches (event-log day files) and a line per stage;
-    `meanwhile`: what to do while the source's raw tables are read (in a worker: `overlap.py`);
-    `keep_events` as `validated_tables` has it."""
-    from karma_pipelines.apps.overlap import read_while
-    from karma_pipelines.pipeline.tables import validated_tables
-
-    with progress.stage("reading the source"):
-        world = source.describe()
-        keys = list(source.batch_keys())
-        batches: dict = {}
-        chunks = [keys[i : i + 10] for i in range(0, len(keys), 10)]
-        for chunk in progress.track(chunks, f"reading {len(keys):,} batch(es)", total=len(chunks)):
-            batches.update(source.read_batches(chunk))
-        if meanwhile is None:
-            raw = source.raw_tables(batches, horizon)
-        else:
-            raw = read_while(source, batches, horizon, meanwhile)
-        batches.clear()  # in `raw` now: the day files' tables are not kept twice through validation
-    if len(raw.events):
-        progress.note(f"read {len(raw.events):,} event lines from {len(keys):,} file(s)")
-    else:
-        progress.note(f"read {raw.commits or 0:,} commits")
-    with progress.stage("validating (Great Expectations suites) and labelling deploys"):
-        tables = validated_tables(world, raw, horizon, keep_events)
-    progress.note(
-        f"validated: {len(tables.quarantined):,} quarantined, {len(tables.deploy_records):,} deploys, "
-        f"{len(tables.config_snapshots):,} config snapshots"
-    )
-    return tables
-
-
 def _coverage(source, command: str) -> dict | None:
     """What the layouts cover of a Git history (None for another source); a warning on stderr when
     they leave out files that look like config."""
@@ -152,7 +121,7 @@ def _backtest(args: argparse.Namespace) -> int:
         MlflowTarget.local(Path(args.home), experiment=BACKTEST_EXPERIMENT).activate()
 
     # What follows reads the deploy tables only: the events' memory is given back as soon as they are built.
-    tables = _read_tables(source, horizon, progress, meanwhile=load_libraries, keep_events=False)
+    tables = read_tables(source, horizon, progress, meanwhile=load_libraries, keep_events=False)
     from karma_pipelines.pipeline.backtest import (
         format_report,
         predictions_table,

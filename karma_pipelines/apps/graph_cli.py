@@ -50,8 +50,8 @@ def format_anomalies(items: list[dict]) -> str:
 
 
 def _anomalies(args: argparse.Namespace) -> int:
-    from karma_pipelines.apps.cli import _read_tables
     from karma_pipelines.apps.progress import Progress
+    from karma_pipelines.apps.reading import read_tables
     from karma_pipelines.records.labels import parse_horizon
     from karma_pipelines.sources.open import open_source
 
@@ -60,7 +60,7 @@ def _anomalies(args: argparse.Namespace) -> int:
         source = open_source("git", args.repo, args.layout, args.ref)
     else:
         source = open_source("events", args.events)
-    tables = _read_tables(source, parse_horizon("7d"), progress)
+    tables = read_tables(source, parse_horizon("7d"), progress)
     with progress.stage("building the graph per period, embedding it and scoring its changes"):
         items = anomalies_of(tables, args.top, args.periods, args.freq)
     print(json.dumps(finite_json(items)) if args.json else format_anomalies(items))

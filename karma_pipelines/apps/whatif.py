@@ -25,14 +25,14 @@ def _sources(args) -> tuple[object, list[str]]:
 def load_engine(args, progress, command: str):
     """The what-if engine on the source's history, with the champion forecaster and field suggester
     of `--home` (a warning on stderr, and no risk, when there is no champion forecaster)."""
-    from karma_pipelines.apps.cli import _read_tables
+    from karma_pipelines.apps.reading import read_tables
     from karma_pipelines.records import DEFAULT_HORIZON
     from karma_pipelines.whatif.impact import WhatIfEngine
     from karma_pipelines.whatif.risk import load_forecaster
     from karma_pipelines.whatif.suggestions import FieldSuggester
 
     source, keys = _sources(args)
-    tables = _read_tables(source, DEFAULT_HORIZON, progress)
+    tables = read_tables(source, DEFAULT_HORIZON, progress)
     if tables.deploy_records.empty:
         raise ValueError(f"{args.repo or args.events}: no deploys in the history")
     forecaster = suggester = None

@@ -8,6 +8,7 @@ fails is in `quarantined` with its failed expectations as the reason.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
@@ -16,7 +17,7 @@ from karma_pipelines.contracts.schema import KARMA_EVENTS, QUARANTINED_RECORDS
 from karma_pipelines.records import deploy_tables_from_events
 from karma_pipelines.records.from_events import deploy_inputs
 from karma_pipelines.records.validated import validate_deploy_tables
-from karma_pipelines.sources.base import RawTables, Source, World
+from karma_pipelines.sources.base import RawTables, Source, StreamingSource, World
 from karma_pipelines.validation import validate_table
 
 
@@ -34,6 +35,7 @@ class SourceTables:
     event_results: pd.DataFrame  # one row per expectation of the karma_events suite
     commits: int  # commits (Git) or change requests (event log) read in all
     new_commits: int | None = None
+    event_lines: int | None = None  # event-log lines read (validated), whether or not they are kept
 
 
 def validated_tables(
@@ -45,12 +47,18 @@ def validated_tables(
     `keep_events=False` (for a caller that reads the deploy tables only): `raw` is consumed, its events
     let go once validated and the clean ones once the deploy tables are built (the tables' `raw_events`
     and `clean_events` are empty), so a large log is not held through the rest."""
-    if len(raw.events):
+    if raw.event_chunks is not None and keep_events:
+        raw.events = KARMA_EVENTS.conform(pd.concat([KARMA_EVENTS.empty(), *raw.event_chunks]))
+    lines = len(raw.events)
+    if raw.event_chunks is not None and not keep_events:
+        clean, event_quarantine, results, lines = _validated_chunks(raw.event_chunks, world)
+    elif len(raw.events):
         events = validate_table(raw.events, KARMA_EVENTS, world.suite_parameters())
         clean, event_quarantine, results = events.clean, events.quarantined, events.results
         del events
     else:
         clean, event_quarantine, results = raw.events, QUARANTINED_RECORDS.empty(), pd.DataFrame()
+    raw.event_chunks = None
     if not keep_events:  # the lines' text and every other event go: only what the deploy tables read stays
         raw.events = KARMA_EVENTS.empty()
         clean = deploy_inputs(clean)
@@ -78,14 +86,40 @@ def validated_tables(
         event_results=results,
         commits=commits,
         new_commits=raw.new_commits,
+        event_lines=lines,
     )
+
+
+def _validated_chunks(chunks: Iterable[pd.DataFrame], world: World) -> tuple[pd.DataFrame, ...]:
+    """The `karma_events` suite over each chunk: the clean deploy inputs, the quarantine and the results
+    of all of them, as one run over the whole log gives them (every expectation judges a row alone),
+    and the lines read. Each chunk's text is let go before the next is read."""
+    parameters = world.suite_parameters()
+    inputs, quarantined, results, lines = [], [], [], 0
+    for chunk in chunks:
+        lines += len(chunk)
+        outcome = validate_table(chunk, KARMA_EVENTS, parameters)
+        del chunk
+        inputs.append(deploy_inputs(outcome.clean))
+        quarantined.append(outcome.quarantined)
+        results.append(outcome.results)
+        del outcome
+    if not results:
+        return KARMA_EVENTS.empty(), QUARANTINED_RECORDS.empty(), pd.DataFrame(), 0
+    how = {"expectation": "first", "column": "first", "success": "all", "unexpected_count": "sum"}
+    results = pd.concat(results).groupby(level=0, sort=True).agg(how)  # by position in the suite
+    clean = pd.concat(inputs, ignore_index=True)
+    return clean, QUARANTINED_RECORDS.conform(pd.concat(quarantined, ignore_index=True)), results, lines
 
 
 def load_tables(source: Source, horizon: pd.Timedelta, keep_events: bool = True) -> SourceTables:
     """Read every batch of `source` and take it down the one path (what the CLI and bench call; the
     assets run the same steps one asset each); `keep_events` as `validated_tables` has it."""
     world = source.describe()
-    raw = source.raw_tables(source.read_batches(list(source.batch_keys())), horizon)  # batches let go
+    keys = list(source.batch_keys())
+    if not keep_events and isinstance(source, StreamingSource):
+        return validated_tables(world, source.streamed_raw_tables(keys, horizon), horizon, keep_events)
+    raw = source.raw_tables(source.read_batches(keys), horizon)  # batches let go
     return validated_tables(world, raw, horizon, keep_events)
 
 

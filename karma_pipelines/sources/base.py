@@ -9,6 +9,7 @@ tables. `karma_pipelines.pipeline.tables` takes those to validated, labelled tab
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -63,6 +64,9 @@ class RawTables:
     # built from every batch; see sources/event_append.py).
     appended_rows: int | None = None
     batches: tuple[str, ...] = ()  # the batch keys read, in batch order (when the source says)
+    # The event-log lines a few files at a time instead of `events` (`sources/event_stream.py`): what
+    # `validated_tables` reads when the caller keeps no events, so the whole log is never held at once.
+    event_chunks: Iterable[pd.DataFrame] | None = None
 
 
 @runtime_checkable
@@ -80,3 +84,11 @@ class Source(Protocol):
     def read_batches(self, keys: list[str]) -> dict[str, Any]: ...
 
     def raw_tables(self, batches: dict[str, Any], horizon: pd.Timedelta) -> RawTables: ...
+
+
+@runtime_checkable
+class StreamingSource(Source, Protocol):
+    """A source that can also give its raw tables without reading every batch first: the event lines
+    in chunks (`RawTables.event_chunks`), for a caller that keeps no events (`load_tables`)."""
+
+    def streamed_raw_tables(self, keys: list[str], horizon: pd.Timedelta) -> RawTables: ...

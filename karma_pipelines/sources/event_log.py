@@ -62,7 +62,7 @@ def _event_files(events_dir: Path) -> list[Path]:
     events_dir = Path(events_dir)
     if not events_dir.is_dir():
         raise WorldNotFound(f"event log folder not found: {events_dir}")
-    files = sorted(events_dir.glob("*.jsonl"))  # folders and links too: `_unreadable` says why not read
+    files = sorted(events_dir.glob("*.jsonl"))  # folders and links too: `unreadable` says why not read
     if not files:
         raise WorldNotFound(
             f"no event files (*.jsonl) in {events_dir}; expected <world>/events/YYYY-MM-DD.jsonl"
@@ -70,7 +70,7 @@ def _event_files(events_dir: Path) -> list[Path]:
     return files
 
 
-def _unreadable(path: Path) -> str | None:
+def unreadable(path: Path) -> str | None:
     """Why an event-log entry is not read (one quarantined row says so), or None for a plain file."""
     world = path.parent.parent.resolve()
     if path.is_symlink():
@@ -205,27 +205,37 @@ def read_event_files(
     file's rows become columns before the next file is read, so the text of one file at a time is held
     as Python objects; `shared`: the values already read (by earlier calls)."""
     shared = SharedValues() if shared is None else shared
+    with without_cyclic_gc():
+        return {path.stem: read_event_file(path, shared) for path in event_files(events_dir, days)}
+
+
+def event_files(events_dir: Path, days: list[str] | None = None) -> list[Path]:
+    """The event files (every `*.jsonl` entry, or those whose stem is in `days`), in file order."""
     files = _event_files(events_dir)
     if days is not None:
         wanted = set(days)
         files = [f for f in files if f.stem in wanted]
-    with without_cyclic_gc():
-        return {path.stem: _read_file(path, shared) for path in files}
+    return files
 
 
 _NAMES = ("record_id", "source_file", "line_no", "raw", *_PARSED, "ts_is_text")
 _DTYPES = {c.name: c.dtype for c in KARMA_EVENTS.columns}
 
 
-def _read_file(path: Path, shared: SharedValues) -> pd.DataFrame:
-    """One event file's lines as `karma_events` rows (an unreadable entry: one row saying why)."""
+def read_event_file(path: Path, shared: SharedValues, only: set[int] | None = None) -> pd.DataFrame:
+    """One event file's lines as `karma_events` rows (an unreadable entry: one row saying why); with
+    `only`, just the lines of those numbers (from 1)."""
     name = path.name
-    reason = _unreadable(path)
-    if reason is not None:
-        rows: list[tuple[Any, ...]] = [(f"{name}:0", name, 0, "", reason, *_UNPARSED, False)]
+    reason = unreadable(path)
+    if reason is not None and only is not None:
+        rows: list[tuple[Any, ...]] = []
+    elif reason is not None:
+        rows = [(f"{name}:0", name, 0, "", reason, *_UNPARSED, False)]
     else:
         rows = []
         for number, (line, decode_error) in enumerate(_file_lines(path), start=1):
+            if only is not None and number not in only:
+                continue
             line = line.removesuffix("\r")
             if line.strip(_JSON_SPACE):  # a line of other white space (form feed, NBSP, …) is a row
                 parsed = _parse_line(line, decode_error, may_hold_secret(line), shared)

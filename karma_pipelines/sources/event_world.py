@@ -17,6 +17,7 @@ from karma_pipelines.sources.event_log import (
     read_event_files,
     read_world_components,
 )
+from karma_pipelines.sources.event_stream import stream_event_log
 from karma_pipelines.sources.git.parse import load_text
 from karma_pipelines.sources.shared_values import SharedValues
 
@@ -75,6 +76,12 @@ class EventLogSource:
         keys = sorted(batches)
         self._shared = None
         return RawTables(events=combine_event_days([batches[key] for key in keys]), batches=tuple(keys))
+
+    def streamed_raw_tables(self, keys: list[str], horizon: pd.Timedelta) -> RawTables:
+        """`raw_tables(read_batches(keys), horizon)` with the lines in chunks, not yet read (re-deliveries
+        found first, across every file: `stream_event_log`)."""
+        chunks = stream_event_log(self.root / "events", days=keys)
+        return RawTables(event_chunks=chunks, batches=tuple(sorted(keys)))
 
 
 def _signature(path: Path) -> str:

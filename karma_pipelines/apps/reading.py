@@ -1,0 +1,62 @@
+"""A command's source read down the one path (`load_tables`' steps), with progress on stderr: a bar over
+the event-log day files or the chunks of them, and a line per stage."""
+
+from __future__ import annotations
+
+
+def read_tables(source, horizon, progress, meanwhile=None, keep_events=True):
+    """`load_tables`, with a bar over the batches (event-log day files) and a line per stage;
+    `meanwhile`: what to do while the source's raw tables are read (in a worker: `overlap.py`);
+    `keep_events` as `validated_tables` has it."""
+    from karma_pipelines.apps.overlap import read_while
+    from karma_pipelines.pipeline.tables import validated_tables
+    from karma_pipelines.sources.base import StreamingSource
+
+    if not keep_events and isinstance(source, StreamingSource):  # the lines a few files at a time
+        return _stream_tables(source, horizon, progress, meanwhile)
+    with progress.stage("reading the source"):
+        world = source.describe()
+        keys = list(source.batch_keys())
+        batches: dict = {}
+        chunks = [keys[i : i + 10] for i in range(0, len(keys), 10)]
+        for chunk in progress.track(chunks, f"reading {len(keys):,} batch(es)", total=len(chunks)):
+            batches.update(source.read_batches(chunk))
+        if meanwhile is None:
+            raw = source.raw_tables(batches, horizon)
+        else:
+            raw = read_while(source, batches, horizon, meanwhile)
+        batches.clear()  # in `raw` now: the day files' tables are not kept twice through validation
+    if len(raw.events):
+        progress.note(f"read {len(raw.events):,} event lines from {len(keys):,} file(s)")
+    else:
+        progress.note(f"read {raw.commits or 0:,} commits")
+    with progress.stage("validating (Great Expectations suites) and labelling deploys"):
+        tables = validated_tables(world, raw, horizon, keep_events)
+    progress.note(
+        f"validated: {len(tables.quarantined):,} quarantined, {len(tables.deploy_records):,} deploys, "
+        f"{len(tables.config_snapshots):,} config snapshots"
+    )
+    return tables
+
+
+def _stream_tables(source, horizon, progress, meanwhile=None):
+    """`read_tables` of a source that streams its events: re-deliveries found across the whole log,
+    then the lines read, validated and reduced to deploy inputs a chunk of files at a time."""
+    from karma_pipelines.pipeline.tables import validated_tables
+
+    with progress.stage("finding re-delivered events (idempotency keys of every line)"):
+        world = source.describe()
+        keys = list(source.batch_keys())
+        raw = source.streamed_raw_tables(keys, horizon)
+    if meanwhile is not None:
+        meanwhile()
+    chunks = raw.event_chunks
+    raw.event_chunks = progress.track(chunks, f"reading {len(keys):,} file(s)", total=len(chunks))
+    with progress.stage("reading and validating (Great Expectations suites), labelling deploys"):
+        tables = validated_tables(world, raw, horizon, keep_events=False)
+    progress.note(
+        f"read {tables.event_lines:,} event lines from {len(keys):,} file(s); validated: "
+        f"{len(tables.quarantined):,} quarantined, {len(tables.deploy_records):,} deploys, "
+        f"{len(tables.config_snapshots):,} config snapshots"
+    )
+    return tables
