@@ -44,3 +44,41 @@ def test_batches_already_read_are_combined_here():
     batches = {"2026-01-05": pd.DataFrame({"x": [1]}), "2026-01-06": pd.DataFrame({"x": [2]})}
     raw = overlap.read_while(source, batches, pd.Timedelta("7d"), lambda: warmed.append(1))
     assert warmed == [1] and raw.commits == 2 and source.coverage["pid"] == os.getpid()
+
+
+def test_work_in_a_child_hands_back_its_result_and_its_error():
+    """`in_child`: the result of work done in a forked child (its pid proves it), `warm` run here."""
+    warmed = []
+    pid, frame = overlap.in_child(lambda: (os.getpid(), pd.DataFrame({"x": ["a", None]}, dtype="string")),
+                                  warm=lambda: warmed.append(os.getpid()))  # fmt: skip
+    assert pid != os.getpid() and warmed == [os.getpid()]
+    pd.testing.assert_frame_equal(frame, pd.DataFrame({"x": ["a", None]}, dtype="string"))
+
+    def fails():
+        raise ValueError("2026-01-05.jsonl: not an event file")
+
+    with pytest.raises(ValueError, match="^2026-01-05.jsonl: not an event file$"):
+        overlap.in_child(fails)
+
+
+def test_a_child_that_dies_is_an_error_naming_its_exit_code():
+    with pytest.raises(RuntimeError, match="exit code 3 and no result"):
+        overlap.in_child(lambda: os._exit(3))
+
+
+def test_the_streamed_backtest_reads_in_a_child_and_gives_the_tables(tmp_path):
+    """`read_tables` of an event log for a command that keeps no events: the tables are those of the
+    whole log read here, and `meanwhile` ran in this process."""
+    from karma_pipelines.apps.progress import Progress
+    from karma_pipelines.apps.reading import read_tables
+    from karma_pipelines.pipeline.tables import load_tables
+    from karma_pipelines.sources.event_world import EventLogSource
+    from tests.test_event_stream import tricky_world
+
+    world, ran = tricky_world(tmp_path / "world"), []
+    horizon = pd.Timedelta("7d")
+    streamed = read_tables(EventLogSource(world), horizon, Progress(on=False), lambda: ran.append(1), False)
+    whole = load_tables(EventLogSource(world), horizon)
+    assert ran == [1] and streamed.event_lines == len(whole.raw_events) > 0
+    for name in ("deploy_records", "config_snapshots", "quarantined", "event_results"):
+        pd.testing.assert_frame_equal(getattr(streamed, name), getattr(whole, name), obj=name)

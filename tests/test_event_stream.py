@@ -118,3 +118,15 @@ def test_chunks_given_to_a_caller_that_keeps_events_are_the_events(tmp_path):
     kept = validated_tables(source.describe(), source.streamed_raw_tables(keys, HORIZON), HORIZON)
     pd.testing.assert_frame_equal(kept.raw_events, read_event_log(world / "events"))
     assert kept.event_lines == len(kept.raw_events)
+
+
+def test_deploy_tables_built_in_blocks_are_those_built_at_once(tmp_path, monkeypatch):
+    from karma_pipelines.records import from_events
+
+    world, _ = _event_world(tmp_path)
+    at_once = load_tables(EventLogSource(world), HORIZON, keep_events=False)
+    monkeypatch.setattr(from_events._Blocks, "BLOCK", 1)
+    in_blocks = load_tables(EventLogSource(world), HORIZON, keep_events=False)
+    assert len(at_once.deploy_records) > 2  # more than two blocks
+    for name in ("deploy_records", "config_snapshots"):
+        pd.testing.assert_frame_equal(getattr(in_blocks, name), getattr(at_once, name), obj=name)

@@ -256,11 +256,11 @@ def test_coverage_carries_over_an_incremental_run(govuk: Path):
 
 
 def test_backtest_json_has_coverage_and_stderr_warns(govuk: Path, tmp_path: Path, capsys):
-    from karma_pipelines.apps.cli import _coverage
+    from karma_pipelines.apps.reading import coverage_report
 
     source = GitSource(govuk, GOVUK)
     source.raw_tables(source.batch_keys(), pd_horizon())
-    report = _coverage(source, "backtest")
+    report = coverage_report(source, "backtest")
     assert report["left_out_files"] == 1 and report["covered_share"] == 4 / 5
     err = capsys.readouterr().err
     assert err.startswith("karma-pipelines backtest: warning: the layouts leave out 1 file(s)")

@@ -8,24 +8,20 @@ import os
 import sys
 from pathlib import Path
 
-from karma_pipelines.apps import graph_cli
+from karma_pipelines.apps import backtest_cli, graph_cli
 from karma_pipelines.apps.arguments import (
     HOME,
     count,
     folder,
-    json_text,
     layout_argument,
-    output_file,
     port,
     probability,
 )
 from karma_pipelines.apps.home import TELEMETRY_OFF
-from karma_pipelines.apps.reading import read_tables
 from karma_pipelines.apps.suggest_eval import add_suggest_eval, ranker_text, with_ranker
 from karma_pipelines.apps.whatif import register as register_whatif
 from karma_pipelines.sources.git.layout import DEFAULT_LAYOUT, Layouts
 
-BACKTEST_EXPERIMENT = "karma-backtest"
 LAYOUT = layout_argument(DEFAULT_LAYOUT)  # every `--layout`: repeatable, a list of patterns
 EPILOG = """exit codes: 0 success; 1 `run` failed (a step or an error-severity check); 2 bad input or a
 refused split; 3 `score --fail-above` blocked. Progress goes to stderr on a terminal (KARMA_PROGRESS=1
@@ -83,75 +79,6 @@ def _ui(args: argparse.Namespace) -> int:
     from karma_pipelines.apps.ui import serve
 
     return serve(Path(args.home), args.dagster_port, args.mlflow_port)
-
-
-def _coverage(source, command: str) -> dict | None:
-    """What the layouts cover of a Git history (None for another source); a warning on stderr when
-    they leave out files that look like config."""
-    coverage = getattr(source, "coverage", None)
-    if coverage is None:
-        return None
-    warning = coverage.warning()
-    if warning:
-        print(f"karma-pipelines {command}: warning: {warning}", file=sys.stderr)
-    return coverage.report()
-
-
-def _backtest(args: argparse.Namespace) -> int:
-    from karma_pipelines.apps.progress import Progress
-    from karma_pipelines.records.labels import parse_horizon
-    from karma_pipelines.sources.open import open_source
-
-    progress = Progress()
-    horizon = parse_horizon(args.horizon)
-    if args.repo:
-        source = open_source("git", args.repo, args.layout, args.ref)
-    else:
-        source = open_source("events", args.events)
-
-    def load_libraries() -> None:  # while the source is read: the modules, GX and the MLflow store
-        import importlib
-
-        for module in ("karma_pipelines.pipeline.backtest", "karma_pipelines.tracking.forecaster"):
-            importlib.import_module(module)
-        from karma_pipelines.tracking.store import MlflowTarget
-        from karma_pipelines.validation.gx_runner import import_gx
-
-        import_gx()
-        MlflowTarget.local(Path(args.home), experiment=BACKTEST_EXPERIMENT).activate()
-
-    # What follows reads the deploy tables only: the events' memory is given back as soon as they are built.
-    tables = read_tables(source, horizon, progress, meanwhile=load_libraries, keep_events=False)
-    from karma_pipelines.pipeline.backtest import (
-        format_report,
-        predictions_table,
-        report,
-        run_backtest,
-        training_rows,
-    )
-    from karma_pipelines.tracking.forecaster import track_forecaster
-    from karma_pipelines.tracking.store import MlflowTarget
-
-    coverage = _coverage(source, "backtest")
-    evaluation = run_backtest(tables, args.split_date, progress=progress)
-    result = report(tables, evaluation)
-    if coverage is not None:
-        result["coverage"] = coverage
-    if args.predictions:
-        predictions_table(evaluation, tables.deploy_records).to_csv(args.predictions, index=False)
-        progress.note(f"wrote {result['test_deploys']:,} predictions to {args.predictions}")
-    if args.training_rows:
-        rows = training_rows(evaluation)
-        rows.to_parquet(args.training_rows, index=False)
-        progress.note(f"wrote {len(rows):,} training rows to {args.training_rows}")
-    target = MlflowTarget.local(Path(args.home), experiment=BACKTEST_EXPERIMENT)
-    tags = {"kind": "backtest", "source": str(args.repo or args.events)}
-    with progress.stage("logging the run to MLflow"):
-        tracked = track_forecaster(target, evaluation, tags, str(args.repo or args.events), register=False)
-    result["mlflow_run"] = tracked.registered.run_url
-    progress.note(f"logged to MLflow: {result['mlflow_run']}")
-    print(json_text(result) if args.json else format_report(result))
-    return 0
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -290,22 +217,7 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     sim.set_defaults(func=_simulate)
 
-    bt = sub.add_parser("backtest", help="train on the past of a source and evaluate on its future")
-    src = bt.add_mutually_exclusive_group(required=True)
-    src.add_argument("--repo", help="a Git repository of component configs")
-    src.add_argument("--events", help="a world folder written by `karma-pipelines simulate`")
-    bt.add_argument("--layout", **LAYOUT)
-    bt.add_argument("--ref", default=None, help="branch, tag or commit (default HEAD)")
-    bt.add_argument("--split-date", default=None, help="YYYY-MM-DD (default: last 20%% of time is test)")
-    bt.add_argument("--horizon", default="7d", help="label horizon, e.g. 7d, 36h (default 7d)")
-    bt.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    bt.add_argument("--predictions", type=output_file, help="write test-period predictions to this CSV")
-    bt.add_argument(
-        "--training-rows", type=output_file,
-        help="write the rows the model was trained on (features, label, time) to this Parquet file",
-    )  # fmt: skip
-    bt.add_argument("--home", **HOME, help="MLflow store folder (default .karma)")
-    bt.set_defaults(func=_backtest)
+    backtest_cli.register(sub, LAYOUT)  # `backtest`: karma_pipelines/apps/backtest_cli.py
 
     sc = sub.add_parser("score", help="rollback risk of a commit not deployed yet, with reasons")
     sc.add_argument("--repo", required=True, help="the Git repository of component configs")

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
+import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
+from typing import TypeVar
 
 import pandas as pd
 
 from karma_pipelines.sources.base import RawTables
+
+T = TypeVar("T")
 
 
 def _read(source, batches: dict, horizon: pd.Timedelta) -> tuple[RawTables, object]:
@@ -45,3 +50,39 @@ def read_while(source, batches: dict, horizon: pd.Timedelta, warm: Callable[[], 
     if hasattr(source, "coverage"):
         source.coverage = coverage
     return raw
+
+
+def in_child(work: Callable[[], T], warm: Callable[[], None] | None = None) -> T:
+    """`work()` in a forked child, its result handed back through a temporary file; `warm()` runs here
+    meanwhile. For work that builds millions of short-lived Python objects to leave a few compact tables
+    (an event log read into deploy tables): its heap, which CPython does not give back to the system
+    once fragmented, ends with the child, and this process holds only the result. An error in the child
+    is raised here as it was raised there."""
+    with tempfile.NamedTemporaryFile(prefix="karma-child-", suffix=".pickle") as handoff:
+        child = multiprocessing.get_context("fork").Process(target=_run_child, args=(work, handoff.name))
+        child.start()
+        try:
+            if warm is not None:
+                warm()
+        finally:
+            child.join()
+        with open(handoff.name, "rb") as result:
+            failed, value = pickle.load(result) if os.path.getsize(handoff.name) else (True, None)
+    if failed:
+        if isinstance(value, BaseException):
+            raise value
+        raise RuntimeError(f"the worker process ended with exit code {child.exitcode} and no result")
+    return value
+
+
+def _run_child(work: Callable[[], object], path: str) -> None:
+    try:
+        outcome = (False, work())
+    except BaseException as exc:  # handed to the parent, which raises it
+        outcome = (True, exc)
+    try:
+        with open(path, "wb") as out:
+            pickle.dump(outcome, out, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception as exc:  # an error that does not pickle: its text does
+        with open(path, "wb") as out:
+            pickle.dump((True, RuntimeError(f"in the worker process: {exc!r} ({outcome[1]!r})")), out)

@@ -3,6 +3,8 @@ the event-log day files or the chunks of them, and a line per stage."""
 
 from __future__ import annotations
 
+import sys
+
 
 def read_tables(source, horizon, progress, meanwhile=None, keep_events=True):
     """`load_tables`, with a bar over the batches (event-log day files) and a line per stage;
@@ -40,23 +42,40 @@ def read_tables(source, horizon, progress, meanwhile=None, keep_events=True):
 
 
 def _stream_tables(source, horizon, progress, meanwhile=None):
-    """`read_tables` of a source that streams its events: re-deliveries found across the whole log,
-    then the lines read, validated and reduced to deploy inputs a chunk of files at a time."""
+    """`read_tables` of a source that streams its events, in a child process (`in_child`: its heap,
+    fragmented by millions of decoded lines, is not kept) while `meanwhile` runs here: re-deliveries
+    found across the whole log, then the lines read, validated and reduced to deploy inputs a chunk of
+    files at a time, the deploy tables built and validated."""
+    from karma_pipelines.apps.overlap import in_child
     from karma_pipelines.pipeline.tables import validated_tables
 
-    with progress.stage("finding re-delivered events (idempotency keys of every line)"):
-        world = source.describe()
-        keys = list(source.batch_keys())
-        raw = source.streamed_raw_tables(keys, horizon)
-    if meanwhile is not None:
-        meanwhile()
-    chunks = raw.event_chunks
-    raw.event_chunks = progress.track(chunks, f"reading {len(keys):,} file(s)", total=len(chunks))
-    with progress.stage("reading and validating (Great Expectations suites), labelling deploys"):
-        tables = validated_tables(world, raw, horizon, keep_events=False)
+    world = source.describe()
+    keys = list(source.batch_keys())
+
+    def work():
+        with progress.stage("finding re-delivered events (idempotency keys of every line)"):
+            raw = source.streamed_raw_tables(keys, horizon)
+        chunks = raw.event_chunks
+        raw.event_chunks = progress.track(chunks, f"reading {len(keys):,} file(s)", total=len(chunks))
+        with progress.stage("reading and validating (Great Expectations suites), labelling deploys"):
+            return validated_tables(world, raw, horizon, keep_events=False)
+
+    tables = in_child(work, warm=meanwhile)
     progress.note(
         f"read {tables.event_lines:,} event lines from {len(keys):,} file(s); validated: "
         f"{len(tables.quarantined):,} quarantined, {len(tables.deploy_records):,} deploys, "
         f"{len(tables.config_snapshots):,} config snapshots"
     )
     return tables
+
+
+def coverage_report(source, command: str) -> dict | None:
+    """What the layouts cover of a Git history (None for another source); a warning on stderr when
+    they leave out files that look like config."""
+    coverage = getattr(source, "coverage", None)
+    if coverage is None:
+        return None
+    warning = coverage.warning()
+    if warning:
+        print(f"karma-pipelines {command}: warning: {warning}", file=sys.stderr)
+    return coverage.report()

@@ -13,6 +13,7 @@ from karma_pipelines.contracts.schema import (
     CONFIG_SNAPSHOTS,
     DEPLOY_EVENT_TYPES,
     DEPLOY_RECORDS,
+    Table,
     column_values,
 )
 from karma_pipelines.records.labels import DEFAULT_HORIZON, apply_rollback_labels
@@ -39,8 +40,7 @@ def deploy_tables_from_events(
     previous: dict[str, tuple[dict, list[str]]] = {}
     none: tuple[dict, list[str]] = ({}, [])
     # Column by column: a row's dict is let go at once (a million of them would be gigabytes).
-    deploys: dict[str, list] = {}
-    snapshots: dict[str, list] = {}
+    deploys, snapshots = _Blocks(DEPLOY_RECORDS), _Blocks(CONFIG_SNAPSHOTS)
     for attrs, component, event_type, key, tags, ts, source, correlation_id in zip(
         *(column_values(deploy_events[c]) for c in EVENT_COLUMNS), strict=True
     ):
@@ -52,8 +52,7 @@ def deploy_tables_from_events(
         is_rollback = event_type == "deploy.rollback"
         deploy_id = attrs.get("deploy_id") or key
         environment = attrs.get("environment") or (tags or {}).get("Environment", "default")
-        _append(
-            deploys,
+        deploys.append(
             {
                 "deploy_id": deploy_id,
                 "deployed_at": ts,
@@ -72,12 +71,13 @@ def deploy_tables_from_events(
                 "rolls_back": attrs.get("rolls_back") if is_rollback else None,
             },
         )
-        _append(snapshots, snapshot_row(deploy_id, ts, component, environment, config, flat))
+        snapshots.append(snapshot_row(deploy_id, ts, component, environment, config, flat))
         previous[component] = (flat, lines)
-    if not deploys:
+    records = deploys.frame()
+    if records is None:
         return DEPLOY_RECORDS.empty(), CONFIG_SNAPSHOTS.empty()
-    records = apply_rollback_labels(pd.DataFrame(deploys), horizon=horizon, as_of=as_of)
-    return DEPLOY_RECORDS.conform(records), CONFIG_SNAPSHOTS.conform(pd.DataFrame(snapshots))
+    records = apply_rollback_labels(records, horizon=horizon, as_of=as_of)
+    return DEPLOY_RECORDS.conform(records), CONFIG_SNAPSHOTS.conform(snapshots.frame())
 
 
 # The `karma_events` columns read here (and `record_id`, the order of events at the same time).
@@ -90,15 +90,55 @@ def deploy_inputs(events: pd.DataFrame) -> pd.DataFrame:
     """The rows and columns of `karma_events` that `deploy_tables_from_events` reads (deploys and change
     requests; `EVENT_COLUMNS` and `record_id`): what a caller that needs no more of the events keeps."""
     wanted = events["event_type"].isin([*DEPLOY_EVENT_TYPES, "change.requested"])
-    return events.loc[wanted, [*EVENT_COLUMNS, "record_id"]]
+    out = events.loc[wanted, [*EVENT_COLUMNS, "record_id"]]
+    # Of a change request only its text is read: the rest of its attrs (the proposed change) goes now.
+    requests = (out["event_type"] == "change.requested").to_numpy()
+    if requests.any():
+        attrs = out["attrs"].to_numpy(dtype=object, copy=True)
+        attrs[requests] = [{"message": a.get("message", "")} for a in attrs[requests]]
+        out["attrs"] = attrs
+    return out
 
 
-def _append(columns: dict[str, list], row: dict) -> None:
-    """Add `row` (every row has the first row's keys) to a table kept as one list per column."""
-    if not columns:
-        columns.update((key, []) for key in row)
-    for key, value in row.items():
-        columns[key].append(value)
+class _Blocks:
+    """A table built row by row, kept as one list per column for `BLOCK` rows at a time; each full block
+    becomes a frame of the table's dtypes (strings in Arrow buffers, not a Python object per cell), so a
+    million rows are never a million dicts' worth of Python objects."""
+
+    BLOCK = 1 << 16
+
+    def __init__(self, table: Table) -> None:
+        self._dtypes = {c.name: c.dtype for c in table.columns}
+        self._columns: dict[str, list] = {}
+        self._frames: list[pd.DataFrame] = []
+        self._rows = 0
+
+    def append(self, row: dict) -> None:
+        """Add `row` (every row has the first row's keys)."""
+        columns = self._columns
+        if not columns:
+            columns.update((key, []) for key in row)
+        for key, value in row.items():
+            columns[key].append(value)
+        self._rows += 1
+        if self._rows == self.BLOCK:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._rows:
+            typed = {k: pd.Series(v, dtype=self._dtypes.get(k, "object")) for k, v in self._columns.items()}
+            self._frames.append(pd.DataFrame(typed))
+            self._columns.clear()
+            self._rows = 0
+
+    def frame(self) -> pd.DataFrame | None:
+        """Every row appended, as one frame (None when there is none)."""
+        self._flush()
+        if not self._frames:
+            return None
+        frame = pd.concat(self._frames, ignore_index=True) if len(self._frames) > 1 else self._frames[0]
+        self._frames = []
+        return frame
 
 
 def snapshot_row(
