@@ -13,7 +13,8 @@ from karma_pipelines.sources.open import open_source
 from karma_pipelines.whatif.change import parse_change
 from karma_pipelines.whatif.impact import WhatIfEngine
 from karma_pipelines.whatif.replay import replay_invalidations
-from karma_pipelines.whatif.rewrites import rewrites_table, suggest_rewrites
+from karma_pipelines.whatif.rewrite_report import rewrites_table
+from karma_pipelines.whatif.rewrites import suggest_rewrites
 from karma_pipelines.whatif.suggestions import FieldSuggester
 
 KEYS = ["component", "environment", "changed_fields", "blast_radius", "risk", "suggestions", "promotion_path"]

@@ -73,7 +73,8 @@ def _whatif(args: argparse.Namespace) -> int:
 
 def _rewrites(args: argparse.Namespace) -> int:
     from karma_pipelines.apps.progress import Progress
-    from karma_pipelines.whatif.rewrites import rewrite_markdown, suggest_rewrites
+    from karma_pipelines.whatif.rewrite_report import rewrite_markdown
+    from karma_pipelines.whatif.rewrites import suggest_rewrites
 
     progress = Progress()
     engine = load_engine(args, progress, "rewrites")

@@ -14,7 +14,8 @@ from karma_pipelines.tracking.lightgbm_runs import load_booster
 from karma_pipelines.tracking.registry import CHAMPION
 from karma_pipelines.whatif.impact import WhatIfEngine
 from karma_pipelines.whatif.report import plot_rewrites
-from karma_pipelines.whatif.rewrites import rewrite_markdown, rewrites_table, suggest_rewrites
+from karma_pipelines.whatif.rewrite_report import rewrite_markdown, rewrites_table
+from karma_pipelines.whatif.rewrites import suggest_rewrites
 from karma_pipelines.whatif.risk import Forecaster
 
 META = {

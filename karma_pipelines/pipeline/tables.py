@@ -46,7 +46,8 @@ def validated_tables(
 
     `keep_events=False` (for a caller that reads the deploy tables only): `raw` is consumed, its events
     let go once validated and the clean ones once the deploy tables are built (the tables' `raw_events`
-    and `clean_events` are empty), so a large log is not held through the rest."""
+    and `clean_events` are empty), so a large log is not held through the rest. Events given in chunks
+    (`raw.event_chunks`) are validated a chunk at a time then, and only their deploy inputs kept."""
     if raw.event_chunks is not None and keep_events:
         raw.events = KARMA_EVENTS.conform(pd.concat([KARMA_EVENTS.empty(), *raw.event_chunks]))
     lines = len(raw.events)

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from typing import Any
 import yaml
 
 from karma_pipelines.contracts.config_fields import MAX_FIELDS, too_many_fields
+from karma_pipelines.sources.git.document_shapes import ini_document, named_items
 from karma_pipelines.sources.git.yaml_blocks import BlockCache
 from karma_pipelines.sources.git.yaml_construct import fast, load_all
 
@@ -156,7 +156,7 @@ def parse_config(path: str, data: bytes, blocks: BlockCache | None = None) -> Pa
                 try:
                     doc, shared = _yaml_document(text, blocks)
                 except (ValueError, yaml.YAMLError):
-                    doc = _ini(text)
+                    doc = ini_document(text)
                     if doc is None:
                         raise
     except (ValueError, yaml.YAMLError) as exc:
@@ -164,7 +164,7 @@ def parse_config(path: str, data: bytes, blocks: BlockCache | None = None) -> Pa
     except RecursionError:
         return Parsed(reason=f"parse_error({path}): nested too deeply")
     if isinstance(doc, list):
-        doc = _named_items(doc) or doc
+        doc = named_items(doc) or doc
     if not isinstance(doc, dict):
         return Parsed(reason=f"parse_error({path}): top level is {_kind(doc)}, expected a mapping")
     too_big = None if few_fields else too_many_fields(doc)
@@ -238,58 +238,6 @@ def _documents(text: str, loader: type) -> list:
         if d is not None:
             docs.append(d)
     return docs
-
-
-def _named_items(items: list) -> dict | None:
-    """A top-level list of named mappings as a mapping keyed by their names; None when an item is
-    not a mapping whose first key names it."""
-    out: dict[str, Any] = {}
-    for item in items:
-        if not isinstance(item, dict) or not item:
-            return None
-        key, value = next(iter(item.items()))
-        name = value.get("name") if isinstance(value, dict) else value
-        if isinstance(name, bool) or not isinstance(name, str | int | float):
-            return None
-        label = f"{key}:{name}"
-        n = 1
-        while (label if n == 1 else f"{label}#{n}") in out:
-            n += 1
-        # `- job: {name: x, ...}` is the job's mapping; `- project: x` with more keys, the item.
-        out[label if n == 1 else f"{label}#{n}"] = (
-            value if isinstance(value, dict) and len(item) == 1 else item
-        )
-    return out or None
-
-
-_SECTION = re.compile(r"\[\s*([^\]]+?)\s*\]\s*(?:[#;].*)?")
-
-
-def _ini(text: str) -> dict | None:
-    """An INI / git-config document as `{section: {key: value or [values]}}`, or None when the text
-    does not start (after comments and blank lines) with a `[section]` header."""
-    doc: dict[str, dict[str, Any]] = {}
-    section: dict[str, Any] | None = None
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith(("#", ";")):
-            continue
-        header = _SECTION.fullmatch(line)
-        if header:
-            section = doc.setdefault(header.group(1), {})
-            continue
-        if section is None:
-            return None
-        key, sep, value = line.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"line {number} is neither a [section] nor key = value")
-        key, value = key.strip(), value.strip()
-        if key in section:
-            old = section[key]
-            section[key] = [*old, value] if isinstance(old, list) else [old, value]
-        else:
-            section[key] = value
-    return doc if section is not None else None
 
 
 def _string_keys(value: Any, budget: list[int]) -> Any:
