@@ -118,7 +118,7 @@ def _sections(paths: list[str]) -> set[str]:
 
 def change_value_features(deploys: pd.DataFrame, snapshots: pd.DataFrame) -> pd.DataFrame:
     """The COLUMNS above, one row per deploy (index aligned with `deploys`, which is in time order)."""
-    config_json = dict(zip(snapshots["deploy_id"], snapshots["config_json"], strict=True))
+    texts = configs_in_order(snapshots, deploys["deploy_id"])
     previous: dict[tuple[str, str], FlatView] = {}
     # Times are integer nanoseconds: Timestamp arithmetic in this loop would be most of its cost.
     key_changed: dict[tuple, list[int]] = defaultdict(list)
@@ -129,11 +129,11 @@ def change_value_features(deploys: pd.DataFrame, snapshots: pd.DataFrame) -> pd.
     pending: list[tuple] = []  # updates of the deploys at the current instant, applied after them
     current_t = None
     week, hour = 7 * 24 * _HOUR_NS, _HOUR_NS
-    columns = ["deploy_id", "component", "nickname", "environment", "is_rollback"]
+    columns = ["component", "nickname", "environment", "is_rollback"]
     touched_all = (deploys["fields_changed"] + deploys["fields_added"] + deploys["fields_removed"]).tolist()
     times = pd.DatetimeIndex(deploys["deployed_at"]).asi8.tolist()
-    for i, (deploy_id, component, nickname, env, is_rollback) in enumerate(
-        zip(*(column_values(deploys[c]) for c in columns), strict=True)
+    for i, ((component, nickname, env, is_rollback), raw) in enumerate(
+        zip(zip(*(column_values(deploys[c]) for c in columns), strict=True), texts, strict=True)
     ):
         t = times[i]
         if t != current_t:
@@ -141,7 +141,6 @@ def change_value_features(deploys: pd.DataFrame, snapshots: pd.DataFrame) -> pd.
                 _apply(update, previous, key_changed, key_reverted, last_staging, staging_config)
             pending, current_t = [], t
         key = (env, component)
-        raw = config_json.get(deploy_id)
         new = FlatView(loads_json(raw) if isinstance(raw, str) else {})
         old = previous.get(key, _NO_CONFIG)
         touched = list(touched_all[i])[:MAX_PATHS]
@@ -188,3 +187,19 @@ def _apply(update, previous, key_changed, key_reverted, last_staging, staging_co
     if kind == "staging":
         last_staging[nickname] = t
         staging_config[nickname] = new
+
+
+def configs_in_order(snapshots: pd.DataFrame, deploy_ids: pd.Series, batch: int = 1 << 16):
+    """Each deploy's `config_json` (the last snapshot of its id; None without one), in the order of
+    `deploy_ids`, made Python text a batch at a time: never every config's text at once."""
+    ids = pd.Index(column_values(snapshots["deploy_id"]))
+    last = ~ids.duplicated(keep="last")
+    found = ids[last].get_indexer(column_values(deploy_ids))
+    positions = np.full(len(found), -1, dtype=np.int64)
+    positions[found >= 0] = np.flatnonzero(last)[found[found >= 0]]
+    text = snapshots["config_json"]
+    for start in range(0, len(positions), batch):
+        wanted = positions[start : start + batch]
+        has = wanted >= 0
+        values = column_values(text.iloc[np.where(has, wanted, 0)]) if len(text) else [None] * len(wanted)
+        yield from (v if ok else None for v, ok in zip(values, has, strict=True))

@@ -10,7 +10,9 @@ from karma_pipelines.features.point_in_time import count_before
 
 def edge_changes(snapshots: pd.DataFrame) -> pd.DataFrame:
     """Edge additions (+1) and removals (-1) over time: columns source, target, t, delta."""
-    snaps = snapshots.sort_values(["captured_at", "deploy_id"], kind="stable").copy()
+    # The columns read, not the configs' text (a copy of all of it is most of a gigabyte at a million).
+    snaps = snapshots[["deploy_id", "component", "captured_at", "references"]]
+    snaps = snaps.sort_values(["captured_at", "deploy_id"], kind="stable")
     snaps["seq"] = snaps.groupby("component").cumcount()
     edges = (
         snaps[["component", "seq", "captured_at", "references"]]

@@ -50,31 +50,32 @@ def build_rollback_features(
     `change_values` (from `change_value_features`, keyed by deploy_id): used like `daily_state`."""
     d = deploys.sort_values(["deployed_at", "deploy_id"], kind="stable").reset_index(drop=True)
     t = d["deployed_at"]
-    f = d[LABEL_COLUMNS].copy()
+    f = _Features(d.index)
 
     # Change: size and kind of what this deploy changes (known when it is proposed).
     for col in ("n_fields_added", "n_fields_removed", "n_fields_changed"):
         f[col] = d[col]
     f["n_fields_touched"] = d[["n_fields_added", "n_fields_removed", "n_fields_changed"]].sum(axis=1)
     f["lines_added"], f["lines_removed"] = d["lines_added"], d["lines_removed"]
-    f = f.join(change_kind_counts(d))
+    f.join(change_kind_counts(d))
     # Deploys of the same change (commit / change request) so far, this one included: a later
     # promotion of the same change must not count before it happens.
     f["components_in_change"] = count_before(d["change_id"], t + pd.Timedelta(1, "ns"), d["change_id"], t)
-    f = f.join(_change_scope(d))
+    f.join(_change_scope(d))
     if change_values is None:
-        f = f.join(change_value_features(d, snapshots))
+        f.join(change_value_features(d, snapshots))
     else:  # computed elsewhere (e.g. from the rows they depend on: features/appended.py)
-        f = f.join(change_values.set_index("deploy_id").reindex(d["deploy_id"]).set_axis(d.index))
+        f.join(change_values.set_index("deploy_id").reindex(d["deploy_id"]).set_axis(d.index))
     f["is_first_deploy"] = (d["action"] == "create").astype("int64")
     f["is_promotion"] = (d["action"] == "promote").astype("int64")
     f["is_rollback_deploy"] = d["is_rollback"].astype("int64")
 
     # History of the component: rollbacks count only once they had happened (rolled_back_at < t).
     rb = d[d["rolled_back_at"].notna()]
-    f["comp_prior_deploys"] = count_before(d["component"], t, d["component"], t)
-    f["comp_prior_rollbacks"] = count_before(d["component"], t, rb["component"], rb["rolled_back_at"])
-    f["comp_rollback_rate"] = (f["comp_prior_rollbacks"] + 0.1) / (f["comp_prior_deploys"] + 1)
+    prior = count_before(d["component"], t, d["component"], t)
+    prior_rollbacks = count_before(d["component"], t, rb["component"], rb["rolled_back_at"])
+    f["comp_prior_deploys"], f["comp_prior_rollbacks"] = prior, prior_rollbacks
+    f["comp_rollback_rate"] = (prior_rollbacks + 0.1) / (prior + 1)
     for days in (1, 7, 30):
         f[f"comp_deploys_{days}d"] = count_in_window(
             d["component"], t, d["component"], t, pd.Timedelta(days=days)
@@ -86,14 +87,16 @@ def build_rollback_features(
     f["last_deploy_was_rollback"] = (
         d.groupby("component")["is_rollback"].shift(1, fill_value=False).astype("int64")
     )
-    f = f.join(outcome_features(d, horizon))
+    f.join(outcome_features(d, horizon))
 
     # People: the author's experience overall and on this component.
     author_comp = d["author"] + "\x00" + d["component"]
-    f["author_prior_deploys"] = count_before(d["author"], t, d["author"], t)
+    prior = count_before(d["author"], t, d["author"], t)
+    prior_rollbacks = count_before(d["author"], t, rb["author"], rb["rolled_back_at"])
+    f["author_prior_deploys"] = prior
     f["author_prior_deploys_on_component"] = count_before(author_comp, t, author_comp, t)
-    f["author_prior_rollbacks"] = count_before(d["author"], t, rb["author"], rb["rolled_back_at"])
-    f["author_rollback_rate"] = (f["author_prior_rollbacks"] + 0.1) / (f["author_prior_deploys"] + 1)
+    f["author_prior_rollbacks"] = prior_rollbacks
+    f["author_rollback_rate"] = (prior_rollbacks + 0.1) / (prior + 1)
     f["author_is_bot"] = d["author"].astype(str).str.contains(BOT_AUTHOR, regex=True).astype("int64")
 
     # Graph as it was at deploy time.
@@ -104,33 +107,61 @@ def build_rollback_features(
     f["upstream_hours_since_change"] = hours
     f["upstream_changed_24h"] = (hours < 24).astype("int64")
     f["config_n_fields"] = d["deploy_id"].map(snaps["n_fields"]).fillna(0).astype("int64")
+    del snaps
     if daily_state is None:
         wanted = None if only is None else set(d.loc[d["deploy_id"].isin(only), "deployed_at"].dt.floor("D"))
         daily_state = daily_state_features(d, snapshots, only_days=wanted)
     state = daily_state.set_index("deploy_id")
     for col in ("downstream_transitive", "pagerank", "usual_fields_missing"):
         f[col] = d["deploy_id"].map(state[col]).astype("float64").to_numpy()
+    del state
     if _embeddings_on() if graph_embeddings is None else graph_embeddings:
         # imported only when on: the graph-over-time module loads the insights (statsmodels: 2 s)
         from karma_pipelines.features.graph_embedding import graph_embedding_features
 
-        f = f.join(graph_embedding_features(d, snapshots))
+        f.join(graph_embedding_features(d, snapshots))
 
     # Time and place.
-    f["hour"] = t.dt.hour.astype("int64")  # deployed_at is UTC
-    f["weekday"] = t.dt.weekday.astype("int64")
-    f["is_weekend"] = (f["weekday"] >= 5).astype("int64")
-    f["is_off_hours"] = (~f["hour"].isin(WORK_HOURS)).astype("int64")  # weekends are their own fact
+    hour, weekday = t.dt.hour.astype("int64"), t.dt.weekday.astype("int64")  # deployed_at is UTC
+    f["hour"], f["weekday"] = hour, weekday
+    f["is_weekend"] = (weekday >= 5).astype("int64")
+    f["is_off_hours"] = (~hour.isin(WORK_HOURS)).astype("int64")  # weekends are their own fact
     kinds = d["environment"].map(env_kind)
     for env in ("prod", "staging", "dev"):
         f[f"env_{env}"] = (kinds == env).astype("int64")
     f["component_type_code"] = stable_code(d["component_type"])
-    f = f.join(text_features(d["message"]))
+    f.join(text_features(d["message"]))
 
-    numeric = [c for c in f.columns if c not in LABEL_COLUMNS]
-    f[numeric] = f[numeric].astype("float64")
-    f[numeric] = f[numeric].replace([np.inf, -np.inf], np.nan)
-    return f if only is None else f[f["deploy_id"].isin(only)].reset_index(drop=True)
+    out = f.frame(d[LABEL_COLUMNS])
+    return out if only is None else out[out["deploy_id"].isin(only)].reset_index(drop=True)
+
+
+class _Features:
+    """The feature columns, each made a float64 array (infinities null) as it is added, and the table
+    made once at the end: no frame of every feature is copied per group joined or per type cast (at a
+    million deploys each copy is most of a gigabyte)."""
+
+    def __init__(self, index: pd.Index) -> None:
+        self._index = index
+        self._columns: dict[str, np.ndarray] = {}
+
+    def __setitem__(self, name: str, values) -> None:
+        if isinstance(values, pd.Series) and not values.index.equals(self._index):
+            values = values.reindex(self._index)  # aligned by deploy, as assigning to a frame does
+        column = pd.Series(values, index=self._index).astype("float64").to_numpy(copy=True)
+        column[np.isinf(column)] = np.nan
+        self._columns[name] = column
+
+    def join(self, frame: pd.DataFrame) -> None:
+        for name in frame.columns:
+            self[name] = frame[name]
+
+    def frame(self, labels: pd.DataFrame) -> pd.DataFrame:
+        """The label columns (as they are), then every feature in the order added."""
+        columns = {name: labels[name].copy() for name in labels.columns}
+        columns.update(self._columns)
+        self._columns = {}
+        return pd.DataFrame(columns, index=self._index)
 
 
 @functools.cache
