@@ -34,10 +34,7 @@ def read_tables(source, horizon, progress, meanwhile=None, keep_events=True):
         progress.note(f"read {raw.commits or 0:,} commits")
     with progress.stage("validating (Great Expectations suites) and labelling deploys"):
         tables = validated_tables(world, raw, horizon, keep_events)
-    progress.note(
-        f"validated: {len(tables.quarantined):,} quarantined, {len(tables.deploy_records):,} deploys, "
-        f"{len(tables.config_snapshots):,} config snapshots"
-    )
+    progress.note(_validated(tables))
     return tables
 
 
@@ -61,12 +58,15 @@ def _stream_tables(source, horizon, progress, meanwhile=None):
             return validated_tables(world, raw, horizon, keep_events=False)
 
     tables = in_child(work, warm=meanwhile)
-    progress.note(
-        f"read {tables.event_lines:,} event lines from {len(keys):,} file(s); validated: "
-        f"{len(tables.quarantined):,} quarantined, {len(tables.deploy_records):,} deploys, "
+    progress.note(f"read {tables.event_lines:,} event lines from {len(keys):,} file(s); {_validated(tables)}")
+    return tables
+
+
+def _validated(tables) -> str:
+    return (
+        f"validated: {len(tables.quarantined):,} quarantined, {len(tables.deploy_records):,} deploys, "
         f"{len(tables.config_snapshots):,} config snapshots"
     )
-    return tables
 
 
 def coverage_report(source, command: str) -> dict | None:
