@@ -11,7 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from karma_pipelines import parallel
 from karma_pipelines.pipeline.tables import load_tables, validated_tables
+from karma_pipelines.simulator import SimulationConfig, simulate_world
 from karma_pipelines.sources import event_stream
 from karma_pipelines.sources.event_log import read_event_log
 from karma_pipelines.sources.event_stream import stream_event_log
@@ -105,8 +107,11 @@ def test_only_days_asked_for_are_read_and_marked(tmp_path):
     pd.testing.assert_frame_equal(chunked(events, days=days), read_event_log(events, days=days))
 
 
-def test_streamed_tables_are_the_tables_of_the_whole_log(tmp_path, monkeypatch):
-    """Every bad-input case, through `load_tables` with the lines in chunks of one file and at once."""
+@pytest.mark.parametrize("workers", [1, 2])
+def test_streamed_tables_are_the_tables_of_the_whole_log(tmp_path, monkeypatch, workers):
+    """Every bad-input case, through `load_tables` with the lines in chunks of one file (read and
+    validated here, or in forked workers) and at once."""
+    monkeypatch.setattr(parallel, "default_workers", lambda: workers)
     world, _ = _event_world(tmp_path)
     source = EventLogSource(world)
     whole = validated_tables(
@@ -142,3 +147,34 @@ def test_deploy_tables_built_in_blocks_are_those_built_at_once(tmp_path, monkeyp
     assert len(at_once.deploy_records) > 2  # more than two blocks
     for name in ("deploy_records", "config_snapshots"):
         pd.testing.assert_frame_equal(getattr(in_blocks, name), getattr(at_once, name), obj=name)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_deploy_tables_shared_among_workers_are_those_built_here(tmp_path, monkeypatch, workers):
+    """Components shared out among forked workers (each building its components' rows, in another
+    process: the pids prove it), the rows put back in time order: the tables one process builds."""
+    from karma_pipelines.records import from_events
+
+    world = tmp_path / "world"
+    simulate_world(world, SimulationConfig(seed=3, components=12, days=30))
+    source = EventLogSource(world)
+    kept = validated_tables(
+        source.describe(), source.streamed_raw_tables(list(source.batch_keys()), HORIZON), HORIZON
+    )
+    events, end = kept.clean_events, source.describe().end
+    here = from_events.deploy_tables_from_events(events, HORIZON, as_of=end, workers=1)
+    built_in, rows = tmp_path / "pids", from_events._rows
+
+    def recorded(deploy_events, messages):
+        with built_in.open("a") as out:
+            out.write(f"{os.getpid()} {deploy_events['entity_id'].nunique()}\n")
+        return rows(deploy_events, messages)
+
+    monkeypatch.setattr(from_events, "_rows", recorded)
+    forked = from_events.deploy_tables_from_events(events, HORIZON, as_of=end, workers=workers)
+    parts = [line.split() for line in built_in.read_text().splitlines()]
+    assert len(parts) == workers and os.getpid() not in {int(pid) for pid, _ in parts}
+    assert all(int(components) > 0 for _, components in parts)
+    assert here[0]["rolled_back"].fillna(False).astype(bool).any()  # labels made across the parts
+    for name, a, b in zip(("deploy_records", "config_snapshots"), forked, here, strict=True):
+        pd.testing.assert_frame_equal(a, b, obj=name)

@@ -20,6 +20,7 @@ from typing import TypeVar
 
 import pandas as pd
 
+from karma_pipelines.parallel import cpus
 from karma_pipelines.sources.base import RawTables
 
 T = TypeVar("T")
@@ -28,10 +29,6 @@ T = TypeVar("T")
 def _read(source, batches: dict, horizon: pd.Timedelta) -> tuple[RawTables, object]:
     raw = source.raw_tables(batches, horizon)
     return raw, getattr(source, "coverage", None)
-
-
-def cpus() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def read_while(source, batches: dict, horizon: pd.Timedelta, warm: Callable[[], None]) -> RawTables:

@@ -52,10 +52,13 @@ def _stream_tables(source, horizon, progress, meanwhile=None):
     def work():
         with progress.stage("finding re-delivered events (idempotency keys of every line)"):
             raw = source.streamed_raw_tables(keys, horizon)
-        chunks = raw.event_chunks
-        raw.event_chunks = progress.track(chunks, f"reading {len(keys):,} file(s)", total=len(chunks))
+        total = len(raw.event_chunks)
+
+        def track(outcomes):
+            return progress.track(outcomes, f"reading {len(keys):,} file(s)", total=total)
+
         with progress.stage("reading and validating (Great Expectations suites), labelling deploys"):
-            return validated_tables(world, raw, horizon, keep_events=False)
+            return validated_tables(world, raw, horizon, keep_events=False, track=track)
 
     tables = in_child(work, warm=meanwhile)
     progress.note(f"read {tables.event_lines:,} event lines from {len(keys):,} file(s); {_validated(tables)}")

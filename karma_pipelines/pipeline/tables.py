@@ -8,8 +8,9 @@ fails is in `quarantined` with its failed expectations as the reason.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 import pandas as pd
 
@@ -18,7 +19,11 @@ from karma_pipelines.records import deploy_tables_from_events
 from karma_pipelines.records.from_events import deploy_inputs
 from karma_pipelines.records.validated import validate_deploy_tables
 from karma_pipelines.sources.base import RawTables, Source, StreamingSource, World
+from karma_pipelines.sources.event_stream import EventChunks
 from karma_pipelines.validation import validate_table
+from karma_pipelines.validation.gx_runner import import_gx
+
+Track = Callable[[Iterator], Iterator]
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,11 @@ class SourceTables:
 
 
 def validated_tables(
-    world: World, raw: RawTables, horizon: pd.Timedelta, keep_events: bool = True
+    world: World,
+    raw: RawTables,
+    horizon: pd.Timedelta,
+    keep_events: bool = True,
+    track: Track | None = None,
 ) -> SourceTables:
     """Validate a source's raw tables; build deploy tables from the clean events when the source
     does not build them itself; label every deploy at `horizon`.
@@ -47,12 +56,13 @@ def validated_tables(
     `keep_events=False` (for a caller that reads the deploy tables only): `raw` is consumed, its events
     let go once validated and the clean ones once the deploy tables are built (the tables' `raw_events`
     and `clean_events` are empty), so a large log is not held through the rest. Events given in chunks
-    (`raw.event_chunks`) are validated a chunk at a time then, and only their deploy inputs kept."""
+    (`raw.event_chunks`) are validated a chunk at a time then, and only their deploy inputs kept;
+    `track` wraps the chunks' outcomes as they come (a progress bar over them)."""
     if raw.event_chunks is not None and keep_events:
         raw.events = KARMA_EVENTS.conform(pd.concat([KARMA_EVENTS.empty(), *raw.event_chunks]))
     lines = len(raw.events)
     if raw.event_chunks is not None and not keep_events:
-        clean, event_quarantine, results, lines = _validated_chunks(raw.event_chunks, world)
+        clean, event_quarantine, results, lines = _validated_chunks(raw.event_chunks, world, track)
     elif len(raw.events):
         events = validate_table(raw.events, KARMA_EVENTS, world.suite_parameters())
         clean, event_quarantine, results = events.clean, events.quarantined, events.results
@@ -91,26 +101,38 @@ def validated_tables(
     )
 
 
-def _validated_chunks(chunks: Iterable[pd.DataFrame], world: World) -> tuple[pd.DataFrame, ...]:
+def _validated_chunks(
+    chunks: Iterable[pd.DataFrame], world: World, track: Track | None = None
+) -> tuple[pd.DataFrame, ...]:
     """The `karma_events` suite over each chunk: the clean deploy inputs, the quarantine and the results
     of all of them, as one run over the whole log gives them (every expectation judges a row alone),
-    and the lines read. Each chunk's text is let go before the next is read."""
-    parameters = world.suite_parameters()
+    and the lines read. Each chunk's text is let go before the next is read; the chunks of an event log
+    (`EventChunks`) are read and validated in forked workers, one per CPU, and only their outcomes
+    come back. `track` wraps the outcomes as they come (a progress bar)."""
+    work = partial(_chunk_outcome, parameters=world.suite_parameters())
+    if isinstance(chunks, EventChunks):
+        import_gx()  # once, before the workers fork, not once in each
+        outcomes = chunks.map(work)
+    else:
+        outcomes = map(work, chunks)
     inputs, quarantined, results, lines = [], [], [], 0
-    for chunk in chunks:
-        lines += len(chunk)
-        outcome = validate_table(chunk, KARMA_EVENTS, parameters)
-        del chunk
-        inputs.append(deploy_inputs(outcome.clean))
-        quarantined.append(outcome.quarantined)
-        results.append(outcome.results)
-        del outcome
+    for read, clean, failed, suite_results in outcomes if track is None else track(outcomes):
+        lines += read
+        inputs.append(clean)
+        quarantined.append(failed)
+        results.append(suite_results)
     if not results:
         return KARMA_EVENTS.empty(), QUARANTINED_RECORDS.empty(), pd.DataFrame(), 0
     how = {"expectation": "first", "column": "first", "success": "all", "unexpected_count": "sum"}
     results = pd.concat(results).groupby(level=0, sort=True).agg(how)  # by position in the suite
     clean = pd.concat(inputs, ignore_index=True)
     return clean, QUARANTINED_RECORDS.conform(pd.concat(quarantined, ignore_index=True)), results, lines
+
+
+def _chunk_outcome(chunk: pd.DataFrame, parameters: dict) -> tuple[int, *tuple[pd.DataFrame, ...]]:
+    """(lines, clean deploy inputs, quarantined rows, suite results) of one chunk of events."""
+    outcome = validate_table(chunk, KARMA_EVENTS, parameters)
+    return len(chunk), deploy_inputs(outcome.clean), outcome.quarantined, outcome.results
 
 
 def load_tables(source: Source, horizon: pd.Timedelta, keep_events: bool = True) -> SourceTables:

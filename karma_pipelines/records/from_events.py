@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
 import pandas as pd
 
+from karma_pipelines import parallel
 from karma_pipelines.contracts.config_diff import config_lines, diff_flat
 from karma_pipelines.contracts.config_fields import compact_json, config_hash, flatten
 from karma_pipelines.contracts.dependencies import references
@@ -18,16 +20,22 @@ from karma_pipelines.contracts.schema import (
 )
 from karma_pipelines.records.labels import DEFAULT_HORIZON, apply_rollback_labels
 
+PARALLEL_DEPLOYS = 20_000  # below this many deploys the tables are built here: a fork would cost more
+
 
 def deploy_tables_from_events(
     events: pd.DataFrame,
     horizon: pd.Timedelta = DEFAULT_HORIZON,
     as_of: pd.Timestamp | None = None,
+    workers: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(deploy_records, config_snapshots) from clean `karma_events` rows.
 
     Each component's deploys are diffed against its previous config in time order. The change
-    request's text (`change.requested` with the same correlation id) becomes the message.
+    request's text (`change.requested` with the same correlation id) becomes the message. Components
+    are independent, so from `PARALLEL_DEPLOYS` deploys on they are shared out among forked workers
+    (`workers`, default `default_workers()`; `fork_map`), each building the rows of its components, and the
+    rows are put back in time order: the same tables as one process builds.
     """
     wanted = events["event_type"].isin(DEPLOY_EVENT_TYPES)
     deploy_events = events.loc[wanted, [*EVENT_COLUMNS, "record_id"]].sort_values(
@@ -36,6 +44,28 @@ def deploy_tables_from_events(
     requests = events[events["event_type"] == "change.requested"]
     request_text = requests["attrs"].map(lambda a: a.get("message", ""))
     messages = dict(zip(requests["correlation_id"], request_text, strict=True))
+    if workers is None:
+        workers = parallel.default_workers() if len(deploy_events) >= PARALLEL_DEPLOYS else 1
+    share = pd.factorize(deploy_events["entity_id"])[0] % max(1, workers)
+    positions = [np.flatnonzero(share == k) for k in range(max(1, workers))]
+    work = lambda k: _rows(deploy_events.iloc[positions[k]], messages)  # noqa: E731
+    built = [built for built in parallel.fork_map(work, len(positions), workers) if built[0] is not None]
+    if not built:
+        return DEPLOY_RECORDS.empty(), CONFIG_SNAPSHOTS.empty()
+    order = np.argsort(np.concatenate(positions), kind="stable")  # each row's place in time order
+
+    def in_time_order(frames: list[pd.DataFrame]) -> pd.DataFrame:
+        joined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        return joined if len(frames) == 1 else joined.take(order).reset_index(drop=True)
+
+    records = in_time_order([rows for rows, _ in built])
+    snapshots = in_time_order([snaps for _, snaps in built])
+    records = apply_rollback_labels(records, horizon=horizon, as_of=as_of)
+    return DEPLOY_RECORDS.conform(records), CONFIG_SNAPSHOTS.conform(snapshots)
+
+
+def _rows(deploy_events: pd.DataFrame, messages: dict) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The deploy records and config snapshots of `deploy_events` (whole components, in time order)."""
     # Each component's previous config as `diff_flat` reads it (flattened, its lines): made once per config.
     previous: dict[str, tuple[dict, list[str]]] = {}
     none: tuple[dict, list[str]] = ({}, [])
@@ -73,14 +103,9 @@ def deploy_tables_from_events(
         )
         snapshots.append(snapshot_row(deploy_id, ts, component, environment, config, flat))
         previous[component] = (flat, lines)
-    records = deploys.frame()
-    if records is None:
-        return DEPLOY_RECORDS.empty(), CONFIG_SNAPSHOTS.empty()
-    records = apply_rollback_labels(records, horizon=horizon, as_of=as_of)
-    return DEPLOY_RECORDS.conform(records), CONFIG_SNAPSHOTS.conform(snapshots.frame())
+    return deploys.frame(), snapshots.frame()
 
 
-# The `karma_events` columns read here (and `record_id`, the order of events at the same time).
 EVENT_COLUMNS = (
     "attrs", "entity_id", "event_type", "idempotency_key", "tags", "ts", "source", "correlation_id"
 )  # fmt: skip

@@ -18,15 +18,17 @@ lines that share a key.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
 from karma_pipelines.contracts.config_fields import loads_json
 from karma_pipelines.contracts.schema import KARMA_EVENTS
+from karma_pipelines.parallel import fork_map
 from karma_pipelines.sources.event_log import event_files, read_event_file, unreadable
 from karma_pipelines.sources.event_redelivery import mark_redeliveries
 from karma_pipelines.sources.event_values import SURROGATE
@@ -37,6 +39,7 @@ CHUNK_BYTES = 64 << 20
 # Every occurrence of the field name; the value captured when it is a plain string (no escape in it).
 _KEY = re.compile(rb'"idempotency_key"(?:[ \t\r]*:[ \t\r]*"([^"\\\n]*)")?')
 _MARKS = ("duplicate_of", "conflicts_with")
+T = TypeVar("T")
 
 
 @dataclass
@@ -53,15 +56,33 @@ class EventChunks:
         return len(self.groups)
 
     def __iter__(self) -> Iterator[pd.DataFrame]:
-        for group in self.groups:
-            with without_cyclic_gc():
-                frames = [read_event_file(path, self.shared) for path in group]
-            frames = [f for f in frames if len(f)]
-            if not frames:
-                continue
-            frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-            del frames
-            yield KARMA_EVENTS.conform(self._marked(frame))
+        for i in range(len(self.groups)):
+            table = self.table(i)
+            if table is not None:
+                yield table
+
+    def table(self, i: int) -> pd.DataFrame | None:
+        """The conformed, marked rows of group `i` (None when its files hold no line)."""
+        with without_cyclic_gc():
+            frames = [read_event_file(path, self.shared) for path in self.groups[i]]
+        frames = [f for f in frames if len(f)]
+        if not frames:
+            return None
+        frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        del frames
+        return KARMA_EVENTS.conform(self._marked(frame))
+
+    def map(self, work: Callable[[pd.DataFrame], T], workers: int | None = None) -> Iterator[T]:
+        """`work(table)` of each table this iterates, in order, each table read and worked on in a
+        forked worker (`fork_map`: one per CPU by default), so only the results come back here."""
+
+        def one(i: int) -> tuple[T] | None:
+            table = self.table(i)
+            return None if table is None else (work(table),)
+
+        for result in fork_map(one, len(self.groups), workers):
+            if result is not None:
+                yield result[0]
 
     def _marked(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.marks.empty:
@@ -100,8 +121,7 @@ def _groups(files: list[Path], chunk_bytes: int) -> list[list[Path]]:
 def _redelivery_marks(files: list[Path], shared: SharedValues) -> pd.DataFrame:
     """record_id -> `duplicate_of`, `conflicts_with` for every line whose key another line repeats."""
     owners, lines, hashes = [], [], []
-    for i, path in enumerate(files):
-        numbers, keyed = _line_keys(path)
+    for i, (numbers, keyed) in enumerate(fork_map(lambda i: _line_keys(files[i]), len(files))):
         owners.append(np.full(len(numbers), i, dtype=np.int32))
         lines.append(numbers)
         hashes.append(keyed)
