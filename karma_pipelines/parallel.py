@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -27,11 +28,21 @@ def cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+_ALLOWED = [False]  # set in a process whose other threads are its own progress lines (`allow_forks`)
+
+
+def allow_forks() -> None:
+    """Declare this process one whose threads besides the main one only write progress lines to stderr
+    (the child a CLI command reads a source in): `default_workers` forks here whatever they are doing,
+    and each worker writes to stdio of its own, so a stderr lock a progress thread held is not its."""
+    _ALLOWED[0] = True
+
+
 def default_workers() -> int:
-    """One worker per CPU in a process of one thread (a CLI command, or the child it reads a source in);
-    one, so all runs here, in a process with more (a Dagster run, a server): a fork copies only the
-    thread that forks, and a lock another thread held then stays held in the child for good."""
-    return cpus() if threading.active_count() == 1 else 1
+    """One worker per CPU in a process of one thread, or one that `allow_forks`; one, so all runs here,
+    in a process with more (a Dagster run, a server): a fork copies only the thread that forks, and a
+    lock another thread held then stays held in the child for good."""
+    return cpus() if _ALLOWED[0] or threading.active_count() == 1 else 1
 
 
 def fork_map(work: Callable[[int], T], count: int, workers: int | None = None) -> Iterator[T]:
@@ -48,7 +59,7 @@ def fork_map(work: Callable[[int], T], count: int, workers: int | None = None) -
     slot = len(_WORK) - 1
     try:
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_own_stdio) as pool:
             ahead = 2 * workers
             pending = deque(pool.submit(_call, slot, i) for i in range(min(ahead, count)))  # forks here
             following = len(pending)
@@ -65,3 +76,9 @@ def fork_map(work: Callable[[int], T], count: int, workers: int | None = None) -
 
 def _call(slot: int, i: int) -> object:
     return _WORK[slot](i)
+
+
+def _own_stdio() -> None:
+    """A worker's stdout and stderr: the same files, through buffers (and locks) of its own."""
+    sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115 (for the life of the worker)
+    sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115

@@ -4,11 +4,14 @@ ahead of its caller; an event log's chunks worked on that way are the chunks rea
 from __future__ import annotations
 
 import os
+import threading
 import time
 
 import pandas as pd
 import pytest
 
+from karma_pipelines import parallel
+from karma_pipelines.apps.overlap import in_child
 from karma_pipelines.parallel import fork_map
 from karma_pipelines.sources.event_stream import stream_event_log
 from tests.test_event_stream import tricky_world
@@ -65,3 +68,19 @@ def test_chunks_worked_on_in_workers_are_the_chunks_read_here(tmp_path):
     for (_, a), (_, b), c in zip(forked, here, chunks, strict=True):
         pd.testing.assert_frame_equal(a, b)
         pd.testing.assert_frame_equal(a, c)
+
+
+def test_a_process_with_threads_of_its_own_works_alone_unless_it_allows_forks():
+    def with_a_thread():
+        done = threading.Event()
+        thread = threading.Thread(target=done.wait, daemon=True)  # as a progress line's heartbeat
+        thread.start()
+        try:
+            return parallel.default_workers(), threading.active_count() > 1
+        finally:
+            done.set()
+            thread.join()
+
+    assert with_a_thread() == (1, True)  # here: a test process, its threads unknown
+    # The child a command reads its source in allows them: its threads write progress lines only.
+    assert in_child(with_a_thread) == (parallel.cpus(), True)

@@ -20,7 +20,7 @@ from typing import TypeVar
 
 import pandas as pd
 
-from karma_pipelines.parallel import cpus
+from karma_pipelines.parallel import allow_forks, cpus
 from karma_pipelines.sources.base import RawTables
 
 T = TypeVar("T")
@@ -53,8 +53,9 @@ def in_child(work: Callable[[], T], warm: Callable[[], None] | None = None) -> T
     """`work()` in a forked child, its result handed back through a temporary file; `warm()` runs here
     meanwhile. For work that builds millions of short-lived Python objects to leave a few compact tables
     (an event log read into deploy tables): its heap, which CPython does not give back to the system
-    once fragmented, ends with the child, and this process holds only the result. An error in the child
-    is raised here as it was raised there."""
+    once fragmented, ends with the child, and this process holds only the result. The child may fork
+    workers of its own (`parallel.allow_forks`: its other threads are progress lines). An error in the
+    child is raised here as it was raised there."""
     with tempfile.NamedTemporaryFile(prefix="karma-child-", suffix=".pickle") as handoff:
         child = multiprocessing.get_context("fork").Process(target=_run_child, args=(work, handoff.name))
         child.start()
@@ -73,6 +74,7 @@ def in_child(work: Callable[[], T], warm: Callable[[], None] | None = None) -> T
 
 
 def _run_child(work: Callable[[], object], path: str) -> None:
+    allow_forks()  # its only other threads will be the progress lines `work` starts
     try:
         outcome = (False, work())
     except BaseException as exc:  # handed to the parent, which raises it
