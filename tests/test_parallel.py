@@ -3,6 +3,7 @@ ahead of its caller; an event log's chunks worked on that way are the chunks rea
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
@@ -84,3 +85,22 @@ def test_a_process_with_threads_of_its_own_works_alone_unless_it_allows_forks():
     assert with_a_thread() == (1, True)  # here: a test process, its threads unknown
     # The child a command reads its source in allows them: its threads write progress lines only.
     assert in_child(with_a_thread) == (parallel.cpus(), True)
+
+
+def test_values_sent_back_by_workers_are_one_object_across_chunks(tmp_path, monkeypatch):
+    """A worker's result shares equal values only within its chunk; the deploy inputs kept are shared
+    across the whole log again, as when every chunk is read here (a config once, however often
+    deployed)."""
+    from karma_pipelines.pipeline import tables
+    from karma_pipelines.simulator import SimulationConfig, simulate_world
+    from karma_pipelines.sources.event_world import EventLogSource
+
+    monkeypatch.setattr(parallel, "default_workers", lambda: 2)
+    world = tmp_path / "world"
+    simulate_world(world, SimulationConfig(seed=3, components=12, days=30))
+    chunks = stream_event_log(world / "events", chunk_bytes=1)  # one day file a chunk
+    clean = tables._validated_chunks(chunks, EventLogSource(world).describe())[0]
+    configs = [a["config"] for a in clean["attrs"] if a.get("config")]
+    texts = {json.dumps(c) for c in configs}
+    assert len(texts) < len(configs)  # configs deployed again, on other days
+    assert len({id(c) for c in configs}) == len(texts)

@@ -117,6 +117,8 @@ def _validated_chunks(
         outcomes = map(work, chunks)
     inputs, quarantined, results, lines = [], [], [], 0
     for read, clean, failed, suite_results in outcomes if track is None else track(outcomes):
+        if isinstance(chunks, EventChunks) and len(clean):
+            clean["attrs"] = chunks.reshared(clean["attrs"])
         lines += read
         inputs.append(clean)
         quarantined.append(failed)

@@ -84,6 +84,13 @@ class EventChunks:
             if result is not None:
                 yield result[0]
 
+    def reshared(self, values: pd.Series) -> list:
+        """Decoded values (a column of `attrs`) a worker sent back, through this log's `SharedValues`:
+        what is equal across chunks one object again, as when every chunk is read here (a worker's
+        result shares objects only within its chunk)."""
+        with without_cyclic_gc():
+            return [self.shared.share(value, root=True) for value in values]
+
     def _marked(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.marks.empty:
             return frame
