@@ -34,8 +34,8 @@ def deploy_tables_from_events(
     Each component's deploys are diffed against its previous config in time order. The change
     request's text (`change.requested` with the same correlation id) becomes the message. Components
     are independent, so from `PARALLEL_DEPLOYS` deploys on they are shared out among forked workers
-    (`workers`, default `default_workers()`; `fork_map`), each building the rows of its components, and the
-    rows are put back in time order: the same tables as one process builds.
+    (`workers`, default `parallel.default_workers()`; `fork_map`), each building the rows of its
+    components, and the rows are put back in time order: the same tables as one process builds.
     """
     wanted = events["event_type"].isin(DEPLOY_EVENT_TYPES)
     deploy_events = events.loc[wanted, [*EVENT_COLUMNS, "record_id"]].sort_values(
@@ -55,8 +55,9 @@ def deploy_tables_from_events(
     order = np.argsort(np.concatenate(positions), kind="stable")  # each row's place in time order
 
     def in_time_order(frames: list[pd.DataFrame]) -> pd.DataFrame:
-        joined = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
-        return joined if len(frames) == 1 else joined.take(order).reset_index(drop=True)
+        if len(frames) == 1:  # one worker's rows: in time order already
+            return frames[0]
+        return pd.concat(frames, ignore_index=True).take(order).reset_index(drop=True)
 
     records = in_time_order([rows for rows, _ in built])
     snapshots = in_time_order([snaps for _, snaps in built])
@@ -106,6 +107,7 @@ def _rows(deploy_events: pd.DataFrame, messages: dict) -> tuple[pd.DataFrame | N
     return deploys.frame(), snapshots.frame()
 
 
+# The `karma_events` columns read here (and `record_id`, the order of events at the same time).
 EVENT_COLUMNS = (
     "attrs", "entity_id", "event_type", "idempotency_key", "tags", "ts", "source", "correlation_id"
 )  # fmt: skip
