@@ -1,13 +1,18 @@
 """Time-ordered split, metrics and the LightGBM trainer."""
 
+import threading
+
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
 
+from karma_pipelines.bench.common import with_changes
+from karma_pipelines.training import rollback_forecaster
 from karma_pipelines.training.metrics import capture_at, evaluate
-from karma_pipelines.training.rollback_forecaster import model_population, train_forecaster
+from karma_pipelines.training.rollback_forecaster import TIME, model_population, train_forecaster
 from karma_pipelines.training.spec import load_spec
-from karma_pipelines.training.split import time_split
+from karma_pipelines.training.split import time_split, validation_tail
 from tests.synthetic import feature_table
 
 
@@ -94,3 +99,41 @@ def test_monotone_history_features_never_lower_the_risk():
     assert all(b >= a - 1e-12 for a, b in zip(constrained, constrained[1:], strict=False))
     free = risk_by_reverts(spec.model_copy(update={"monotone": {}}))
     assert free[-1] < free[0]  # what the rows alone teach
+
+
+def _param_sets(spec):
+    return [{**spec.params, **override} for override in ({}, *spec.candidates)]
+
+
+def test_candidates_are_fitted_side_by_side_and_each_is_the_booster_a_fit_alone_makes(monkeypatch):
+    spec = load_spec("rollback_forecaster")
+    fit, valid = validation_tail(model_population(feature_table(3000, seed=2), spec), TIME, 0.25)
+    threads, train = [], lgb.train
+
+    def recording(*args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return train(*args, **kwargs)
+
+    monkeypatch.setattr(lgb, "train", recording)
+    monkeypatch.setattr(rollback_forecaster, "cpus", lambda: 2)
+    side_by_side = rollback_forecaster._fit_in_process(fit, valid, spec, _param_sets(spec))
+    assert len(side_by_side) == 1 + len(spec.candidates)
+    assert all(name.startswith("lightgbm-fit") for name in threads)
+    threads.clear()
+    monkeypatch.setattr(rollback_forecaster, "cpus", lambda: 1)
+    in_turn = rollback_forecaster._fit_in_process(fit, valid, spec, _param_sets(spec))
+    assert threads == [threading.main_thread().name] * len(in_turn)
+    for alone, beside in zip(in_turn, side_by_side, strict=True):
+        assert beside.model_to_string() == alone.model_to_string()
+
+
+@pytest.mark.parametrize(
+    ("threads", "cpus", "fits", "expected"),
+    [(1, 2, 3, 2), (1, 8, 3, 3), (2, 2, 3, 1), (2, 4, 3, 2), (0, 8, 3, 1), (None, 8, 3, 1)],
+)
+def test_fits_at_once_are_what_the_cpus_hold_at_the_specs_threads(monkeypatch, threads, cpus, fits, expected):
+    spec = load_spec("rollback_forecaster")
+    params = {k: v for k, v in spec.params.items() if k != "num_threads"}
+    spec = with_changes(spec, params=params if threads is None else {**params, "nthread": threads})
+    monkeypatch.setattr(rollback_forecaster, "cpus", lambda: cpus)
+    assert rollback_forecaster.fit_threads(fits, spec) == expected

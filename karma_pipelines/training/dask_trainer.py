@@ -18,8 +18,9 @@ import pandas as pd
 
 from karma_pipelines.training.spec import ModelSpec
 
-# LightGBM takes its threads from each Dask worker's `nthreads` (one: see `apps/prod.py`).
-IGNORED_ON_DASK = ("num_threads", "n_jobs", "nthread", "num_thread")
+# LightGBM's names of its thread count. On Dask it takes its threads from each worker's `nthreads`
+# (one: see `apps/prod.py`), so these are left out there.
+THREAD_PARAMS = ("num_threads", "n_jobs", "nthread", "num_thread")
 
 
 def fit_on_dask(
@@ -47,7 +48,7 @@ def fit_on_dask(
         )
         boosters = []
         for params in param_sets:
-            kept = {k: v for k, v in params.items() if k not in IGNORED_ON_DASK}
+            kept = {k: v for k, v in params.items() if k not in THREAD_PARAMS}
             model = DaskLGBMClassifier(client=client, n_estimators=spec.num_boost_round, **kept)
             with warnings.catch_warnings():  # the sklearn wrapper's own n_jobs, which Dask replaces
                 warnings.filterwarnings("ignore", "Parameter n_jobs will be ignored")

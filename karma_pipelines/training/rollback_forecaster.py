@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from karma_pipelines.parallel import cpus
 from karma_pipelines.profile import current_profile
-from karma_pipelines.training.dask_trainer import fit_on_dask
+from karma_pipelines.training.dask_trainer import THREAD_PARAMS, fit_on_dask
 from karma_pipelines.training.metrics import evaluate
 from karma_pipelines.training.spec import ModelSpec
 from karma_pipelines.training.split import TimeSplit, time_split, validation_tail
@@ -49,14 +51,19 @@ def labels(frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
     return frame[spec.target].astype("int64").to_numpy()
 
 
-def _dataset(frame: pd.DataFrame, spec: ModelSpec, reference: lgb.Dataset | None = None) -> lgb.Dataset:
+def _dataset(
+    x: pd.DataFrame, y: np.ndarray, spec: ModelSpec, params: dict, reference: lgb.Dataset | None = None
+) -> lgb.Dataset:
+    """A Dataset made here with the parameters it is trained with, so `lgb.train` has nothing to change
+    in it (the raw frame is kept: LightGBM rebuilds from it when parameters differ)."""
     return lgb.Dataset(
-        frame[spec.features],
-        label=labels(frame, spec),
+        x,
+        label=y,
         categorical_feature=spec.categorical_features or "auto",
         reference=reference,
+        params=params,
         free_raw_data=False,
-    )
+    ).construct()
 
 
 def train_forecaster(
@@ -137,10 +144,20 @@ def fit_with_selection(
 def _fit_in_process(
     fit: pd.DataFrame, valid: pd.DataFrame, spec: ModelSpec, param_sets: list[dict]
 ) -> list[lgb.Booster]:
-    train_set = _dataset(fit, spec)
-    valid_set = _dataset(valid, spec, reference=train_set)
-    return [
-        lgb.train(
+    """One booster per parameter set, fitted side by side in threads (`fit_threads`): LightGBM lets go of
+    the interpreter lock while it boosts. Each fit has Datasets of its own, constructed here in turn with
+    its parameters (one binning of the same frames each; no thread touches another's), so every booster
+    is the one a fit alone makes."""
+    x_fit, x_valid = fit[spec.features], valid[spec.features]
+    y_fit, y_valid = labels(fit, spec), labels(valid, spec)
+    pairs = []
+    for params in param_sets:
+        train_set = _dataset(x_fit, y_fit, spec, params)
+        pairs.append((params, train_set, _dataset(x_valid, y_valid, spec, params, reference=train_set)))
+
+    def train(pair: tuple[dict, lgb.Dataset, lgb.Dataset]) -> lgb.Booster:
+        params, train_set, valid_set = pair
+        return lgb.train(
             params,
             train_set,
             num_boost_round=spec.num_boost_round,
@@ -148,8 +165,19 @@ def _fit_in_process(
             valid_names=["validation"],
             callbacks=[_early_stopping(spec)],
         )
-        for params in param_sets
-    ]
+
+    workers = fit_threads(len(param_sets), spec)
+    if workers < 2:
+        return [train(pair) for pair in pairs]
+    with ThreadPoolExecutor(workers, thread_name_prefix="lightgbm-fit") as pool:
+        return list(pool.map(train, pairs))
+
+
+def fit_threads(fits: int, spec: ModelSpec) -> int:
+    """Fits run at once: as many as this machine's CPUs hold at the spec's `num_threads` each (0 or
+    unset: LightGBM's own OpenMP default, every CPU, so one at a time); never more than `fits`."""
+    per_fit = int(next((spec.params[k] for k in THREAD_PARAMS if k in spec.params), 0) or 0)
+    return max(1, min(fits, cpus() // per_fit)) if per_fit > 0 else 1
 
 
 def _early_stopping(spec: ModelSpec):
