@@ -16,6 +16,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -36,6 +37,17 @@ def allow_forks() -> None:
     (the child a CLI command reads a source in): `default_workers` forks here whatever they are doing,
     and each worker writes to stdio of its own, so a stderr lock a progress thread held is not its."""
     _ALLOWED[0] = True
+
+
+@contextmanager
+def forks_allowed() -> Iterator[None]:
+    """`allow_forks` for the time of a `with` block: a CLI command's own process, whose other threads
+    are its progress lines while the command runs and which may run other work after it (a test)."""
+    before, _ALLOWED[0] = _ALLOWED[0], True
+    try:
+        yield
+    finally:
+        _ALLOWED[0] = before
 
 
 def default_workers() -> int:

@@ -1,5 +1,7 @@
 """Point-in-time features: exact values on a hand-built history, and no leakage from the future."""
 
+import os
+
 import pandas as pd
 import pytest
 
@@ -112,3 +114,33 @@ def test_change_kinds_count_every_touched_path_by_its_own_name():
     assert counts.loc[11].tolist() == [0, 0, 1, 0, 1]  # sg_ingress; image
     assert counts.loc[12].tolist() == [0, 0, 1, 1, 1]  # port; kms_key_version is security and image
     pd.testing.assert_frame_equal(counts.iloc[3:].set_axis(counts.index[:3]), counts.iloc[:3])
+
+
+def test_the_two_slowest_groups_are_made_by_workers_and_equal_what_one_process_makes(
+    small, monkeypatch, tmp_path
+):
+    from karma_pipelines import parallel
+    from karma_pipelines.features import rollback
+
+    made_in = tmp_path / "pids"
+
+    def recorded(make):
+        def wrapper(*args, **kwargs):
+            with made_in.open("a") as out:
+                out.write(f"{make.__name__} {os.getpid()}\n")
+            return make(*args, **kwargs)
+
+        return wrapper
+
+    for name in ("change_value_features", "daily_state_features"):
+        monkeypatch.setattr(rollback, name, recorded(getattr(rollback, name)))
+    monkeypatch.setattr(parallel, "default_workers", lambda: 1)
+    alone = build_rollback_features(*small)
+    assert {line.split()[1] for line in made_in.read_text().splitlines()} == {str(os.getpid())}
+    made_in.unlink()
+    monkeypatch.setattr(parallel, "default_workers", lambda: 2)
+    apart = build_rollback_features(*small)
+    pids = dict(line.split() for line in made_in.read_text().splitlines())
+    assert set(pids) == {"change_value_features", "daily_state_features"}
+    assert str(os.getpid()) not in pids.values()
+    pd.testing.assert_frame_equal(apart, alone, check_exact=True)

@@ -85,6 +85,10 @@ def test_a_process_with_threads_of_its_own_works_alone_unless_it_allows_forks():
     assert with_a_thread() == (1, True)  # here: a test process, its threads unknown
     # The child a command reads its source in allows them: its threads write progress lines only.
     assert in_child(with_a_thread) == (parallel.cpus(), True)
+    # So does a command in its own process while it runs (backtest), and only while it runs.
+    with parallel.forks_allowed():
+        assert with_a_thread() == (parallel.cpus(), True)
+    assert with_a_thread() == (1, True)
 
 
 def test_values_sent_back_by_workers_are_one_object_across_chunks(tmp_path, monkeypatch):

@@ -37,6 +37,7 @@ def _backtest(args: argparse.Namespace) -> int:
 
     # What follows reads the deploy tables only: the events' memory is given back as soon as they are built.
     tables = read_tables(source, horizon, progress, meanwhile=load_libraries, keep_events=False)
+    from karma_pipelines.parallel import forks_allowed
     from karma_pipelines.pipeline.backtest import (
         format_report,
         predictions_table,
@@ -48,7 +49,8 @@ def _backtest(args: argparse.Namespace) -> int:
     from karma_pipelines.tracking.store import MlflowTarget
 
     coverage = coverage_report(source, "backtest")
-    evaluation = run_backtest(tables, args.split_date, progress=progress)
+    with forks_allowed():  # this process's other threads are its progress lines
+        evaluation = run_backtest(tables, args.split_date, progress=progress)
     result = report(tables, evaluation)
     if coverage is not None:
         result["coverage"] = coverage

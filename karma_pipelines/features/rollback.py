@@ -19,6 +19,7 @@ from karma_pipelines.features.graph import (
 from karma_pipelines.features.outcomes import outcome_features
 from karma_pipelines.features.point_in_time import count_before, count_in_window
 from karma_pipelines.features.text import text_features
+from karma_pipelines.parallel import fork_map
 from karma_pipelines.records.labels import DEFAULT_HORIZON
 
 LABEL_COLUMNS = [
@@ -62,8 +63,9 @@ def build_rollback_features(
     # promotion of the same change must not count before it happens.
     f["components_in_change"] = count_before(d["change_id"], t + pd.Timedelta(1, "ns"), d["change_id"], t)
     f.join(_change_scope(d))
+    computed_values, daily_state = _slowest_groups(d, snapshots, only, change_values, daily_state)
     if change_values is None:
-        f.join(change_value_features(d, snapshots))
+        f.join(computed_values)
     else:  # computed elsewhere (e.g. from the rows they depend on: features/appended.py)
         f.join(change_values.set_index("deploy_id").reindex(d["deploy_id"]).set_axis(d.index))
     f["is_first_deploy"] = (d["action"] == "create").astype("int64")
@@ -108,9 +110,6 @@ def build_rollback_features(
     f["upstream_changed_24h"] = (hours < 24).astype("int64")
     f["config_n_fields"] = d["deploy_id"].map(snaps["n_fields"]).fillna(0).astype("int64")
     del snaps
-    if daily_state is None:
-        wanted = None if only is None else set(d.loc[d["deploy_id"].isin(only), "deployed_at"].dt.floor("D"))
-        daily_state = daily_state_features(d, snapshots, only_days=wanted)
     state = daily_state.set_index("deploy_id")
     for col in ("downstream_transitive", "pagerank", "usual_fields_missing"):
         f[col] = d["deploy_id"].map(state[col]).astype("float64").to_numpy()
@@ -134,6 +133,26 @@ def build_rollback_features(
 
     out = f.frame(d[LABEL_COLUMNS])
     return out if only is None else out[out["deploy_id"].isin(only)].reset_index(drop=True)
+
+
+def _slowest_groups(
+    d: pd.DataFrame,
+    snapshots: pd.DataFrame,
+    only: set[str] | None,
+    change_values: pd.DataFrame | None,
+    daily_state: pd.DataFrame | None,
+) -> tuple[pd.DataFrame | None, pd.DataFrame]:
+    """(change values, daily graph state): the two groups that are each a pure-Python pass over every
+    deploy, made side by side by forked workers where this process may fork (`parallel.fork_map`), in
+    turn here otherwise; one given is not made again (None comes back for given change values)."""
+    wanted = None if only is None else set(d.loc[d["deploy_id"].isin(only), "deployed_at"].dt.floor("D"))
+    groups = []
+    if change_values is None:
+        groups.append(lambda: change_value_features(d, snapshots))
+    if daily_state is None:
+        groups.append(lambda: daily_state_features(d, snapshots, only_days=wanted))
+    made = list(fork_map(lambda i: groups[i](), len(groups)))
+    return (made.pop(0) if change_values is None else None), (made.pop(0) if made else daily_state)
 
 
 class _Features:
