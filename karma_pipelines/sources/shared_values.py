@@ -26,17 +26,24 @@ class SharedValues:
         self._strings: dict[str, str] = {}
         self._max = max_entries
 
-    def share(self, value: Any, depth: int = 0, root: bool = False) -> Any:
+    def share(self, value: Any, depth: int = 0, root: bool = False, seen: dict | None = None) -> Any:
         """The one object equal to `value` (`value` itself the first time); with `root`, a new object
-        of shared items (a value that never repeats, such as a line's `attrs` with its deploy id)."""
+        of shared items (a value that never repeats, such as a line's `attrs` with its deploy id).
+        `seen` (id -> result, for values that stay alive meanwhile): an object met again is not walked
+        again (values decoded elsewhere and shared there already: one object for each equal section)."""
         kind = type(value)
         if kind is str:
             return self._string(value)
+        if kind is not dict and kind is not list:
+            return value
+        if depth >= MAX_DEPTH:
+            return value
+        if seen is not None and not root and (known := seen.get(id(value))) is not None:
+            return known
         if kind is dict:
-            if depth >= MAX_DEPTH:
-                return value
             items = [
-                (self._string(k) if type(k) is str else k, self.share(v, depth + 1)) for k, v in value.items()
+                (self._string(k) if type(k) is str else k, self.share(v, depth + 1, seen=seen))
+                for k, v in value.items()
             ]
             if root:
                 return dict(items)
@@ -44,17 +51,15 @@ class SharedValues:
             found = self._table.get(key)
             if found is None:
                 found = self._keep(key, dict(items))
-            return found
-        if kind is list:
-            if depth >= MAX_DEPTH:
-                return value
-            items = [self.share(v, depth + 1) for v in value]
+        else:
+            items = [self.share(v, depth + 1, seen=seen) for v in value]
             key = (list, tuple(_part(v) for v in items))
             found = self._table.get(key)
             if found is None:
                 found = self._keep(key, items)
-            return found
-        return value
+        if seen is not None:
+            seen[id(value)] = found
+        return found
 
     def _string(self, text: str) -> str:
         found = self._strings.get(text)
