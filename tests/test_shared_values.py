@@ -8,6 +8,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from karma_pipelines.contracts.redaction import redact, redact_json_line
 from karma_pipelines.sources.event_log import read_event_log
 from karma_pipelines.sources.shared_values import SharedValues
 
@@ -113,3 +114,86 @@ def test_an_object_met_again_is_not_walked_again():
     walked.clear()
     [shared.share(row, root=True) for row in rows]
     assert len(walked) == 8 * len(rows)  # without `seen`: the whole tree of every row
+
+
+# Values with secrets in every place redaction looks: secret-named fields and arrays, name/value entries,
+# tokens of known shapes, URL passwords, high-entropy words, and plain text that stays.
+_SECRETISH = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-2, 2)
+    | st.sampled_from(
+        [
+            "plain",
+            "AKIAABCDEFGHIJKLMNOP",
+            "postgres://app:pw1@db/x",
+            "Xk9fQ2mZ7pL4vR8tW3nB6yH1",
+            "DB_PASSWORD",
+        ]
+    ),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(["name", "value", "password", "secrets", "port", "env"]), inner, max_size=3
+        )
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_SECRETISH, st.sampled_from(["", "secrets", "env"])), min_size=1, max_size=6))
+def test_redacted_values_are_redact_and_one_object_per_equal_result(pairs):
+    shared = SharedValues()
+    out = [shared.redacted(json.loads(_text(v)), key) for v, key in pairs]
+    assert [_text(o) for o in out] == [_text(redact(v, key)) for v, key in pairs]
+    again = [shared.redacted(json.loads(_text(v)), key) for v, key in pairs]
+    assert all(a is b for a, b in zip(out, again, strict=True) if isinstance(a, (dict, list)))
+
+
+def test_a_section_met_again_is_redacted_once(monkeypatch):
+    import karma_pipelines.sources.shared_values as module
+
+    calls = []
+
+    def counting(value, *args, **kwargs):
+        calls.append(_text(value))
+        return redact(value, *args, **kwargs)
+
+    monkeypatch.setattr(module, "redact", counting)
+    shared = SharedValues()
+    section = {
+        "lb": {"port": 80, "password": "hunter2"},
+        "env": [{"name": "API_TOKEN", "value": "t0ps3cret"}],
+    }
+    out = [shared.redacted(json.loads(_text({"n": i % 2, "config": section}))) for i in range(40)]
+    assert out[0] is out[2] and out[1] is out[3] and out[0]["config"] is out[1]["config"]
+    assert out[0]["config"] == redact(section)
+    # Two rows' objects, the section, its lb, its env and env's entry: each redacted once.
+    assert len(calls) == 6
+
+
+def test_event_lines_are_redacted_as_a_whole_line_is(tmp_path):
+    events = tmp_path / "events"
+    events.mkdir()
+    secrets = [{"name": "STRIPE_KEY", "value": "sk_live_abcdefghijklmnop1234"}]
+    configs = [
+        {"db_password": "p", "env": secrets, "url": "https://u:pw@h/x"},
+        {"db_password": "p", "n": 1.5},
+        {"n": "NaN_TEXT"},  # a NaN: decoded by `json`, redacted the other way
+    ]
+    tags = [{"Owner": "x", "token": "abc"}, {"Owner": "x"}, None]
+    lines = [
+        {"ts": f"2026-01-0{i + 1}T00:00:00Z", "event_type": "deploy.apply", "entity_id": "svc/a",
+         "idempotency_key": f"k{i}", "tags": tags[i], "attrs": {"deploy_id": f"d{i}", "config": config}}
+        for i, config in enumerate(configs)
+    ]  # fmt: skip
+    texts = [json.dumps(line).replace('"NaN_TEXT"', "NaN") for line in lines]
+    (events / "2026-01-01.jsonl").write_text("".join(t + "\n" for t in texts))
+    frame = read_event_log(events)
+    assert frame["raw"].tolist() == [redact_json_line(t) for t in texts]
+    decoded = [json.loads(t) for t in texts]
+    assert [_text(a) for a in frame["attrs"]] == [_text(redact(d["attrs"])) for d in decoded]
+    assert [_text(t) for t in frame["tags"]] == [_text(redact(d.get("tags") or {})) for d in decoded]
+    assert "p" not in frame["attrs"].iloc[1]["config"].values()
+    assert frame["raw"].iloc[1] != texts[1] and "sk_live" not in frame["raw"].iloc[0]

@@ -107,13 +107,19 @@ def diff_flat(
 ) -> ConfigDiff:  # noqa: E501
     """`diff_configs` of two configs already flattened and split into `config_lines` (a caller that
     diffs each config against the next makes both once per config)."""
-    added = sorted(new.keys() - old.keys())
-    removed = sorted(old.keys() - new.keys())
-    changed = sorted(p for p in old.keys() & new.keys() if old[p] != new[p])
+    added, removed, changed = flat_changes(old, new)
     # The `+` and `-` lines of `difflib.unified_diff(old_lines, new_lines, n=0)`: every line outside
     # the matcher's matching blocks (without the diff's text: no line of a config's JSON starts "++").
     matched = matched_lines(old_lines, new_lines)
     return ConfigDiff(added, removed, changed, len(new_lines) - matched, len(old_lines) - matched)
+
+
+def flat_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
+    """The dotted paths added, removed and changed between two configs already flattened."""
+    added = sorted(new.keys() - old.keys())
+    removed = sorted(old.keys() - new.keys())
+    changed = sorted(p for p in old.keys() & new.keys() if old[p] != new[p])
+    return added, removed, changed
 
 
 def matched_lines(old_lines: list[str], new_lines: list[str]) -> int:

@@ -20,6 +20,7 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from karma_pipelines.contracts.entry_memo import MEMO_DEPTH, EntryMemo
@@ -141,9 +142,12 @@ def _pair_name(value: dict) -> str | None:
 _KEPT = frozenset({int, float, bool, type(None)})  # scalars that redaction returns as they are
 
 
-def redact(value: Any, key: str = "", _depth: int = 0) -> Any:
+def redact(value: Any, key: str = "", _depth: int = 0, _child: Callable | None = None) -> Any:
     """A copy of `value` with secret-named fields, the values of secret-named name/value entries and
-    secrets in strings replaced; an object or array nested deeper than MAX_DEPTH is replaced whole."""
+    secrets in strings replaced; an object or array nested deeper than MAX_DEPTH is replaced whole.
+    `_child(item, key, depth)`: what redacts the objects and arrays inside `value` (default `redact`;
+    a memo of redacted values: `SharedValues.redacted`)."""
+    child = redact if _child is None else _child
     if isinstance(value, (dict, list)) and _depth >= MAX_DEPTH:
         return REDACTED
     if isinstance(value, dict):
@@ -159,14 +163,14 @@ def redact(value: Any, key: str = "", _depth: int = 0) -> Any:
             elif type(v) in _KEPT:
                 out[k] = v
             else:
-                out[k] = redact(v, name, _depth + 1)
+                out[k] = child(v, name, _depth + 1)
         return out
     if isinstance(value, list):
         # Under a `secrets` list every value is secret (ECS container secrets).
         if is_secret_field(key):
             return [REDACTED for _ in value]
         return [
-            redact_text(v) if type(v) is str else v if type(v) in _KEPT else redact(v, key, _depth + 1)
+            redact_text(v) if type(v) is str else v if type(v) in _KEPT else child(v, key, _depth + 1)
             for v in value
         ]
     if isinstance(value, str):

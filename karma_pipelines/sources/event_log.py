@@ -10,19 +10,20 @@ from __future__ import annotations
 
 import json
 import re
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pandas as pd
 
-from karma_pipelines.contracts.config_fields import loads_json
+from karma_pipelines.contracts.config_fields import has_long_digit_run, loads_json
 from karma_pipelines.contracts.redaction import (
     MAX_DEPTH,
     may_hold_secret,
     redact,
     redact_json_line,
-    redacted_line,
 )
 from karma_pipelines.contracts.schema import KARMA_EVENTS
 from karma_pipelines.sources.event_redelivery import mark_redeliveries
@@ -137,15 +138,22 @@ def _parse_line(line: str, decode_error: str | None, suspect: bool, shared: Shar
     attrs = get("attrs", _MISSING)
     tags = get("tags")
     kind = _attrs_kind(attrs, line)  # on the line as written (redaction bounds the depth it keeps)
-    raw = line
-    if suspect and _plain_envelope(obj, attrs, tags, line, surrogates):
-        # The line is redacted as a whole (`redact_json_line`): its attrs and tags are those redacted.
-        raw, whole = redacted_line(line, obj)
+    raw, shared_already = line, False
+    if _plain_envelope(obj, attrs, tags, line, surrogates) and _as_orjson_decodes(line):
+        # `redact(obj)`, each section redacted once per log (`SharedValues.redacted`): its attrs and tags
+        # are those redacted, and the line is re-written when redaction changed it (`redact_json_line`).
+        whole = redact(obj, _child=partial(_redacted_section, shared))
         attrs, tags = whole.get("attrs", _MISSING), whole.get("tags")
+        if suspect and orjson.dumps(whole) != orjson.dumps(obj):
+            raw = json.dumps(whole)
+        shared_already = True
     elif suspect:
         raw = redact_json_line(line)
         attrs = attrs if attrs is _MISSING else redact(attrs)
         tags = redact(tags)
+    if not shared_already:
+        attrs = shared.share(attrs, root=True) if isinstance(attrs, dict) else attrs
+        tags = shared.share(tags) if isinstance(tags, dict) else tags
     return (
         raw,
         None,
@@ -157,10 +165,24 @@ def _parse_line(line: str, decode_error: str | None, suspect: bool, shared: Shar
         _as_text(get("source")),
         _envelope_error(obj),
         kind,
-        shared.share(attrs, root=True) if isinstance(attrs, dict) else {},
-        shared.share(tags) if isinstance(tags, dict) else {},
+        attrs if isinstance(attrs, dict) else {},
+        tags if isinstance(tags, dict) else {},
         isinstance(ts, str),
     )
+
+
+def _redacted_section(shared: SharedValues, value: Any, key: str, depth: int) -> Any:
+    """A line's object or array redacted through `shared`; its `attrs` walked, never looked up whole (it
+    holds the deploy's own id: it never repeats)."""
+    if depth == 1 and key == "attrs" and type(value) is dict:
+        return redact(value, key, depth, _child=shared.redacted)
+    return shared.redacted(value, key, depth)
+
+
+def _as_orjson_decodes(line: str) -> bool:
+    """Whether `loads_json(line)` was orjson's, values `orjson.dumps` writes back exactly: no NaN or
+    Infinity (orjson refuses them), no run of 19 digits (a big integer, decoded by `json`)."""
+    return "NaN" not in line and "Infinity" not in line and not has_long_digit_run(line)
 
 
 def _plain_envelope(obj: dict, attrs: Any, tags: Any, line: str, surrogates: bool) -> bool:

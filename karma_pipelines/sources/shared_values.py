@@ -6,6 +6,10 @@ millions of equal copies. `SharedValues.share` returns, for a decoded value, the
 that it has seen (hash-consing): objects and arrays by their items, whose values are shared first; strings
 by their text. Equal means the same JSON: `true` is not `1`, `-0.0` is not `0.0`, and key order counts.
 
+`SharedValues.redacted` is the same for a value's redacted copy (`redact`), by the value's JSON text: each
+distinct section of the log is redacted once, not once per line that repeats it, and a section met again
+costs its text (made by orjson) and a look-up, whatever its size.
+
 Nothing may change a shared value in place (no reader of `karma_events` does). The table is bounded: past
 `MAX_ENTRIES` it starts again empty. A key names its children by `id`; the value it maps to holds those
 children, so none of them dies (and gives its id away) while the key is in the table.
@@ -14,6 +18,10 @@ children, so none of them dies (and gives its id away) while the key is in the t
 from __future__ import annotations
 
 from typing import Any
+
+import orjson
+
+from karma_pipelines.contracts.redaction import is_secret_field, redact, redact_text
 
 MAX_ENTRIES = 500_000
 MAX_DEPTH = 32  # deeper values are returned as they are (the suite quarantines lines nested past 64)
@@ -24,6 +32,7 @@ class SharedValues:
     def __init__(self, max_entries: int = MAX_ENTRIES) -> None:
         self._table: dict[tuple, Any] = {}
         self._strings: dict[str, str] = {}
+        self._redacted: dict[tuple[bytes, bool], Any] = {}
         self._max = max_entries
 
     def share(self, value: Any, depth: int = 0, root: bool = False, seen: dict | None = None) -> Any:
@@ -61,6 +70,27 @@ class SharedValues:
             seen[id(value)] = found
         return found
 
+    def redacted(self, value: Any, key: str = "", depth: int = 0) -> Any:
+        """`redact(value, key, depth)` of a value as orjson decodes it (no NaN, no integer past 64 bits),
+        one object for equal results: a section whose JSON text was seen before is not walked again, one
+        that was not is redacted with its own sections looked up so (`redact`'s `_child`)."""
+        kind = type(value)
+        if kind is str:
+            return self._string(redact_text(value))
+        if kind is not dict and kind is not list:
+            return value
+        if depth >= MAX_DEPTH:
+            return redact(value, key, depth)
+        # An array's redaction depends on its name too: under a secret-named field every item is secret.
+        memo = (orjson.dumps(value), kind is list and is_secret_field(key))
+        found = self._redacted.get(memo)
+        if found is None:
+            found = redact(value, key, depth, _child=self.redacted)
+            if len(self._redacted) >= self._max:
+                self._redacted.clear()
+            self._redacted[memo] = found
+        return found
+
     def _string(self, text: str) -> str:
         found = self._strings.get(text)
         if found is None:
@@ -76,7 +106,7 @@ class SharedValues:
         return value
 
     def __len__(self) -> int:
-        return len(self._table)
+        return len(self._table) + len(self._redacted)
 
 
 def _part(value: Any) -> tuple:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from karma_pipelines.contracts.config_diff import flat_changes
 from karma_pipelines.contracts.entry_memo import compact_text, flatten_entries
 from karma_pipelines.contracts.redaction import redact_text
 from karma_pipelines.records.from_events import snapshot_row
@@ -34,7 +35,6 @@ from karma_pipelines.sources.git.state import (
     GitState,
     extraction,
     files_key,
-    flat_changes,
 )
 
 LOOKAHEAD = 256  # commits read from the log, and their blobs asked for, before the oldest is processed

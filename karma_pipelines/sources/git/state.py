@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from karma_pipelines.contracts.config_diff import flat_changes
 from karma_pipelines.contracts.config_fields import flatten
 from karma_pipelines.contracts.entry_memo import EntryMemo, compact_text
 from karma_pipelines.contracts.schema import CONFIG_SNAPSHOTS, DEPLOY_RECORDS, QUARANTINED_RECORDS
@@ -22,7 +23,6 @@ QUARANTINE_TABLE = "git_files"
 REAPPLIED_COLUMNS = {"deploy_id": "string", "reapplied_by": "string"}
 EVIDENCE_COLUMNS = {"deploy_id": "string", "rolls_back": "string", "evidence": "string"}
 _LABEL_COLUMNS = ("labelled", "rolled_back", "rolled_back_at", "rollback_delay_hours")
-_ABSENT = object()
 ROW_COLUMNS = [c for c in DEPLOY_RECORDS.names if c not in _LABEL_COLUMNS]  # what a run writes
 
 
@@ -164,11 +164,3 @@ def field_changes(before: Any, after: Any) -> tuple[list[str], list[str], list[s
     """Dotted paths added, removed and changed: `diff_configs`' fields, without its line count of the
     canonical JSON (git deploys count the files' own lines instead, and that diff is the slow part)."""
     return flat_changes(flatten(before or {}), flatten(after or {}))
-
-
-def flat_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
-    """`field_changes` of two configs already flattened."""
-    added = sorted(new.keys() - old.keys())
-    removed = sorted(old.keys() - new.keys())
-    changed = sorted([p for p, v in new.items() if (was := old.get(p, _ABSENT)) is not _ABSENT and was != v])
-    return added, removed, changed
