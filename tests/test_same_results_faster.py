@@ -15,7 +15,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from karma_pipelines.contracts.config_diff import config_lines, diff_configs, matched_lines
-from karma_pipelines.contracts.config_fields import canonical_json, flatten, has_long_digit_run, loads_json
+from karma_pipelines.contracts.config_fields import (
+    canonical_json,
+    compact_json,
+    flatten,
+    has_long_digit_run,
+    loads_json,
+)
 from karma_pipelines.contracts.redaction import MAY_HOLD_SECRET, may_hold_secret, redact, redact_json_line
 from karma_pipelines.contracts.schema import column_isin
 from karma_pipelines.features.daily_state import WorldState
@@ -32,6 +38,28 @@ ODD_CONFIGS = [
 @pytest.mark.parametrize("config", ODD_CONFIGS)
 def test_config_lines_are_the_canonical_json_lines(config):
     assert config_lines(config) == canonical_json(config).splitlines()
+
+
+_PLAIN = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats()
+    | st.text(st.characters(codec="utf-8"), max_size=4)
+    | st.sampled_from(["node-1", "1e-5", "NaN", "C:\\u", "\x7f"]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text("ab\u00e9-", max_size=3), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.dictionaries(st.text("xyz", max_size=2), _PLAIN, min_size=1, max_size=4))
+def test_config_lines_are_the_canonical_json_lines_whichever_encoder_writes_them(config):
+    # orjson where its text is json's (exponents, escapes, NaN and big integers go the other way).
+    assert config_lines(config) == canonical_json(config).splitlines()
+    assert config_lines(config, compact_json(config)) == config_lines(config)
 
 
 def _unified_counts(before, after) -> tuple[int, int]:

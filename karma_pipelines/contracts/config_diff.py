@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 import cydifflib
+import orjson
 
-from karma_pipelines.contracts.config_fields import canonical_json, flatten
+from karma_pipelines.contracts.config_fields import canonical_json, compact_json, flatten
 
 _CONSTANTS = {None: "null", True: "true", False: "false"}
+# Where orjson's indented text differs from `canonical_json`'s, seen in the compact text json writes:
+# escapes of non-ASCII and control characters, non-finite floats, exponents (`1e-05`: orjson `0.00001`).
+_EXPONENT, _EXPONENT_AFTER_DIGIT = re.compile(r"e[-+][0-9]"), re.compile(r"[0-9]e[-+][0-9]")
+# Sorted keys, two spaces; dates, subclasses and dataclasses refused (json writes them with `default=str`).
+_INDENTED = (
+    orjson.OPT_INDENT_2
+    | orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
 _string = json.encoder.encode_basestring_ascii  # the encoder's own (C) escaping of a string
 
 
@@ -46,19 +59,38 @@ def diff_configs(before: dict | None, after: dict | None) -> ConfigDiff:
     return diff_flat(flatten(before or {}), flatten(after or {}), config_lines(before), config_lines(after))
 
 
-def config_lines(config: dict | None) -> list[str]:
-    """The lines of a config's `canonical_json` that `diff_configs` counts (none for no config): made
-    line by line for plain JSON values (the indenting encoder is pure Python and builds the text token
-    by token), by `canonical_json` itself for anything else (keys that are not strings, other types,
-    non-finite floats)."""
+def config_lines(config: dict | None, text: str | None = None) -> list[str]:
+    """The lines of a config's `canonical_json` that `diff_configs` counts (none for no config): by
+    orjson (`OPT_INDENT_2`, sorted keys) where its text is json's, which its compact text (`text`: the
+    config's `compact_json`, when made already) tells; else line by line for plain JSON values (the
+    indenting encoder is pure Python and builds the text token by token), by `canonical_json` itself
+    for anything else (keys that are not strings, other types, non-finite floats)."""
     if not config:
         return []
+    if text is None:
+        try:
+            text = compact_json(config)
+        except (TypeError, ValueError):  # keys that do not sort: canonical_json's own error below
+            text = None
+    if text is not None and _as_orjson_writes(text):
+        try:
+            return orjson.dumps(config, option=_INDENTED).decode().split("\n")
+        except TypeError:  # not plain JSON (a key that is no string, a big integer, another type)
+            pass
     lines: list[str] = []
     try:
         _indented(config, "", "", "", lines)
     except _NotPlain:
         return canonical_json(config).splitlines()
     return lines
+
+
+def _as_orjson_writes(text: str) -> bool:
+    """Whether orjson writes the config of this compact text as json does (substring tests first: a
+    regular expression that starts with a class is tried at every position)."""
+    if "\\u" in text or "NaN" in text or "Infinity" in text:
+        return False
+    return _EXPONENT.search(text) is None or _EXPONENT_AFTER_DIGIT.search(text) is None
 
 
 class _NotPlain(Exception):

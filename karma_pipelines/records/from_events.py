@@ -77,7 +77,8 @@ def _rows(deploy_events: pd.DataFrame, messages: dict) -> tuple[pd.DataFrame | N
     ):
         ctype, _, nickname = component.partition("/")
         config = attrs.get("config") or {}
-        flat, lines = flatten(config), config_lines(config)
+        text = compact_json(config)
+        flat, lines = flatten(config), config_lines(config, text)
         old_flat, old_lines = previous.get(component, none)
         diff = diff_flat(old_flat, flat, old_lines, lines)
         is_rollback = event_type == "deploy.rollback"
@@ -102,7 +103,7 @@ def _rows(deploy_events: pd.DataFrame, messages: dict) -> tuple[pd.DataFrame | N
                 "rolls_back": attrs.get("rolls_back") if is_rollback else None,
             },
         )
-        snapshots.append(snapshot_row(deploy_id, ts, component, environment, config, flat))
+        snapshots.append(snapshot_row(deploy_id, ts, component, environment, config, flat, text))
         previous[component] = (flat, lines)
     return deploys.frame(), snapshots.frame()
 
