@@ -110,3 +110,22 @@ def test_tables_without_their_events_are_the_same_tables(world_dir):
     for name in ("deploy_records", "config_snapshots", "quarantined", "event_results"):
         pd.testing.assert_frame_equal(getattr(lean, name), getattr(kept, name))
     assert lean.commits == kept.commits
+
+
+def test_events_in_any_order_and_with_any_index_give_the_same_tables(world_dir):
+    # The deploys are put in time order from the events' positions (never their index labels), ties of
+    # `ts` broken by `record_id`.
+    world = EventLogSource(world_dir).describe()
+    clean = validate_table(
+        read_event_log(world.root / "events"), KARMA_EVENTS, world.suite_parameters()
+    ).clean
+    tied = clean.copy()
+    tied["ts"] = tied["ts"].dt.floor("D")  # many deploys at the same time: record_id decides
+    expected = deploy_tables_from_events(tied, as_of=world.end, workers=1)
+    shuffled = tied.sample(frac=1.0, random_state=4)
+    shuffled.index = pd.Index([f"row-{i}" for i in range(len(shuffled))][::-1])
+    for workers in (1, 2):
+        got = deploy_tables_from_events(shuffled, as_of=world.end, workers=workers)
+        for a, b in zip(got, expected, strict=True):
+            pd.testing.assert_frame_equal(a, b)
+    assert len(expected[0]) > 100 and expected[0]["deployed_at"].duplicated().any()

@@ -16,6 +16,7 @@ from karma_pipelines.contracts.schema import (
     DEPLOY_EVENT_TYPES,
     DEPLOY_RECORDS,
     Table,
+    column_isin,
     column_values,
 )
 from karma_pipelines.records.labels import DEFAULT_HORIZON, apply_rollback_labels
@@ -37,32 +38,46 @@ def deploy_tables_from_events(
     (`workers`, default `parallel.default_workers()`; `fork_map`), each building the rows of its
     components, and the rows are put back in time order: the same tables as one process builds.
     """
-    wanted = events["event_type"].isin(DEPLOY_EVENT_TYPES)
-    deploy_events = events.loc[wanted, [*EVENT_COLUMNS, "record_id"]].sort_values(
-        ["ts", "record_id"], kind="stable"
-    )
+    rows = _deploys_in_time_order(events)
     requests = events[events["event_type"] == "change.requested"]
     request_text = requests["attrs"].map(lambda a: a.get("message", ""))
     messages = dict(zip(requests["correlation_id"], request_text, strict=True))
+    del requests, request_text
     if workers is None:
-        workers = parallel.default_workers() if len(deploy_events) >= PARALLEL_DEPLOYS else 1
-    share = pd.factorize(deploy_events["entity_id"])[0] % max(1, workers)
+        workers = parallel.default_workers() if len(rows) >= PARALLEL_DEPLOYS else 1
+    share = pd.factorize(events["entity_id"].take(rows))[0] % max(1, workers)
     positions = [np.flatnonzero(share == k) for k in range(max(1, workers))]
-    work = lambda k: _rows(deploy_events.iloc[positions[k]], messages)  # noqa: E731
+    columns = [events.columns.get_loc(c) for c in (*EVENT_COLUMNS, "record_id")]
+    work = lambda k: _rows(events.iloc[rows[positions[k]], columns], messages)  # noqa: E731
     built = [built for built in parallel.fork_map(work, len(positions), workers) if built[0] is not None]
     if not built:
         return DEPLOY_RECORDS.empty(), CONFIG_SNAPSHOTS.empty()
     order = np.argsort(np.concatenate(positions), kind="stable")  # each row's place in time order
+    parts = {"records": [r for r, _ in built], "snapshots": [s for _, s in built]}
+    del built
 
     def in_time_order(frames: list[pd.DataFrame]) -> pd.DataFrame:
+        """The workers' rows in time order; each part let go once joined (one copy of a table at a time)."""
         if len(frames) == 1:  # one worker's rows: in time order already
-            return frames[0]
-        return pd.concat(frames, ignore_index=True).take(order).reset_index(drop=True)
+            return frames.pop()
+        joined = pd.concat(frames, ignore_index=True)
+        frames.clear()
+        joined = joined.take(order)
+        joined.index = pd.RangeIndex(len(joined))  # (not `reset_index`: a copy)
+        return joined
 
-    records = in_time_order([rows for rows, _ in built])
-    snapshots = in_time_order([snaps for _, snaps in built])
+    records = in_time_order(parts["records"])
+    snapshots = in_time_order(parts["snapshots"])
     records = apply_rollback_labels(records, horizon=horizon, as_of=as_of)
     return DEPLOY_RECORDS.conform(records), CONFIG_SNAPSHOTS.conform(snapshots)
+
+
+def _deploys_in_time_order(events: pd.DataFrame) -> np.ndarray:
+    """The positions of the deploy events among `events`, by time (`ts`, then `record_id`; stable): found
+    from those two columns, so no copy of the events is made."""
+    wanted = np.flatnonzero(column_isin(events["event_type"], set(DEPLOY_EVENT_TYPES)))
+    keys = pd.DataFrame({name: events[name].array.take(wanted) for name in ("ts", "record_id")})
+    return wanted[keys.sort_values(["ts", "record_id"], kind="stable").index.to_numpy()]
 
 
 def _rows(deploy_events: pd.DataFrame, messages: dict) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
