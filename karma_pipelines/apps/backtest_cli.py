@@ -4,6 +4,7 @@ a Git history), evaluate it on the future, log the run to MLflow."""
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from karma_pipelines.apps.arguments import HOME, json_text, output_file
@@ -37,8 +38,10 @@ def _backtest(args: argparse.Namespace) -> int:
 
     # What follows reads the deploy tables only: the events' memory is given back as soon as they are built.
     tables = read_tables(source, horizon, progress, meanwhile=load_libraries, keep_events=False)
+    from karma_pipelines.contracts.schema import CONFIG_SNAPSHOTS
     from karma_pipelines.parallel import forks_allowed
     from karma_pipelines.pipeline.backtest import (
+        backtest_features,
         format_report,
         predictions_table,
         report,
@@ -50,7 +53,11 @@ def _backtest(args: argparse.Namespace) -> int:
 
     coverage = coverage_report(source, "backtest")
     with forks_allowed():  # this process's other threads are its progress lines
-        evaluation = run_backtest(tables, args.split_date, progress=progress)
+        features = backtest_features(tables, progress)
+        # The snapshots are read by the features only: let go before training (a gigabyte at 1M deploys).
+        tables = replace(tables, config_snapshots=CONFIG_SNAPSHOTS.empty())
+        evaluation = run_backtest(tables, args.split_date, progress=progress, features=features)
+        del features
     result = report(tables, evaluation)
     if coverage is not None:
         result["coverage"] = coverage

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from karma_pipelines.apps import backtest_cli, graph_cli
+from karma_pipelines.apps.allocator import use_system_allocator
 from karma_pipelines.apps.arguments import (
     HOME,
     count,
@@ -275,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.update(TELEMETRY_OFF)  # no command sends usage data (MLflow's opt-out variables)
+    use_system_allocator()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

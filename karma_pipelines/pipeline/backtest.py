@@ -24,12 +24,30 @@ def parse_split_date(text: str | None) -> pd.Timestamp | None:
 
 
 def run_backtest(
-    tables: SourceTables, split_date: str | None = None, spec: ModelSpec | None = None, progress=None
+    tables: SourceTables,
+    split_date: str | None = None,
+    spec: ModelSpec | None = None,
+    progress=None,
+    features: pd.DataFrame | None = None,
 ) -> ForecasterEvaluation:
     """Train before the split date (default: the last 20% of time is the test period, after a gap of
-    the tables' label horizon) and test after. `progress` (apps.progress.Progress) reports the stages."""
+    the tables' label horizon) and test after. `progress` (apps.progress.Progress) reports the stages;
+    `features`: `backtest_features(tables)`, when made already (a caller that lets the snapshots go
+    before training)."""
     spec = spec or load_spec("rollback_forecaster")
     split_at = parse_split_date(split_date)
+    if features is None:
+        features = backtest_features(tables, progress)
+    with _stage(progress, "training LightGBM and the baselines, testing on the held-out period"):
+        evaluation = evaluate_forecaster(features, spec, tables.horizon, tables.world, split_at)
+    if progress is not None:
+        m = evaluation.run.metrics
+        progress.note(f"trained: test ROC-AUC {m['roc_auc']:.3f} on {int(m['n']):,} deploys")
+    return evaluation
+
+
+def backtest_features(tables: SourceTables, progress=None) -> pd.DataFrame:
+    """The point-in-time features of every deploy of `tables` (the only reader of its config snapshots)."""
     with _stage(progress, "building point-in-time features"):
         features = build_rollback_features(
             tables.deploy_records, tables.config_snapshots, horizon=tables.horizon
@@ -37,12 +55,7 @@ def run_backtest(
     if progress is not None:
         n_features = len(features.columns.difference(LABEL_COLUMNS))
         progress.note(f"features: {len(features):,} deploys × {n_features}")
-    with _stage(progress, "training LightGBM and the baselines, testing on the held-out period"):
-        evaluation = evaluate_forecaster(features, spec, tables.horizon, tables.world, split_at)
-    if progress is not None:
-        m = evaluation.run.metrics
-        progress.note(f"trained: test ROC-AUC {m['roc_auc']:.3f} on {int(m['n']):,} deploys")
-    return evaluation
+    return features
 
 
 def _stage(progress, message: str):

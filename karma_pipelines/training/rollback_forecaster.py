@@ -82,6 +82,7 @@ def train_forecaster(
     """
     population = model_population(features, spec)
     split = time_split(population, TIME, spec.test_fraction, horizon, split_at)
+    del population  # the split holds its own rows: one copy of the deploys less while LightGBM trains
     for side, rows in (("training", split.train), ("test", split.test)):
         positives = int(labels(rows, spec).sum()) if len(rows) else 0
         if rows.empty or positives == 0 or positives == len(rows):
