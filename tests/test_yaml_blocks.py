@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from karma_pipelines.sources.git import yaml_blocks
 from karma_pipelines.sources.git.parse import block_cache, parse_config
+from karma_pipelines.sources.git.yaml_split import split_nested
 
 HEAD = """\
 # Defaults for all apps in this environment.
@@ -167,3 +169,94 @@ def test_an_anchor_defined_again_is_the_latest_definition_whole_or_in_blocks():
     assert parse_config("a.yaml", b"a: *x\nb: &x 1\n").reason.startswith(
         "parse_error(a.yaml): found undefined alias"
     )
+
+
+def _versions() -> list[str]:
+    """Versions of a few-entries file whose big entry's items define and use anchors of their own (one
+    defined again, as govuk's `values-integration.yaml` does), several changed at a time."""
+
+    def text(changed: frozenset[int] = frozenset(), again: bool = False, dup: bool = False) -> str:
+        apps = []
+        for i in range(800):
+            body = f"    r: {9 if i in changed else 2}\n"
+            if i % 50 == 0:
+                body += f"    size: &size{i % 100} {i}M\n"  # size0 and size50, each defined again
+            elif i % 7 == 0:
+                body += f"    size: *size{(i // 50) * 50 % 100}\n    pdb: *pdb\n"
+            if again and i == 120:
+                body += "    other: &size0 again\n"  # an anchor of another item defined again
+            apps.append(f"  - name: app-{i}\n{body}")
+        if dup:
+            apps.append("  - name: app-3\n    r: 1\n")  # a list item may repeat
+        return HEAD + "apps:\n" + "".join(apps) + "tail: 1\n"
+
+    return [
+        text(),
+        text(frozenset({5})),
+        text(frozenset({5, 6, 7, 8, 70})),  # several new items, some sharing their anchor-defining ones
+        text(frozenset(range(0, 800, 3))),
+        text(frozenset({5, 6, 7}), again=True),
+        text(frozenset({9, 10, 11, 121, 122}), again=True),
+        text(frozenset({1, 2}), dup=True),
+        text(frozenset({1, 2, 4}), dup=True).replace("  - name: app-4\n", "  - name: app-4\n    1: one\n"),
+    ]
+
+
+def test_new_items_parsed_together_are_kept_as_each_parsed_alone(monkeypatch):
+    """Items new to the cache are parsed in one text with the entries that define their anchors: the
+    same documents as whole parses, and the same cache (values, node counts) as one parse per item."""
+    loads = []
+    counted = yaml_blocks.load
+    monkeypatch.setattr(
+        yaml_blocks, "load", lambda text, loader: (loads.append(text), counted(text, loader))[1]
+    )
+    together = block_cache()
+    for text in _versions():
+        assert _both("values.yaml", text.encode(), together).shared  # made from the cache's blocks
+    parsed_together = len(loads)
+    monkeypatch.setattr(yaml_blocks.BlockCache, "_parse_together", lambda self, *args: None)
+    alone = block_cache()
+    loads.clear()
+    for text in _versions():
+        _both("values.yaml", text.encode(), alone)
+    assert together._blocks == alone._blocks
+    assert parsed_together < len(loads) / 10
+
+
+def test_a_mapping_of_entries_parsed_together_is_as_parsed_alone(monkeypatch):
+    def text(changed: int, key: str = "") -> bytes:
+        entries = "".join(
+            f"  app{i}:\n    r: {changed if i % 5 == 0 else 1}\n    p: *pdb\n" for i in range(900)
+        )
+        return (HEAD + "apps:\n" + entries + key + "tail: 1\n").encode()
+
+    versions = [text(1), text(2), text(3, key="  app7: {r: 2}\n"), text(4, key="  7: {r: 2}\n")]
+    together = block_cache()
+    docs = [_both("values.yaml", v, together) for v in versions]
+    assert all(parsed.shared for parsed in docs)
+    docs = [parsed.doc for parsed in docs]
+    assert docs[2]["apps"]["app7"] == {"r": 2} and docs[3]["apps"]["7"] == {"r": 2}
+    monkeypatch.setattr(yaml_blocks.BlockCache, "_parse_together", lambda self, *args: None)
+    alone = block_cache()
+    for v in versions:
+        _both("values.yaml", v, alone)
+    assert together._blocks == alone._blocks
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_big_entry_splits_at_its_lines_whatever_their_breaks(newline):
+    body = "  # first\n  - a: 1\n    b: |\n      text\n\n  - c\n  # between\n  - d: [1]".replace(
+        "\n", newline
+    )
+    assert split_nested(body) == (
+        True,
+        [
+            body[: body.index("  - c")],
+            body[body.index("  - c") : body.index("  - d")],
+            body[body.index("  - d") :],
+        ],
+    )
+    other = "  - a: 1\x0c\n  - b\n"  # a form feed: `str.splitlines` breaks there too (each line read)
+    assert split_nested(other) == (True, ["  - a: 1\x0c\n", "  - b\n"])
+    assert split_nested("  a: 1\n  b:\n  - x\n  c: 2") == (False, ["  a: 1\n", "  b:\n  - x\n", "  c: 2"])
+    assert split_nested("  a: 1\n b: 2\n") is None  # shallower than the first entry

@@ -16,6 +16,10 @@ directive (`---`, `...`, `%`), nothing but comments before its first entry, no f
 explicit key at the top, every entry of the same kind, each block one key (or one list item), and no
 more than `MAX_NODES` values in all. Otherwise (or when a block does not parse, so that the error names
 the whole file's line) `load` returns None and the caller parses the text whole.
+
+A big entry's own entries (`_nested`) that are new to the cache are parsed together, in one text, when
+they need the same anchor-defining entries (a file's first version: all of them; a promotion: several),
+each kept exactly as its own parse would make it (`_parse_together`).
 """
 
 from __future__ import annotations
@@ -65,7 +69,8 @@ class BlockCache:
         if len(self._blocks) > MAX_BLOCKS:
             self._blocks.clear()
         values, nodes = [], 1  # the top-level list or mapping itself
-        for block, before, context in self._with_contexts(blocks):
+        for block, needed, context in self._with_contexts(blocks):
+            before = len(needed)
             if len(context) > MAX_CONTEXT:
                 return None
             key = (context, block)
@@ -92,14 +97,15 @@ class BlockCache:
 
     def _with_contexts(self, blocks: list[str]):
         """Each block with the blocks before it that define the anchors it uses (the last definition
-        before it, and what those blocks' own aliases need): (block, how many, their text in order)."""
+        before it, and what those blocks' own aliases need): (block, their indices in order, their
+        text)."""
         definer: dict[str, int] = {}  # anchor name -> the last block so far that defines it
         aliases: list[frozenset[str]] = []  # per block: the anchor names it uses
         for i, block in enumerate(blocks):
             used, defined = self._names(block)
             aliases.append(used)
-            needed = self._needed(used, definer, aliases) if used else ()
-            yield block, len(needed), "".join(blocks[j] for j in sorted(needed)) if needed else ""
+            needed = tuple(sorted(self._needed(used, definer, aliases))) if used else ()
+            yield block, needed, "".join(blocks[j] for j in needed) if needed else ""
             for name in defined:
                 definer[name] = i
 
@@ -161,9 +167,12 @@ class BlockCache:
         if split is None or len(split[1]) < MIN_BLOCKS:
             return None
         is_list, entries = split
+        items = list(self._with_contexts(entries))
+        self._parse_together(context, before, header, entries, items, max_nodes)
         value: Any = [] if is_list else {}
         nodes, name = 1, None
-        for entry, inner_before, inner_context in self._with_contexts(entries):
+        for entry, needed, inner_context in items:
+            inner_before = len(needed)
             if len(inner_context) > MAX_CONTEXT:
                 return None
             key = (context, header, inner_context, entry)
@@ -187,6 +196,75 @@ class BlockCache:
                 last = next(reversed(inner))
                 value[last] = inner[last]
         return {name: value}, nodes
+
+    def _parse_together(self, context: str, before: int, header: str, entries: list[str], items, max_nodes):
+        """The nested entries `_nested` would parse one at a time (not in the cache yet) that share their
+        anchor-defining entries, parsed in one text (a run of them, see `_runs`): `context`, `header`,
+        those entries, then each of the run in order; each kept as its own parse would make it (the
+        same value and node count).
+
+        The same as one at a time because each entry's own text is that text without the rest of the
+        run, which defines no anchor the shared part or another of the run defines (an entry's aliases
+        then name the same nodes: one that names an anchor of another of the run would have it among its
+        own anchor-defining entries), and adds one key each (else nothing is kept here)."""
+        groups: dict[tuple[int, ...], list[str]] = {}
+        for entry, needed, inner_context in items:
+            if len(inner_context) > MAX_CONTEXT:
+                break  # `_nested` stops there
+            if (context, header, inner_context, entry) not in self._blocks:
+                group = groups.setdefault(needed, [])
+                if entry not in group:
+                    group.append(entry)
+        for needed, group in groups.items():
+            shared = "".join(entries[j] for j in needed)
+            for run in self._runs(context, [entries[j] for j in needed], group) if len(group) > 1 else ():
+                try:
+                    text = f"{context}{header}\n{shared}{''.join(run)}"
+                    try:
+                        value = load(text, self._loader)
+                    except yaml.composer.ComposerError:
+                        value = load(text, self._redefining)
+                except (yaml.YAMLError, RecursionError):
+                    continue
+                if not isinstance(value, dict) or len(value) != before + 1:
+                    continue
+                name = next(reversed(value))
+                inner = value[name]
+                if not isinstance(inner, list | dict) or len(inner) != len(needed) + len(run):
+                    continue  # an entry that is not one key (or list item) more: each parsed alone
+                parts = list(inner.items()) if isinstance(inner, dict) else inner
+                for k, entry in enumerate(run, len(needed)):
+                    one = [*parts[: len(needed)], parts[k]]
+                    budget = [max_nodes]
+                    try:  # as its own parse has it
+                        wrapped = self._string_keys(
+                            {name: dict(one) if isinstance(inner, dict) else one}, budget
+                        )
+                    except (ValueError, RecursionError):
+                        continue  # its own parse says so
+                    self._blocks[(context, header, shared, entry)] = (wrapped, max_nodes - budget[0] - 1)
+
+    def _runs(self, context: str, shared: list[str], group: list[str]) -> list[list[str]]:
+        """`group` cut into runs (of two entries or more) whose entries each define their anchors once,
+        none of which `context`, `shared` or another entry of the run defines (an entry that defines an
+        anchor again itself, or one of `context`'s or `shared`'s, is parsed alone)."""
+        taken = set(_properties(_ANCHOR, context))
+        for block in shared:
+            taken.update(self._names(block)[1])
+        runs: list[list[str]] = [[]]
+        seen = set(taken)
+        for entry in group:
+            defined = self._names(entry)[1]
+            if len(set(defined)) != len(defined) or not taken.isdisjoint(defined):
+                runs.append([])  # alone
+                seen = set(taken)
+                continue
+            if not seen.isdisjoint(defined):
+                runs.append([])
+                seen = set(taken)
+            runs[-1].append(entry)
+            seen.update(defined)
+        return [run for run in runs if len(run) > 1]
 
 
 def _properties(pattern: re.Pattern, text: str) -> list[str]:

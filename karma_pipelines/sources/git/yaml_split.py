@@ -5,8 +5,6 @@ function returns None when the text cannot be split safely (the caller then pars
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
-from itertools import accumulate
 
 # A line whose first character is content, at column 0, found from the line break before it (a pattern
 # that starts with `^` is tried at every position of the text; one that starts with `\n` is searched for).
@@ -18,19 +16,18 @@ _NESTED_START = re.compile(r"[^\s#]")
 def split_nested(body: str) -> tuple[bool, list[str]] | None:
     """(a list?, the entries of a top-level entry's body (its lines after `key:`), at the indentation of
     its first line of content), or None when it cannot be split safely."""
-    lines = body.splitlines(keepends=True)
-    first = next((i for i, line in enumerate(lines) if _is_content(line.lstrip(" "))), None)
-    if first is None:
+    other = _other_breaks(body)
+    found = next(((at, line) for at, line in _lines(body, 0, other) if _is_content(line.lstrip(" "))), None)
+    if found is None:
         return None
-    content = lines[first].lstrip(" ")
-    indent = len(lines[first]) - len(content)
+    first, line = found
+    content = line.lstrip(" ")
+    indent = len(line) - len(content)
     is_list = content.startswith(("- ", "-\n", "-\r"))
     if indent == 0 and not is_list:
         return None
-    offsets = [0, *accumulate(map(len, lines))]
     starts: list[int] = []
-    for i in _shallow_lines(body, offsets, first, indent):
-        line = lines[i]
+    for at, line in _shallow_lines(body, first, indent, other):
         content = line.lstrip(" ")
         if not _is_content(content):
             continue  # blank or comment lines belong to the entry they are in
@@ -46,12 +43,12 @@ def split_nested(body: str) -> tuple[bool, list[str]] | None:
             continue  # an indentless list in the key above
         elif not _NESTED_START.match(content) or content[0] in "[{?|>!@`&*'\"%" or content.startswith("<<"):
             return None  # a complex, quoted or merge key: parsed whole
-        starts.append(i)
+        starts.append(at)
     if not starts:
         return None
     starts[0] = 0  # comments before the first entry go with it
-    ends = [*starts[1:], len(lines)]
-    return is_list, [body[offsets[a] : offsets[b]] for a, b in zip(starts, ends, strict=True)]
+    ends = [*starts[1:], len(body)]
+    return is_list, [body[a:b] for a, b in zip(starts, ends, strict=True)]
 
 
 def _is_content(content: str) -> bool:
@@ -74,21 +71,39 @@ def _other_breaks(text: str) -> bool:
     return "\r" in text and text.count("\r") != text.count("\r\n")
 
 
-def _shallow_lines(body: str, offsets: list[int], first: int, indent: int):
-    """The indices of `body`'s lines (`offsets`: where each starts) from `first` on that start with at
-    most `indent` spaces: every other line is blank, a comment, or deeper content. Found by searching
-    from the line breaks, when `\n` is the only one (`\r\n` too), else every line."""
-    if _other_breaks(body):
-        yield from range(first, len(offsets) - 1)
+def _lines(body: str, start: int, other: bool):
+    """(where it starts, the line with its break) of `body`'s lines from `start` on, as
+    `str.splitlines(keepends=True)` breaks them (`other`: `_other_breaks(body)`)."""
+    if other:
+        at = 0
+        for line in body.splitlines(keepends=True):
+            if at >= start:
+                yield at, line
+            at += len(line)
         return
-    yield first
-    if first + 2 >= len(offsets):
+    while start < len(body):
+        end = body.find("\n", start) + 1 or len(body)
+        yield start, body[start:end]
+        start = end
+
+
+def _shallow_lines(body: str, first: int, indent: int, other: bool):
+    """(where it starts, the line) of `body`'s lines from the one at `first` on that start with at most
+    `indent` spaces: every other line is blank, a comment, or deeper content. Found by searching from
+    the line breaks, when `\n` is the only one (`\r\n` too), else every line."""
+    if other:
+        yield from _lines(body, first, other)
+        return
+    end = body.find("\n", first) + 1 or len(body)
+    yield first, body[first:end]
+    if end >= len(body):
         return  # `first` is the last line
     pattern = _SHALLOW.get(indent)
     if pattern is None:
         pattern = _SHALLOW[indent] = re.compile(f"\n {{0,{indent}}}[^ \n]")
-    for match in pattern.finditer(body, offsets[first + 1] - 1):  # from the break that ends `first`
-        yield bisect_left(offsets, match.start() + 1)
+    for match in pattern.finditer(body, end - 1):  # from the break that ends `first`
+        at = match.start() + 1
+        yield at, body[at : body.find("\n", at) + 1 or len(body)]
 
 
 def has_markers(text: str) -> bool:
