@@ -181,6 +181,9 @@ def test_field_changes_equal_diff_configs_and_content_key_follows_config_hash():
         ({"a": 1, "b": {"c": 2, "d": [1]}}, {"a": 2, "b": {"d": [1, 2]}, "e": {}}),
         (None, {"x": {"y": True}}),
         ({"x": {"y": True}}, None),
+        ({"a": 1, "b": {"c": [1]}}, {"a": 1, "b": {"c": [2]}}),  # the same paths, a value changed
+        ({"a": 1, "b": 2}, {"a": 1, "c": 2}),  # as many paths, not the same
+        ({"a": float("nan"), "b": 1}, {"a": float("nan"), "b": 1}),
     ]
     for before, after in pairs:
         diff = diff_configs(before, after)

@@ -148,6 +148,8 @@ def diff_flat(
 
 def flat_changes(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[str], list[str], list[str]]:
     """The dotted paths added, removed and changed between two configs already flattened."""
+    if len(new) == len(old) and new.keys() == old.keys():  # the usual deploy: values changed, no path
+        return [], [], sorted([p for p, v in new.items() if old[p] != v])
     added = sorted(new.keys() - old.keys())
     removed = sorted(old.keys() - new.keys())
     changed = sorted(p for p in old.keys() & new.keys() if old[p] != new[p])

@@ -22,6 +22,10 @@ from karma_pipelines.sources.git.log import GitError, git_env, widen_pipe
 
 _CHUNK = 1 << 16
 BATCH = 128  # blob ids sent to git at a time (a thread switch each)
+# ... or fewer when git has fewer than this left to answer: a history that names few blobs (a big file
+# changed now and then) would otherwise have every batch sent when its first blob is needed, and wait
+# for git to find it.
+LOW = 32
 
 
 @dataclass(frozen=True)
@@ -58,11 +62,12 @@ class BlobReader:
         return self._proc
 
     def request(self, shas: list[str]) -> None:
-        """Asks for `shas` (sent to git `BATCH` at a time, or when `next` needs them)."""
+        """Asks for `shas` (sent to git `BATCH` at a time, at once while fewer than `LOW` sent are
+        unread, or when `next` needs them)."""
         if shas:
             self._wanted.extend(shas)
             self._unsent.extend(shas)
-            if len(self._unsent) >= BATCH:
+            if len(self._unsent) >= BATCH or len(self._wanted) - len(self._unsent) < LOW:
                 self._send()
 
     def _send(self) -> None:

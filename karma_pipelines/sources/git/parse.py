@@ -36,7 +36,7 @@ from typing import Any
 
 import yaml
 
-from karma_pipelines.contracts.config_fields import MAX_FIELDS, too_many_fields
+from karma_pipelines.contracts.config_fields import MAX_FIELDS, loads_json, too_many_fields
 from karma_pipelines.sources.git.document_shapes import ini_document, named_items
 from karma_pipelines.sources.git.yaml_blocks import BlockCache
 from karma_pipelines.sources.git.yaml_construct import fast, load_all
@@ -195,7 +195,7 @@ def load_text(text: str, name: str) -> Any:
 
 
 def _json(text: str) -> Any:
-    doc = json.loads(text)
+    doc = loads_json(text)  # orjson where it makes the same objects (and fails as `json` does)
     # JSON keys are strings; a text this short has fewer than MAX_NODES values (each takes a character
     # and a separator), and with this few brackets it nests too little for a RecursionError: the copy
     # `_string_keys` would make is the same document.
