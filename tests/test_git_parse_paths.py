@@ -1,9 +1,11 @@
 """A history's tables are the same whichever way its files are parsed: a big YAML file's new entries
-parsed together, one at a time, or the file whole; JSON by orjson or by `json`."""
+parsed together, one at a time, or the file whole; JSON by orjson or by `json`; tiny `key: value`
+files read directly or by a YAML load."""
 
 from __future__ import annotations
 
 import json
+import random
 
 import pandas.testing as pdt
 import pytest
@@ -77,3 +79,51 @@ def test_blobs_are_sent_to_git_at_once_while_it_has_few_left_to_answer(tmp_path)
         assert reader._unsent == []  # git looks for it while the caller does something else
         reader.request(blobs[1:])
         assert [reader.next().data for _ in blobs] == [f"{i}\n".encode() for i in range(3)]
+
+
+SIMPLE = [  # what `yaml_flat` reads: typed as a YAML load types them
+    *("on", "off", "yes", "No", "TRUE", "y", "n", "null", "Null", "NULL", "true", "False", "inf", "nan"),
+    *("0x1F", "0o17", "017", "08", "0b101", "1_000", "1.5", "1e3", "0.", "1_0.5", "2001-12-14", "2002-1-1"),
+    *("v1808", "sha-abc123", "a/b", "a.b", "_", "__init__", "1-2", "a-", "x" * 300, "0", "1", "123456789012"),
+]
+TRICKY = [  # what it leaves to the load
+    *("~", "-1", "+1", ".5", "1.0e+3", "2001-12-14t21:59:43.10-05:00", "1:30", "190:20:30", ".inf", "="),
+    *(
+        "<<",
+        "a b",
+        "x#y",
+        "x #y",
+        "é",
+        "-",
+        "'q'",
+        '"q"',
+        "[1]",
+        "{a: 1}",
+        "&a x",
+        "*a",
+        "!!str 1",
+        "|",
+        "%x",
+    ),
+]
+
+
+def test_flat_key_value_files_read_without_a_yaml_load_are_the_documents_a_load_makes(monkeypatch):
+    """Tiny `key: value` files (image tags) are read by `yaml_flat` when they are that simple: the same
+    document, or the same error, as a YAML load gives; every other text is loaded."""
+    rng = random.Random(7)
+    texts = ["image_tag: v1808\npromote_deployment: true\nautomatic_deploys_enabled: true\n", "a: 1", ""]
+    for _ in range(3000):
+        pick = lambda: rng.choice(TRICKY if rng.random() < 0.05 else SIMPLE)  # noqa: E731
+        lines = [f"{pick()}: {pick()}" for _ in range(rng.randint(1, 4))]
+        texts.append("\n".join(lines) + rng.choice(["\n", "\n", "\n", "", "\n\n", "\r\n", " \n"]))
+    fast = [parse.parse_config(name, t.encode()) for t in texts for name in ("values.yaml", "tags/router")]
+    read = parse._FLAT.read
+    flat = sum(read(t) is not None for t in texts)
+    assert flat > 1000  # the fast way was taken
+    monkeypatch.setattr(parse._FLAT, "read", lambda text: None)
+    loaded = [parse.parse_config(name, t.encode()) for t in texts for name in ("values.yaml", "tags/router")]
+    for a, b in zip(fast, loaded, strict=True):
+        assert (a.doc, a.reason) == (b.doc, b.reason)
+        if a.doc is not None:
+            assert [(k, type(v)) for k, v in a.doc.items()] == [(k, type(v)) for k, v in b.doc.items()]

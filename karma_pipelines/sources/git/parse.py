@@ -40,6 +40,7 @@ from karma_pipelines.contracts.config_fields import MAX_FIELDS, loads_json, too_
 from karma_pipelines.sources.git.document_shapes import ini_document, named_items
 from karma_pipelines.sources.git.yaml_blocks import BlockCache
 from karma_pipelines.sources.git.yaml_construct import fast, load_all
+from karma_pipelines.sources.git.yaml_flat import FlatReader
 
 try:  # libyaml's parser is about 10x faster than the pure-Python one
     _YamlLoader: type = yaml.CSafeLoader
@@ -71,6 +72,7 @@ class _RedefiningLoader(
 
 # The loaders as used: documents built directly where that gives PyYAML's (`yaml_construct`).
 _YAML, _REDEFINING = fast(_YamlLoader), fast(_RedefiningLoader)
+_FLAT = FlatReader(_YAML)
 
 
 BINARY_PROBE = 8000  # git's own heuristic: a NUL byte in the first 8000 bytes means binary
@@ -213,6 +215,9 @@ def _yaml_document(text: str, blocks: BlockCache | None) -> tuple[Any, bool]:
 
 
 def _whole(text: str) -> Any:
+    flat = _FLAT.read(text)  # `key: value` lines: the same mapping, without a YAML load
+    if flat is not None:
+        return _string_keys(flat, [MAX_NODES])
     try:
         docs = _documents(text, _YAML)
     except yaml.composer.ComposerError:  # an anchor defined again (or an undefined alias: said again)
