@@ -138,20 +138,20 @@ def _parse_line(line: str, decode_error: str | None, suspect: bool, shared: Shar
     attrs = get("attrs", _MISSING)
     tags = get("tags")
     kind = _attrs_kind(attrs, line)  # on the line as written (redaction bounds the depth it keeps)
-    raw, shared_already = line, False
+    raw = line
     if _plain_envelope(obj, attrs, tags, line, surrogates) and _as_orjson_decodes(line):
-        # `redact(obj)`, each section redacted once per log (`SharedValues.redacted`): its attrs and tags
-        # are those redacted, and the line is re-written when redaction changed it (`redact_json_line`).
+        # `redact(obj)`, each section redacted and shared once per log (`SharedValues.redacted`): its attrs
+        # and tags are those redacted, and the line is re-written when redaction changed it (as
+        # `redact_json_line` does).
         whole = redact(obj, _child=partial(_redacted_section, shared))
         attrs, tags = whole.get("attrs", _MISSING), whole.get("tags")
         if suspect and orjson.dumps(whole) != orjson.dumps(obj):
             raw = json.dumps(whole)
-        shared_already = True
-    elif suspect:
-        raw = redact_json_line(line)
-        attrs = attrs if attrs is _MISSING else redact(attrs)
-        tags = redact(tags)
-    if not shared_already:
+    else:
+        if suspect:
+            raw = redact_json_line(line)
+            attrs = attrs if attrs is _MISSING else redact(attrs)
+            tags = redact(tags)
         attrs = shared.share(attrs, root=True) if isinstance(attrs, dict) else attrs
         tags = shared.share(tags) if isinstance(tags, dict) else tags
     return (

@@ -72,8 +72,8 @@ class SharedValues:
 
     def redacted(self, value: Any, key: str = "", depth: int = 0) -> Any:
         """`redact(value, key, depth)` of a value as orjson decodes it (no NaN, no integer past 64 bits),
-        one object for equal results: a section whose JSON text was seen before is not walked again, one
-        that was not is redacted with its own sections looked up so (`redact`'s `_child`)."""
+        one object per distinct section text: a section whose JSON text was seen before is not walked
+        again, one that was not is redacted with its own sections looked up so (`redact`'s `_child`)."""
         kind = type(value)
         if kind is str:
             return self._string(redact_text(value))
