@@ -520,18 +520,38 @@ def browser(live_ui, tmp_path_factory):
 
 
 # True once the page's DOM has not changed for `quiet` ms and no loading indicator is shown: both UIs keep
-# polling (they never go network-idle), but once the last answer is rendered nothing on the page changes.
+# polling (they never go network-idle), but once the last answer is rendered nothing on the page changes
+# but its clocks. Dagster's relative times ("5 seconds ago") and durations ("0:30") tick every second, each
+# on its own phase: two of them leave no quiet 700 ms on a busy machine (CI: "the page did not settle").
 SETTLED = """quiet => {
+    const CLOCK = /^\\s*((\\d+|an?|a few) (second|minute|hour|day|month|year)s? ago|\\d+(:\\d\\d)+)\\s*$/;
     if (!window.__karmaSettle) {
-        const state = (window.__karmaSettle = {last: performance.now()});
-        new MutationObserver(() => (state.last = performance.now())).observe(document.documentElement, {
+        const state = (window.__karmaSettle = {last: performance.now(), log: []});
+        const name = n => (n && n.nodeType === 1)
+            ? `${n.tagName.toLowerCase()}${n.id ? "#" + n.id : ""}.${String(n.className).slice(0, 40)}`
+            : `${n && n.parentElement ? name(n.parentElement) + " > " : ""}#text`;
+        new MutationObserver(all => {
+            const records = all.filter(r => !(r.type === "characterData" && CLOCK.test(r.target.data)));
+            if (!records.length) return;
+            state.last = performance.now();
+            for (const r of records.slice(0, 3)) {
+                const what = `${r.type} ${r.attributeName || ""} ${name(r.target)}`;
+                const text = String(r.target.textContent || "").slice(0, 40);
+                state.log.push(`${Math.round(state.last)} ${what}: ${text}`);
+            }
+            state.log.splice(0, Math.max(0, state.log.length - 12));
+        }).observe(document.documentElement, {
             subtree: true, childList: true, attributes: true, characterData: true,
         });
     }
     const loading = '[aria-busy="true"], [role="progressbar"], .ant-spin-spinning';
-    const busy = [...document.querySelectorAll(loading)].some(e => e.getClientRects().length > 0);
-    return !busy && performance.now() - window.__karmaSettle.last > quiet;
+    const busy = [...document.querySelectorAll(loading)].filter(e => e.getClientRects().length > 0);
+    window.__karmaSettle.busy = busy.map(e => e.outerHTML.slice(0, 120));
+    return !busy.length && performance.now() - window.__karmaSettle.last > quiet;
 }"""
+
+# What kept the page from settling: the loading indicators shown and the last changes of its DOM.
+UNSETTLED = "() => window.__karmaSettle && {busy: __karmaSettle.busy, changes: __karmaSettle.log}"
 
 
 # The boxes of the elements matched, on a full-page screenshot: (left, top, right, bottom) in CSS pixels of
@@ -552,6 +572,7 @@ def _shoot(
     """Open url, wait until every text is on the page, close a panel, run `then(page)`, wait until the page
     has settled (`SETTLED`) with every text of `shown` (default: `texts`) still shown, save a full-page
     screenshot; return its path and the boxes of the elements showing each text of `shown` (`BOXES`)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
     page = browser.new_page()
@@ -563,7 +584,13 @@ def _shoot(
             action()
         except Exception as exc:
             page.screenshot(path=str(SCREENSHOTS / f"FAILED-{name}.png"), full_page=True)
-            raise AssertionError(f"{what} on {url}; page errors: {errors}") from exc
+            raise AssertionError(f"{what} on {url}; page errors: {errors}; {exc}") from exc
+
+    def settle() -> None:
+        try:
+            page.wait_for_function(SETTLED, arg=700, timeout=30_000)
+        except PlaywrightTimeout as exc:
+            raise AssertionError(f"not settled in 30 s: {page.evaluate(UNSETTLED)}") from exc
 
     def visible(text: str) -> None:
         expect(page.get_by_text(text, exact=False).first).to_be_visible(timeout=60_000)
@@ -578,7 +605,7 @@ def _shoot(
                 step(f"the {close!r} button did not close its panel", lambda: _click_away(button))
         if then:
             step("`then` failed", lambda: then(page))
-        step("the page did not settle", lambda: page.wait_for_function(SETTLED, arg=700, timeout=30_000))
+        step("the page did not settle", settle)
         boxes = {}
         for text in texts if shown is None else shown:  # there once everything is rendered
             step(f"{text!r} not shown at the end", lambda text=text: visible(text))
