@@ -57,12 +57,19 @@ def default_workers() -> int:
     return cpus() if _ALLOWED[0] or threading.active_count() == 1 else 1
 
 
-def fork_map(work: Callable[[int], T], count: int, workers: int | None = None) -> Iterator[T]:
+def fork_map(
+    work: Callable[[int], T],
+    count: int,
+    workers: int | None = None,
+    forked: Callable[[], None] | None = None,
+) -> Iterator[T]:
     """`work(0)`, …, `work(count - 1)`, in that order. With more than one worker (default:
     `default_workers()`, never more than `count`) each runs in a forked process and its result is
     pickled back; the results come as they are ready, in order, while the next few are being made (no
     more than two per worker ahead of the caller, so results not yet taken do not pile up here). An
-    error in a worker is raised here as it was raised there (a worker that dies: `BrokenProcessPool`)."""
+    error in a worker is raised here as it was raised there (a worker that dies: `BrokenProcessPool`).
+    `forked`: called once every worker is forked, before any result comes (what only the workers read
+    can be let go here then); not called when the work is done here."""
     workers = min(default_workers() if workers is None else workers, count)
     if workers < 2:
         yield from (work(i) for i in range(count))
@@ -74,6 +81,8 @@ def fork_map(work: Callable[[int], T], count: int, workers: int | None = None) -
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_own_stdio) as pool:
             ahead = 2 * workers
             pending = deque(pool.submit(_call, slot, i) for i in range(min(ahead, count)))  # forks here
+            if forked is not None:
+                forked()
             following = len(pending)
             while pending:
                 result = pending.popleft().result()

@@ -3,7 +3,6 @@ ahead of its caller; an event log's chunks worked on that way are the chunks rea
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
@@ -91,20 +90,27 @@ def test_a_process_with_threads_of_its_own_works_alone_unless_it_allows_forks():
     assert with_a_thread() == (1, True)
 
 
-def test_values_sent_back_by_workers_are_one_object_across_chunks(tmp_path, monkeypatch):
-    """A worker's result shares equal values only within its chunk; the deploy inputs kept are shared
-    across the whole log again, as when every chunk is read here (a config once, however often
-    deployed)."""
+def test_deploy_inputs_sent_back_by_workers_are_those_of_the_whole_log_read_here(tmp_path, monkeypatch):
+    """Each chunk's deploy inputs, made in a worker, are the deploy inputs of the whole log validated
+    here; a config deployed again within a chunk is one object there."""
+    from karma_pipelines.contracts.schema import KARMA_EVENTS
     from karma_pipelines.pipeline import tables
+    from karma_pipelines.records.from_events import deploy_inputs
     from karma_pipelines.simulator import SimulationConfig, simulate_world
+    from karma_pipelines.sources.event_log import read_event_log
     from karma_pipelines.sources.event_world import EventLogSource
+    from karma_pipelines.validation import validate_table
 
     monkeypatch.setattr(parallel, "default_workers", lambda: 2)
     world = tmp_path / "world"
     simulate_world(world, SimulationConfig(seed=3, components=12, days=30))
-    chunks = stream_event_log(world / "events", chunk_bytes=1)  # one day file a chunk
-    clean = tables._validated_chunks(chunks, EventLogSource(world).describe())[0]
-    configs = [a["config"] for a in clean["attrs"] if a.get("config")]
-    texts = {json.dumps(c) for c in configs}
-    assert len(texts) < len(configs)  # configs deployed again, on other days
-    assert len({id(c) for c in configs}) == len(texts)
+    described = EventLogSource(world).describe()
+    chunks = stream_event_log(world / "events", chunk_bytes=1 << 14)  # a few day files a chunk
+    assert len(chunks) > 3
+    inputs = tables._validated_chunks(chunks, described)[0]
+    events = validate_table(read_event_log(world / "events"), KARMA_EVENTS, described.suite_parameters())
+    expected = deploy_inputs(events.clean)
+    pd.testing.assert_frame_equal(inputs.reset_index(drop=True), expected.reset_index(drop=True))
+    configs = [c for c in expected["config"] if c is not None]
+    assert all(type(c) is bytes for c in configs) and len(set(configs)) < len(configs)
+    assert len({id(c) for c in configs}) == len(set(configs))  # one object for equal configs, here

@@ -76,46 +76,6 @@ def test_event_rows_share_the_unchanged_sections_of_a_config(tmp_path):
     assert frame["tags"].iloc[0] is frame["tags"].iloc[1]
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(_JSON, min_size=2, max_size=6), st.integers(1, 4))
-def test_values_shared_again_with_seen_are_the_values_shared_without_it(values, max_entries):
-    # As a worker sends its chunk back: equal sections already one object, met again in many rows.
-    there = SharedValues()
-    sent = [there.share(json.loads(_text(v))) for v in values]
-    sent = [*sent, *sent]
-    here, again = SharedValues(max_entries), SharedValues(max_entries)
-    seen: dict = {}
-    with_seen = [here.share(v, seen=seen) for v in sent]
-    without = [again.share(v) for v in sent]
-    assert [_text(o) for o in with_seen] == [_text(o) for o in without] == [_text(v) for v in sent]
-    if max_entries >= 4:  # the table kept everything: sharing is exactly as without `seen`
-        for a, b in zip(with_seen, with_seen[1:], strict=False):
-            assert (a is b) == (_text(a) == _text(b)) or not isinstance(a, (dict, list))
-
-
-def test_an_object_met_again_is_not_walked_again():
-    section = {"lb": {"port": 80}, "tags": ["a", "b"]}
-    rows = [{"id": str(i), "config": section} for i in range(50)]
-    walked = []
-    shared = SharedValues()
-    share = shared.share
-
-    def counting(value, *args, **kwargs):
-        walked.append(type(value))
-        return share(value, *args, **kwargs)
-
-    shared.share = counting
-    seen: dict = {}
-    out = [shared.share(row, root=True, seen=seen) for row in rows]
-    assert all(o["config"] is out[0]["config"] and o["config"] == section for o in out)
-    # A row is its root, its id and its section's tree (lb, 80, tags, a, b): 8 calls; met again, the
-    # section is one call, so every later row is 3.
-    assert len(walked) == 8 + 3 * (len(rows) - 1)
-    walked.clear()
-    [shared.share(row, root=True) for row in rows]
-    assert len(walked) == 8 * len(rows)  # without `seen`: the whole tree of every row
-
-
 # Values with secrets in every place redaction looks: secret-named fields and arrays, name/value entries,
 # tokens of known shapes, URL passwords, high-entropy words, and plain text that stays.
 _SECRETISH = st.recursive(

@@ -15,6 +15,7 @@ from functools import partial
 import pandas as pd
 
 from karma_pipelines.contracts.schema import KARMA_EVENTS, QUARANTINED_RECORDS
+from karma_pipelines.memory import release_freed_memory
 from karma_pipelines.records import deploy_tables_from_events
 from karma_pipelines.records.from_events import deploy_inputs
 from karma_pipelines.records.validated import validate_deploy_tables
@@ -61,7 +62,8 @@ def validated_tables(
     if raw.event_chunks is not None and keep_events:
         raw.events = KARMA_EVENTS.conform(pd.concat([KARMA_EVENTS.empty(), *raw.event_chunks]))
     lines = len(raw.events)
-    if raw.event_chunks is not None and not keep_events:
+    chunked = raw.event_chunks is not None and not keep_events
+    if chunked:  # `clean`: the chunks' deploy inputs
         clean, event_quarantine, results, lines = _validated_chunks(raw.event_chunks, world, track)
     elif len(raw.events):
         events = validate_table(raw.events, KARMA_EVENTS, world.suite_parameters())
@@ -72,9 +74,11 @@ def validated_tables(
     raw.event_chunks = None
     if not keep_events:  # the lines' text and every other event go: only what the deploy tables read stays
         raw.events = KARMA_EVENTS.empty()
-        clean = deploy_inputs(clean)
-    if raw.deploy_records is None:
-        records, snapshots = deploy_tables_from_events(clean, horizon=horizon, as_of=world.end)
+        clean = clean if chunked else deploy_inputs(clean)
+    if raw.deploy_records is None:  # the deploy inputs consumed (emptied) when no one reads them after
+        records, snapshots = deploy_tables_from_events(
+            clean, horizon=horizon, as_of=world.end, consume=not keep_events
+        )
     else:
         records, snapshots = raw.deploy_records, raw.config_snapshots
     tables = validate_deploy_tables(records, snapshots, world.suite_parameters(records))
@@ -117,17 +121,17 @@ def _validated_chunks(
         outcomes = map(work, chunks)
     inputs, quarantined, results, lines = [], [], [], 0
     for read, clean, failed, suite_results in outcomes if track is None else track(outcomes):
-        if isinstance(chunks, EventChunks) and len(clean):
-            clean["attrs"] = chunks.reshared(clean["attrs"])
         lines += read
         inputs.append(clean)
         quarantined.append(failed)
         results.append(suite_results)
     if not results:
-        return KARMA_EVENTS.empty(), QUARANTINED_RECORDS.empty(), pd.DataFrame(), 0
+        return deploy_inputs(KARMA_EVENTS.empty()), QUARANTINED_RECORDS.empty(), pd.DataFrame(), 0
     how = {"expectation": "first", "column": "first", "success": "all", "unexpected_count": "sum"}
     results = pd.concat(results).groupby(level=0, sort=True).agg(how)  # by position in the suite
     clean = pd.concat(inputs, ignore_index=True)
+    del inputs
+    release_freed_memory()  # the chunks' outcomes, unpickled and joined: not inherited by the next forks
     return clean, QUARANTINED_RECORDS.conform(pd.concat(quarantined, ignore_index=True)), results, lines
 
 

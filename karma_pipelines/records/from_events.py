@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import sys
+from functools import partial
 
 import numpy as np
+import orjson
 import pandas as pd
 
 from karma_pipelines import parallel
@@ -19,6 +21,7 @@ from karma_pipelines.contracts.schema import (
     column_isin,
     column_values,
 )
+from karma_pipelines.memory import release_freed_memory
 from karma_pipelines.records.labels import DEFAULT_HORIZON, apply_rollback_labels
 
 PARALLEL_DEPLOYS = 20_000  # below this many deploys the tables are built here: a fork would cost more
@@ -29,42 +32,56 @@ def deploy_tables_from_events(
     horizon: pd.Timedelta = DEFAULT_HORIZON,
     as_of: pd.Timestamp | None = None,
     workers: int | None = None,
+    consume: bool = False,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(deploy_records, config_snapshots) from clean `karma_events` rows.
+    """(deploy_records, config_snapshots) from clean `karma_events` rows, or their `deploy_inputs`.
 
     Each component's deploys are diffed against its previous config in time order. The change
     request's text (`change.requested` with the same correlation id) becomes the message. Components
     are independent, so from `PARALLEL_DEPLOYS` deploys on they are shared out among forked workers
     (`workers`, default `parallel.default_workers()`; `fork_map`), each building the rows of its
     components, and the rows are put back in time order: the same tables as one process builds.
+    `consume` (given `deploy_inputs` no one reads after): they are emptied once the workers are forked,
+    so this process does not hold them while the workers' rows come back.
     """
+    if "attrs" in events.columns:  # `karma_events` rows: the columns read here, made once
+        events, consume = deploy_inputs(events), True
     rows = _deploys_in_time_order(events)
-    requests = events[events["event_type"] == "change.requested"]
-    request_text = requests["attrs"].map(lambda a: a.get("message", ""))
-    messages = dict(zip(requests["correlation_id"], request_text, strict=True))
-    del requests, request_text
+    requests = (events["event_type"] == "change.requested").to_numpy()
+    messages = dict(
+        zip(column_values(events["correlation_id"][requests]), events["message"][requests], strict=True)
+    )
+    del requests
     if workers is None:
         workers = parallel.default_workers() if len(rows) >= PARALLEL_DEPLOYS else 1
     share = pd.factorize(events["entity_id"].take(rows))[0] % max(1, workers)
     positions = [np.flatnonzero(share == k) for k in range(max(1, workers))]
-    columns = [events.columns.get_loc(c) for c in (*EVENT_COLUMNS, "record_id")]
-    work = lambda k: _rows(events.iloc[rows[positions[k]], columns], messages)  # noqa: E731
-    built = [built for built in parallel.fork_map(work, len(positions), workers) if built[0] is not None]
+    work = lambda k: _rows(events.iloc[rows[positions[k]]], messages)  # noqa: E731
+    # Consumed: once the workers have their copy, the inputs are let go here, before their rows come back.
+    forked = partial(_let_go, events) if consume else None
+    built = parallel.fork_map(work, len(positions), workers, forked=forked)
+    built = [part for part in built if part[0]]
     if not built:
         return DEPLOY_RECORDS.empty(), CONFIG_SNAPSHOTS.empty()
-    order = np.argsort(np.concatenate(positions), kind="stable")  # each row's place in time order
-    parts = {"records": [r for r, _ in built], "snapshots": [s for _, s in built]}
+    # Each row's place in time order (one worker's rows are in time order already).
+    order = np.argsort(np.concatenate(positions), kind="stable") if len(built) > 1 else None
+    parts = {"records": [b for r, _ in built for b in r], "snapshots": [b for _, s in built for b in s]}
     del built
 
     def in_time_order(frames: list[pd.DataFrame]) -> pd.DataFrame:
-        """The workers' rows in time order; each part let go once joined (one copy of a table at a time)."""
-        if len(frames) == 1:  # one worker's rows: in time order already
+        """The workers' blocks of rows in time order, put together a column at a time, each column of
+        the blocks let go once joined (one copy of a column at a time, not of a table)."""
+        if len(frames) == 1:
             return frames.pop()
-        joined = pd.concat(frames, ignore_index=True)
+        columns = {}
+        for name in list(frames[0].columns):
+            joined = pd.concat([frame.pop(name) for frame in frames], ignore_index=True)
+            if order is not None:
+                joined = joined.take(order).set_axis(pd.RangeIndex(len(joined)), copy=False)
+            columns[name] = joined
+            del joined
         frames.clear()
-        joined = joined.take(order)
-        joined.index = pd.RangeIndex(len(joined))  # (not `reset_index`: a copy)
-        return joined
+        return pd.DataFrame(columns, copy=False)
 
     records = in_time_order(parts["records"])
     snapshots = in_time_order(parts["snapshots"])
@@ -80,25 +97,33 @@ def _deploys_in_time_order(events: pd.DataFrame) -> np.ndarray:
     return wanted[keys.sort_values(["ts", "record_id"], kind="stable").index.to_numpy()]
 
 
-def _rows(deploy_events: pd.DataFrame, messages: dict) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """The deploy records and config snapshots of `deploy_events` (whole components, in time order)."""
+def _let_go(inputs: pd.DataFrame) -> None:
+    """Empty `inputs` in place (its caller's reference too) and give the freed heap back to the system."""
+    inputs.drop(columns=list(inputs.columns), inplace=True)
+    release_freed_memory()
+
+
+def _rows(inputs: pd.DataFrame, messages: dict) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
+    """The deploy records and config snapshots of the `deploy_inputs` rows `inputs` (deploys of whole
+    components, in time order), each in blocks of rows (`_Blocks`: joined once, by the caller)."""
     # Each component's previous config as `diff_flat` reads it (flattened, its lines): made once per config.
     previous: dict[str, tuple[dict, list[str]]] = {}
     none: tuple[dict, list[str]] = ({}, [])
     # Column by column: a row's dict is let go at once (a million of them would be gigabytes).
     deploys, snapshots = _Blocks(DEPLOY_RECORDS), _Blocks(CONFIG_SNAPSHOTS)
-    for attrs, component, event_type, key, tags, ts, source, correlation_id in zip(
-        *(column_values(deploy_events[c]) for c in EVENT_COLUMNS), strict=True
-    ):
+    for (
+        component, event_type, key, ts, source, correlation_id, encoded, deploy_id, environment, user,
+        action, change_id, reason, status, rolls_back, tag_environment,
+    ) in zip(*(column_values(inputs[c]) for c in _READ), strict=True):  # fmt: skip
         ctype, _, nickname = component.partition("/")
-        config = attrs.get("config") or {}
+        config = orjson.loads(encoded) if type(encoded) is bytes else encoded
         text = compact_json(config)
         flat, lines = flatten(config), config_lines(config, text)
         old_flat, old_lines = previous.get(component, none)
         diff = diff_flat(old_flat, flat, old_lines, lines)
         is_rollback = event_type == "deploy.rollback"
-        deploy_id = attrs.get("deploy_id") or key
-        environment = attrs.get("environment") or (tags or {}).get("Environment", "default")
+        deploy_id = deploy_id or key
+        environment = environment or tag_environment
         deploys.append(
             {
                 "deploy_id": deploy_id,
@@ -107,40 +132,72 @@ def _rows(deploy_events: pd.DataFrame, messages: dict) -> tuple[pd.DataFrame | N
                 "component_type": ctype,
                 "nickname": nickname,
                 "environment": environment,
-                "author": attrs.get("user") or "unknown",
-                "action": "rollback" if is_rollback else attrs.get("action", "update"),
+                "author": user or "unknown",
+                "action": "rollback" if is_rollback else action,
                 "source": source or "unknown",
-                "change_id": attrs.get("change_id") or correlation_id or deploy_id,
-                "message": messages.get(correlation_id, "") or attrs.get("reason", ""),
+                "change_id": change_id or correlation_id or deploy_id,
+                "message": messages.get(correlation_id, "") or reason,
                 **diff.columns(),
-                "outcome": attrs.get("status", "succeeded"),
+                "outcome": status,
                 "is_rollback": is_rollback,
-                "rolls_back": attrs.get("rolls_back") if is_rollback else None,
+                "rolls_back": rolls_back if is_rollback else None,
             },
         )
         snapshots.append(snapshot_row(deploy_id, ts, component, environment, config, flat, text))
         previous[component] = (flat, lines)
-    return deploys.frame(), snapshots.frame()
+    return deploys.frames(), snapshots.frames()
 
 
-# The `karma_events` columns read here (and `record_id`, the order of events at the same time).
-EVENT_COLUMNS = (
-    "attrs", "entity_id", "event_type", "idempotency_key", "tags", "ts", "source", "correlation_id"
+# What `deploy_inputs` keeps of the events' own columns, and what it reads of their `attrs` (each its own
+# column, holding `attrs.get(name, default)`) and `tags`.
+EVENT_COLUMNS = ("record_id", "ts", "entity_id", "event_type", "idempotency_key", "source", "correlation_id")
+ATTRS_READ = {
+    "deploy_id": None, "environment": None, "user": None, "action": "update", "change_id": None,
+    "reason": "", "status": "succeeded", "rolls_back": None, "message": "",
+}  # fmt: skip
+# The columns `_rows` reads, in its order.
+_READ = (
+    "entity_id", "event_type", "idempotency_key", "ts", "source", "correlation_id", "config",
+    *(name for name in ATTRS_READ if name != "message"), "tag_environment",
 )  # fmt: skip
 
 
 def deploy_inputs(events: pd.DataFrame) -> pd.DataFrame:
-    """The rows and columns of `karma_events` that `deploy_tables_from_events` reads (deploys and change
-    requests; `EVENT_COLUMNS` and `record_id`): what a caller that needs no more of the events keeps."""
-    wanted = events["event_type"].isin([*DEPLOY_EVENT_TYPES, "change.requested"])
-    out = events.loc[wanted, [*EVENT_COLUMNS, "record_id"]]
-    # Of a change request only its text is read: the rest of its attrs (the proposed change) goes now.
-    requests = (out["event_type"] == "change.requested").to_numpy()
-    if requests.any():
-        attrs = out["attrs"].to_numpy(dtype=object, copy=True)
-        attrs[requests] = [{"message": a.get("message", "")} for a in attrs[requests]]
-        out["attrs"] = attrs
+    """What `deploy_tables_from_events` reads of `karma_events`: its deploys and change requests, with
+    `EVENT_COLUMNS`, each attr it reads as a column (`ATTRS_READ`; of a change request only its
+    `message`), the tags' `Environment` (`tag_environment`, default "default"), and the config (`attrs`'
+    `config`, `{}` when empty) as its `encoded_config`. A caller that needs no more of the events keeps
+    this: a million deploys' attrs and configs as Python objects are several gigabytes, this about a
+    third of that."""
+    wanted = column_isin(events["event_type"], {*DEPLOY_EVENT_TYPES, "change.requested"})
+    out = events.loc[wanted, list(EVENT_COLUMNS)]
+    requests = (out["event_type"] == "change.requested").tolist()
+    attrs, tags = (column_values(events[name][wanted]) for name in ("attrs", "tags"))
+    values: dict[str, list] = {name: [] for name in (*ATTRS_READ, "tag_environment", "config")}
+    same: dict = {}  # equal configs one object
+    for a, t, request in zip(attrs, tags, requests, strict=True):
+        for name, default in ATTRS_READ.items():
+            values[name].append(a.get(name, default) if (name == "message") == request else None)
+        values["tag_environment"].append(None if request else (t or {}).get("Environment", "default"))
+        values["config"].append(None if request else encoded_config(a.get("config") or {}, same))
+    del attrs, tags, same
+    for name, column in values.items():
+        out[name] = pd.Series(column, index=out.index, dtype=object)
     return out
+
+
+def encoded_config(config, same: dict | None = None):
+    """`config` as its orjson bytes, which `orjson.loads` makes into an equal config with its keys in the
+    same order (`same`: bytes met before, to give the object met first); the config itself where no
+    bytes decode to it (a NaN or an infinity, which orjson writes as `null`; an integer past 64 bits, a
+    lone surrogate: which it refuses)."""
+    try:
+        data = orjson.dumps(config)
+    except TypeError:  # orjson.JSONEncodeError
+        return config
+    if b"null" in data and orjson.loads(data) != config:
+        return config
+    return data if same is None else same.setdefault(data, data)
 
 
 class _Blocks:
@@ -174,14 +231,12 @@ class _Blocks:
             self._columns.clear()
             self._rows = 0
 
-    def frame(self) -> pd.DataFrame | None:
-        """Every row appended, as one frame (None when there is none)."""
+    def frames(self) -> list[pd.DataFrame]:
+        """Every row appended, in blocks of `BLOCK` rows (none when there is no row): not joined here, so
+        a worker sends its blocks back without a joined copy of them."""
         self._flush()
-        if not self._frames:
-            return None
-        frame = pd.concat(self._frames, ignore_index=True) if len(self._frames) > 1 else self._frames[0]
-        self._frames = []
-        return frame
+        frames, self._frames = self._frames, []
+        return frames
 
 
 def snapshot_row(

@@ -84,14 +84,6 @@ class EventChunks:
             if result is not None:
                 yield result[0]
 
-    def reshared(self, values: pd.Series) -> list:
-        """Decoded values (a column of `attrs`) a worker sent back, through this log's `SharedValues`:
-        what is equal across chunks one object again, as when every chunk is read here (a worker's
-        result shares objects only within its chunk)."""
-        seen: dict = {}  # the chunk's own shared objects, each walked once (`values` keeps them alive)
-        with without_cyclic_gc():
-            return [self.shared.share(value, root=True, seen=seen) for value in values]
-
     def _marked(self, frame: pd.DataFrame) -> pd.DataFrame:
         if self.marks.empty:
             return frame

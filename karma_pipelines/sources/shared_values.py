@@ -35,11 +35,9 @@ class SharedValues:
         self._redacted: dict[tuple[bytes, bool], Any] = {}
         self._max = max_entries
 
-    def share(self, value: Any, depth: int = 0, root: bool = False, seen: dict | None = None) -> Any:
+    def share(self, value: Any, depth: int = 0, root: bool = False) -> Any:
         """The one object equal to `value` (`value` itself the first time); with `root`, a new object
-        of shared items (a value that never repeats, such as a line's `attrs` with its deploy id).
-        `seen` (id -> result, for values that stay alive meanwhile): an object met again is not walked
-        again (values decoded elsewhere and shared there already: one object for each equal section)."""
+        of shared items (a value that never repeats, such as a line's `attrs` with its deploy id)."""
         kind = type(value)
         if kind is str:
             return self._string(value)
@@ -47,12 +45,9 @@ class SharedValues:
             return value
         if depth >= MAX_DEPTH:
             return value
-        if seen is not None and not root and (known := seen.get(id(value))) is not None:
-            return known
         if kind is dict:
             items = [
-                (self._string(k) if type(k) is str else k, self.share(v, depth + 1, seen=seen))
-                for k, v in value.items()
+                (self._string(k) if type(k) is str else k, self.share(v, depth + 1)) for k, v in value.items()
             ]
             if root:
                 return dict(items)
@@ -61,13 +56,11 @@ class SharedValues:
             if found is None:
                 found = self._keep(key, dict(items))
         else:
-            items = [self.share(v, depth + 1, seen=seen) for v in value]
+            items = [self.share(v, depth + 1) for v in value]
             key = (list, tuple(_part(v) for v in items))
             found = self._table.get(key)
             if found is None:
                 found = self._keep(key, items)
-        if seen is not None:
-            seen[id(value)] = found
         return found
 
     def redacted(self, value: Any, key: str = "", depth: int = 0) -> Any:
