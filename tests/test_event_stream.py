@@ -138,11 +138,11 @@ def test_chunks_given_to_a_caller_that_keeps_events_are_the_events(tmp_path):
 
 
 def test_deploy_tables_built_in_blocks_are_those_built_at_once(tmp_path, monkeypatch):
-    from karma_pipelines.records import from_events
+    from karma_pipelines.records import blocks
 
     world, _ = _event_world(tmp_path)
     at_once = load_tables(EventLogSource(world), HORIZON, keep_events=False)
-    monkeypatch.setattr(from_events._Blocks, "BLOCK", 1)
+    monkeypatch.setattr(blocks.Blocks, "BLOCK", 1)
     in_blocks = load_tables(EventLogSource(world), HORIZON, keep_events=False)
     assert len(at_once.deploy_records) > 2  # more than two blocks
     for name in ("deploy_records", "config_snapshots"):
@@ -165,16 +165,21 @@ def test_deploy_tables_shared_among_workers_are_those_built_here(tmp_path, monke
     here = from_events.deploy_tables_from_events(events, HORIZON, as_of=end, workers=1)
     built_in, rows = tmp_path / "pids", from_events._rows
 
-    def recorded(deploy_events, messages):
+    def recorded(inputs, messages, spool):
+        made = rows(inputs, messages, spool)
+        written = sorted(p.name for p in spool.iterdir())  # each block a file, its path sent back
+        assert sorted(p.name for part in made for p in part) == written and written
         with built_in.open("a") as out:
-            out.write(f"{os.getpid()} {deploy_events['entity_id'].nunique()}\n")
-        return rows(deploy_events, messages)
+            out.write(f"{os.getpid()} {inputs['entity_id'].nunique()} {spool}\n")
+        return made
 
     monkeypatch.setattr(from_events, "_rows", recorded)
     forked = from_events.deploy_tables_from_events(events, HORIZON, as_of=end, workers=workers)
     parts = [line.split() for line in built_in.read_text().splitlines()]
-    assert len(parts) == workers and os.getpid() not in {int(pid) for pid, _ in parts}
-    assert all(int(components) > 0 for _, components in parts)
+    assert len(parts) == workers and os.getpid() not in {int(pid) for pid, _, _ in parts}
+    assert all(int(components) > 0 for _, components, _ in parts)
+    spools = {Path(spool) for _, _, spool in parts}
+    assert len(spools) == workers and not any(s.parent.exists() for s in spools)  # read, then removed
     assert here[0]["rolled_back"].fillna(False).astype(bool).any()  # labels made across the parts
     for name, a, b in zip(("deploy_records", "config_snapshots"), forked, here, strict=True):
         pd.testing.assert_frame_equal(a, b, obj=name)

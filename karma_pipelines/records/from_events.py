@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import orjson
@@ -17,11 +19,11 @@ from karma_pipelines.contracts.schema import (
     CONFIG_SNAPSHOTS,
     DEPLOY_EVENT_TYPES,
     DEPLOY_RECORDS,
-    Table,
     column_isin,
     column_values,
 )
 from karma_pipelines.memory import release_freed_memory
+from karma_pipelines.records.blocks import Blocks, read_block
 from karma_pipelines.records.labels import DEFAULT_HORIZON, apply_rollback_labels
 
 PARALLEL_DEPLOYS = 20_000  # below this many deploys the tables are built here: a fork would cost more
@@ -56,17 +58,24 @@ def deploy_tables_from_events(
         workers = parallel.default_workers() if len(rows) >= PARALLEL_DEPLOYS else 1
     share = pd.factorize(events["entity_id"].take(rows))[0] % max(1, workers)
     positions = [np.flatnonzero(share == k) for k in range(max(1, workers))]
-    work = lambda k: _rows(events.iloc[rows[positions[k]]], messages)  # noqa: E731
-    # Consumed: once the workers have their copy, the inputs are let go here, before their rows come back.
-    forked = partial(_let_go, events) if consume else None
-    built = parallel.fork_map(work, len(positions), workers, forked=forked)
-    built = [part for part in built if part[0]]
-    if not built:
-        return DEPLOY_RECORDS.empty(), CONFIG_SNAPSHOTS.empty()
-    # Each row's place in time order (one worker's rows are in time order already).
-    order = np.argsort(np.concatenate(positions), kind="stable") if len(built) > 1 else None
-    parts = {"records": [b for r, _ in built for b in r], "snapshots": [b for _, s in built for b in s]}
-    del built
+    with tempfile.TemporaryDirectory(prefix="karma-deploy-rows-") as spool:
+        # A worker writes each block of its rows to a file as it is made: neither it nor this process
+        # holds a worker's rows whole, nor their pickled copy.
+        at = (lambda k: Path(spool) / str(k)) if workers > 1 else (lambda k: None)
+        work = lambda k: _rows(events.iloc[rows[positions[k]]], messages, at(k))  # noqa: E731
+        # Consumed: once the workers have their copy, the inputs are let go here, before their rows come.
+        forked = partial(_let_go, events) if consume else None
+        built = parallel.fork_map(work, len(positions), workers, forked=forked)
+        built = [part for part in built if part[0]]
+        if not built:
+            return DEPLOY_RECORDS.empty(), CONFIG_SNAPSHOTS.empty()
+        # Each row's place in time order (one worker's rows are in time order already).
+        order = np.argsort(np.concatenate(positions), kind="stable") if len(built) > 1 else None
+        parts = {
+            name: [read_block(b) for part in built for b in part[i]]
+            for i, name in enumerate(("records", "snapshots"))
+        }
+        del built
 
     def in_time_order(frames: list[pd.DataFrame]) -> pd.DataFrame:
         """The workers' blocks of rows in time order, put together a column at a time, each column of
@@ -103,14 +112,15 @@ def _let_go(inputs: pd.DataFrame) -> None:
     release_freed_memory()
 
 
-def _rows(inputs: pd.DataFrame, messages: dict) -> tuple[list[pd.DataFrame], list[pd.DataFrame]]:
+def _rows(inputs: pd.DataFrame, messages: dict, spool: Path | None = None) -> tuple[list, list]:
     """The deploy records and config snapshots of the `deploy_inputs` rows `inputs` (deploys of whole
-    components, in time order), each in blocks of rows (`_Blocks`: joined once, by the caller)."""
+    components, in time order), each in blocks of rows (`Blocks`, written to files under `spool` when
+    given: joined once, by the caller)."""
     # Each component's previous config as `diff_flat` reads it (flattened, its lines): made once per config.
     previous: dict[str, tuple[dict, list[str]]] = {}
     none: tuple[dict, list[str]] = ({}, [])
     # Column by column: a row's dict is let go at once (a million of them would be gigabytes).
-    deploys, snapshots = _Blocks(DEPLOY_RECORDS), _Blocks(CONFIG_SNAPSHOTS)
+    deploys, snapshots = Blocks(DEPLOY_RECORDS, spool), Blocks(CONFIG_SNAPSHOTS, spool)
     for (
         component, event_type, key, ts, source, correlation_id, encoded, deploy_id, environment, user,
         action, change_id, reason, status, rolls_back, tag_environment,
@@ -198,45 +208,6 @@ def encoded_config(config, same: dict | None = None):
     if b"null" in data and orjson.loads(data) != config:
         return config
     return data if same is None else same.setdefault(data, data)
-
-
-class _Blocks:
-    """A table built row by row, kept as one list per column for `BLOCK` rows at a time; each full block
-    becomes a frame of the table's dtypes (strings in Arrow buffers, not a Python object per cell), so a
-    million rows are never a million dicts' worth of Python objects."""
-
-    BLOCK = 1 << 16
-
-    def __init__(self, table: Table) -> None:
-        self._dtypes = {c.name: c.dtype for c in table.columns}
-        self._columns: dict[str, list] = {}
-        self._frames: list[pd.DataFrame] = []
-        self._rows = 0
-
-    def append(self, row: dict) -> None:
-        """Add `row` (every row has the first row's keys)."""
-        columns = self._columns
-        if not columns:
-            columns.update((key, []) for key in row)
-        for key, value in row.items():
-            columns[key].append(value)
-        self._rows += 1
-        if self._rows == self.BLOCK:
-            self._flush()
-
-    def _flush(self) -> None:
-        if self._rows:
-            typed = {k: pd.Series(v, dtype=self._dtypes.get(k, "object")) for k, v in self._columns.items()}
-            self._frames.append(pd.DataFrame(typed))
-            self._columns.clear()
-            self._rows = 0
-
-    def frames(self) -> list[pd.DataFrame]:
-        """Every row appended, in blocks of `BLOCK` rows (none when there is no row): not joined here, so
-        a worker sends its blocks back without a joined copy of them."""
-        self._flush()
-        frames, self._frames = self._frames, []
-        return frames
 
 
 def snapshot_row(
