@@ -144,3 +144,23 @@ def test_the_two_slowest_groups_are_made_by_workers_and_equal_what_one_process_m
     assert set(pids) == {"change_value_features", "daily_state_features"}
     assert str(os.getpid()) not in pids.values()
     pd.testing.assert_frame_equal(apart, alone, check_exact=True)
+
+
+def test_the_feature_table_holds_each_feature_array_as_made_not_a_second_copy():
+    import numpy as np
+
+    from karma_pipelines.features.rollback import _Features
+
+    index = pd.RangeIndex(4)
+    features = _Features(index)
+    features["a"] = pd.Series([1, 2, 3, np.inf], index=index)
+    features["b"] = np.array([0.5, 1.5, 2.5, 3.5])
+    made = dict(features._columns)
+    labels = pd.DataFrame({"deploy_id": list("wxyz")}, index=index)
+    table = features.frame(labels)
+    assert list(table.columns) == ["deploy_id", "a", "b"] and table["a"].isna().tolist() == [False] * 3 + [
+        True
+    ]
+    for name, array in made.items():  # the table's columns are the arrays made, not copies of them
+        assert np.shares_memory(table[name].to_numpy(), array)
+    assert features._columns == {}  # let go: the table is the arrays' only holder

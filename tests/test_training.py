@@ -36,6 +36,31 @@ def test_time_split_trains_on_the_past_with_a_gap():
     assert len(in_gap) > 0
 
 
+def test_rows_in_time_order_are_split_into_views_of_the_same_rows_as_a_shuffled_copy_gives():
+    spec = load_spec("rollback_forecaster")
+    frame = feature_table(2000, seed=4)
+    ordered = frame.sort_values("deployed_at", kind="stable", ignore_index=True)
+    shuffled = ordered.sample(frac=1.0, random_state=1)  # split by masks and sorted, as before
+    assert not shuffled["deployed_at"].is_monotonic_increasing
+    assert ordered["deployed_at"].is_unique  # (so sorting the shuffled rows gives one order)
+    population = model_population(ordered, spec)
+    pd.testing.assert_frame_equal(population, model_population(shuffled, spec).sort_index())
+    gap = pd.Timedelta(days=2)
+    views, masked = time_split(population, TIME, 0.2, gap), time_split(shuffled, TIME, 0.2, gap)
+    for side in ("train", "test"):
+        fast, slow = getattr(views, side), getattr(masked, side)
+        pd.testing.assert_frame_equal(fast, slow.sort_index().loc[fast.index])
+        assert len(fast) == len(slow) > 0
+        column = fast["n_fields_touched"].to_numpy()
+        assert np.shares_memory(column, population["n_fields_touched"].to_numpy())  # a view: no copy
+    fit, valid = validation_tail(views.train, TIME, 0.25)
+    slow_fit, slow_valid = validation_tail(masked.train, TIME, 0.25)
+    assert (len(fit), len(valid)) == (len(slow_fit), len(slow_valid))
+    pd.testing.assert_frame_equal(fit, slow_fit.loc[fit.index])
+    pd.testing.assert_frame_equal(valid, slow_valid.loc[valid.index])
+    assert np.shares_memory(fit["n_fields_touched"].to_numpy(), population["n_fields_touched"].to_numpy())
+
+
 def test_trainer_learns_the_signal_and_stops_early():
     spec = load_spec("rollback_forecaster")
     run = train_forecaster(feature_table(4000, seed=1), spec, pd.Timedelta(days=7))

@@ -176,11 +176,13 @@ class _Features:
             self[name] = frame[name]
 
     def frame(self, labels: pd.DataFrame) -> pd.DataFrame:
-        """The label columns (as they are), then every feature in the order added."""
+        """The label columns (as they are), then every feature in the order added: the feature arrays
+        become the table's columns as they are (`copy=False`: not consolidated into one block, which
+        would hold every feature twice while it is made)."""
         columns = {name: labels[name].copy() for name in labels.columns}
         columns.update(self._columns)
         self._columns = {}
-        return pd.DataFrame(columns, index=self._index)
+        return pd.DataFrame(columns, index=self._index, copy=False)
 
 
 @functools.cache

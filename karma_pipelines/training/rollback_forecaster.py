@@ -38,13 +38,16 @@ class ForecasterRun:
 
 
 def model_population(features: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
-    """Rows the model learns from and is judged on (see `population` in the spec)."""
-    rows = features
+    """Rows the model learns from and is judged on (see `population` in the spec), in time order: one
+    copy of the rows kept (features in time order, as `build_rollback_features` makes them, are not
+    sorted again)."""
+    keep = np.ones(len(features), dtype=bool)
     if spec.population.get("exclude_rollback_deploys", True):
-        rows = rows[~rows["is_rollback"].astype(bool)]
+        keep &= ~features["is_rollback"].astype(bool).to_numpy()
     if spec.population.get("labelled_only", True):
-        rows = rows[rows["labelled"].astype(bool) & rows[spec.target].notna()]
-    return rows.sort_values(TIME, kind="stable")
+        keep &= (features["labelled"].astype(bool) & features[spec.target].notna()).to_numpy()
+    rows = features[keep]
+    return rows if rows[TIME].is_monotonic_increasing else rows.sort_values(TIME, kind="stable")
 
 
 def labels(frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
