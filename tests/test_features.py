@@ -164,3 +164,21 @@ def test_the_feature_table_holds_each_feature_array_as_made_not_a_second_copy():
     for name, array in made.items():  # the table's columns are the arrays made, not copies of them
         assert np.shares_memory(table[name].to_numpy(), array)
     assert features._columns == {}  # let go: the table is the arrays' only holder
+
+
+@pytest.mark.parametrize("dtype", ["string", "object", "int64"])
+def test_shared_values_are_the_column_values_one_object_per_distinct_value(dtype):
+    from karma_pipelines.contracts.schema import column_values, shared_values
+
+    names = [f"web-{i % 3}" for i in range(30)] if dtype != "int64" else [i % 3 for i in range(30)]
+    column = pd.Series(names, dtype=dtype)
+    if dtype == "string":
+        column[[4, 7]] = pd.NA  # missing names stay missing, as `column_values` has them
+    got, expected = shared_values(column), column_values(column)
+    assert len(got) == len(expected) == 30
+    assert all(
+        (a is b) if b is pd.NA else (a == b and type(a) is type(b))
+        for a, b in zip(got, expected, strict=True)
+    )
+    present = [v for v in got if v is not pd.NA]
+    assert len({id(v) for v in present}) == len(set(present)) == 3  # one object for each name

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from karma_pipelines.contracts.config_fields import FlatView, loads_json
-from karma_pipelines.contracts.schema import column_values
+from karma_pipelines.contracts.schema import column_values, shared_values
 
 VERSION_KEY = re.compile(r"(^|_)(tag|image|image_tag|version|chart_version|digest|revision|ref)$", re.I)
 CAPACITY_KEY = re.compile(
@@ -129,11 +129,14 @@ def change_value_features(deploys: pd.DataFrame, snapshots: pd.DataFrame) -> pd.
     pending: list[tuple] = []  # updates of the deploys at the current instant, applied after them
     current_t = None
     week, hour = 7 * 24 * _HOUR_NS, _HOUR_NS
-    columns = ["component", "nickname", "environment", "is_rollback"]
-    touched_all = (deploys["fields_changed"] + deploys["fields_added"] + deploys["fields_removed"]).tolist()
+    # The names a text object per distinct value (not per deploy), the touched paths the records' lists.
+    names = [shared_values(deploys[c]) for c in ("component", "nickname", "environment")]
+    changed, added, removed = (
+        deploys[c].tolist() for c in ("fields_changed", "fields_added", "fields_removed")
+    )
     times = pd.DatetimeIndex(deploys["deployed_at"]).asi8.tolist()
     for i, ((component, nickname, env, is_rollback), raw) in enumerate(
-        zip(zip(*(column_values(deploys[c]) for c in columns), strict=True), texts, strict=True)
+        zip(zip(*names, deploys["is_rollback"].tolist(), strict=True), texts, strict=True)
     ):
         t = times[i]
         if t != current_t:
@@ -143,7 +146,7 @@ def change_value_features(deploys: pd.DataFrame, snapshots: pd.DataFrame) -> pd.
         key = (env, component)
         new = FlatView(loads_json(raw) if isinstance(raw, str) else {})
         old = previous.get(key, _NO_CONFIG)
-        touched = list(touched_all[i])[:MAX_PATHS]
+        touched = (changed[i] + added[i] + removed[i])[:MAX_PATHS]
         row = dict.fromkeys(COLUMNS, 0.0)
         _value_diff(old, new, touched, row)
         row["config_sections"] = float(len(new.sections()))
@@ -192,9 +195,9 @@ def _apply(update, previous, key_changed, key_reverted, last_staging, staging_co
 def configs_in_order(snapshots: pd.DataFrame, deploy_ids: pd.Series, batch: int = 1 << 16):
     """Each deploy's `config_json` (the last snapshot of its id; None without one), in the order of
     `deploy_ids`, made Python text a batch at a time: never every config's text at once."""
-    ids = pd.Index(column_values(snapshots["deploy_id"]))
+    ids = pd.Index(snapshots["deploy_id"])  # (its own dtype: no text object per id)
     last = ~ids.duplicated(keep="last")
-    found = ids[last].get_indexer(column_values(deploy_ids))
+    found = ids[last].get_indexer(deploy_ids)
     positions = np.full(len(found), -1, dtype=np.int64)
     positions[found >= 0] = np.flatnonzero(last)[found[found >= 0]]
     text = snapshots["config_json"]

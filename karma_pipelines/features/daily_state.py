@@ -18,6 +18,8 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
+from karma_pipelines.contracts.schema import shared_values
+
 COMMON_SHARE = 0.9  # a field that at least this share of a type's configs set is "usual"
 MIN_CONFIGS = 3  # below this many configs of a type, nothing is usual yet
 
@@ -108,14 +110,24 @@ class WorldState:
         return self._graph
 
 
+_SORT = ["captured_at", "deploy_id"]
+
+
 def daily_state_features(
     deploys: pd.DataFrame, snapshots: pd.DataFrame, only_days: set[pd.Timestamp] | None = None
 ) -> pd.DataFrame:
     """deploy_id, downstream_transitive, pagerank, usual_fields_missing (index aligned with deploys).
     With `only_days`, the state is built for those days alone (other rows get NaN / 0)."""
     days = deploys["deployed_at"].dt.floor("D")
-    snaps = snapshots.sort_values(["captured_at", "deploy_id"], kind="stable")
-    own_fields = dict(zip(snapshots["deploy_id"], snapshots["field_paths"], strict=True))
+    # Sorted, the columns read (not the configs' text: most of the snapshots' memory).
+    snaps = snapshots[[*_SORT, "component", "component_type", "field_paths", "references"]]
+    snaps = snaps.sort_values(_SORT, kind="stable")
+    # Each deploy's own field paths (its id's last snapshot), by position: no text object per id.
+    ids = pd.Index(snapshots["deploy_id"])
+    last = ~ids.duplicated(keep="last")
+    own_at = ids[last].get_indexer(deploys["deploy_id"])
+    own_fields = snapshots["field_paths"].to_numpy()[np.flatnonzero(last)]
+    del ids, last
     downstream = np.zeros(len(deploys))
     pagerank = np.full(len(deploys), np.nan)
     missing = np.zeros(len(deploys))
@@ -128,7 +140,7 @@ def daily_state_features(
         index=False, name=None
     )
     captured, done = snaps["captured_at"], 0
-    ids, components, types = (deploys[c].to_numpy() for c in ("deploy_id", "component", "component_type"))
+    components, types = (shared_values(deploys[c]) for c in ("component", "component_type"))
     for day in wanted:
         end = int(captured.searchsorted(day, side="left"))
         for component, ctype, fields, refs in (next(columns) for _ in range(end - done)):
@@ -141,7 +153,7 @@ def daily_state_features(
             if (found := graph.get(components[pos])) is not None:
                 downstream[pos], pagerank[pos] = found
             usual = state.usual(types[pos])
-            own = own_fields.get(ids[pos])
+            own = own_fields[own_at[pos]] if own_at[pos] >= 0 else None
             missing[pos] = len(usual) - (len(usual.intersection(own)) if own is not None else 0)
     return pd.DataFrame(
         {

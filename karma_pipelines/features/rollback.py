@@ -19,6 +19,7 @@ from karma_pipelines.features.graph import (
 from karma_pipelines.features.outcomes import outcome_features
 from karma_pipelines.features.point_in_time import count_before, count_in_window
 from karma_pipelines.features.text import text_features
+from karma_pipelines.memory import release_freed_memory
 from karma_pipelines.parallel import fork_map
 from karma_pipelines.records.labels import DEFAULT_HORIZON
 
@@ -151,6 +152,7 @@ def _slowest_groups(
         groups.append(lambda: change_value_features(d, snapshots))
     if daily_state is None:
         groups.append(lambda: daily_state_features(d, snapshots, only_days=wanted))
+    release_freed_memory()  # before the workers fork: they inherit none of this process's freed heap
     made = list(fork_map(lambda i: groups[i](), len(groups)))
     return (made.pop(0) if change_values is None else None), (made.pop(0) if made else daily_state)
 
