@@ -4,6 +4,8 @@ import os
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from karma_pipelines.features import build_rollback_features
 from karma_pipelines.features.leakage import point_in_time_violations
@@ -182,3 +184,43 @@ def test_shared_values_are_the_column_values_one_object_per_distinct_value(dtype
     )
     present = [v for v in got if v is not pd.NA]
     assert len({id(v) for v in present}) == len(set(present)) == 3  # one object for each name
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["vpc/a", "ecs/b", "rds/c"]),
+            st.integers(0, 5),  # hour of the snapshot: ties across components and within one
+            st.none()
+            | st.lists(st.sampled_from(["vpc/a", "ecs/b", "rds/c", "sg/d"]), unique=True).map(sorted),
+        ),
+        max_size=25,
+    )
+)
+def test_edge_changes_are_the_edges_each_snapshot_gains_and_the_next_one_loses(snapshots):
+    from karma_pipelines.features.graph import edge_changes
+
+    frame = pd.DataFrame(
+        {
+            "deploy_id": [f"d{i:03d}" for i in range(len(snapshots))],
+            "component": pd.Series([c for c, _, _ in snapshots], dtype="string"),
+            "captured_at": pd.to_datetime([T0 + pd.Timedelta(hours=h) for _, h, _ in snapshots], utc=True),
+            "references": pd.Series([r for _, _, r in snapshots], dtype=object),
+        }
+    )
+    # From the definition: each component's snapshots in time order (then deploy id), compared in turn.
+    expected = []
+    ordered = frame.sort_values(["captured_at", "deploy_id"], kind="stable")
+    for component, rows in ordered.groupby("component", sort=False):
+        had: list = []
+        for t, refs in zip(rows["captured_at"], rows["references"], strict=True):
+            refs = refs or []
+            expected += [(component, target, t, 1) for target in refs if target not in had]
+            expected += [(component, target, t, -1) for target in had if target not in refs]
+            had = refs
+    got = edge_changes(frame)
+    assert list(got.columns) == ["source", "target", "t", "delta"]
+    assert sorted(got.itertuples(index=False, name=None)) == sorted(expected)
+    assert got["delta"].dtype == "int64" and got["t"].dtype == frame["captured_at"].dtype
+    assert (got["delta"].diff().fillna(0) <= 0).all()  # the additions, then the removals
